@@ -1,0 +1,60 @@
+"""Point-cloud renderers behind one interface: `create_renderer(backend, settings)`.
+
+Backends (see `RENDERERS`): "pytorch3d" (the reference) and "splat" (pure torch, fast on CPU,
+tested for parity against PyTorch3D). "auto" picks PyTorch3D on CUDA and splat on CPU.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict, Union
+
+from ..errors import UserError
+from .base import PointRenderer, check_inputs
+from .settings import RenderSettings, resolve_device
+
+# name -> "module:class"; modules import lazily so a missing PyTorch3D only matters when asked for.
+RENDERERS: Dict[str, str] = {
+    "pytorch3d": "submission.render.pytorch3d_backend:PyTorch3DRenderer",
+    "splat": "submission.render.splat:SplatRenderer",
+}
+BACKEND_CHOICES = ("auto", *RENDERERS)
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """'auto' -> 'pytorch3d' on CUDA when it imports, else 'splat'; unknown names raise."""
+    if backend == "auto":
+        if device.startswith("cuda") and pytorch3d_available():
+            return "pytorch3d"
+        return "splat"
+    if backend not in RENDERERS:
+        raise UserError(f"unknown renderer backend {backend!r}; known backends: {list(BACKEND_CHOICES)}")
+    return backend
+
+
+def pytorch3d_available() -> bool:
+    try:
+        importlib.import_module("pytorch3d.renderer")
+        return True
+    except ImportError:
+        return False
+
+
+def create_renderer(backend: str = "auto", settings: Union[RenderSettings, Any, None] = None, **overrides: Any) -> PointRenderer:
+    """A renderer for `settings` (a `RenderSettings`, or a `GenerationConfig` to derive one from).
+
+    Keyword overrides replace single settings, e.g. ``create_renderer("splat", image_size=64)``.
+    """
+    if settings is None:
+        settings = RenderSettings()
+    elif not isinstance(settings, RenderSettings):
+        settings = RenderSettings.from_config(settings, device=resolve_device(getattr(settings, "device", "cpu")))
+    if overrides:
+        settings = RenderSettings(**{**settings.__dict__, **overrides})
+    settings = RenderSettings(**{**settings.__dict__, "device": resolve_device(settings.device)})
+    name = resolve_backend(backend, settings.device)
+    module_name, class_name = RENDERERS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(settings)
+
+
+__all__ = ["BACKEND_CHOICES", "PointRenderer", "RENDERERS", "RenderSettings", "check_inputs", "create_renderer",
+           "pytorch3d_available", "resolve_backend", "resolve_device"]
