@@ -1,0 +1,26 @@
+# Mirrors the Signate server: Python 3.10, torch 2.0.1 + torchvision 0.15.2 (CUDA 11.7),
+# numpy 1.24.4, Pillow 10.0, opencv-python 4.8, then the zip's own requirements.txt.
+#   python -m submission pack dist/submission.zip
+#   docker build -t fractal-server .
+#   docker run --gpus all --rm -v "$PWD/rehearsal:/out" fractal-server
+FROM pytorch/pytorch:2.0.1-cuda11.7-cudnn8-runtime
+
+# opencv-python (not headless, as on the server) needs libGL and glib. Unpinned: the base image's
+# Ubuntu release decides the versions, and a pin would break when its archive moves on.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN pip install --no-cache-dir torch==2.0.1 torchvision==0.15.2 numpy==1.24.4 pillow==10.0.0 opencv-python==4.8.1.78
+
+# The zip as the server receives it; its requirements.txt is installed exactly as the server does.
+ARG ZIP=dist/submission.zip
+COPY ${ZIP} /submission.zip
+RUN python -m zipfile -e /submission.zip /opt/packed \
+    && pip install --no-cache-dir -r /opt/packed/requirements.txt
+
+# `rehearse` comes from the zip's own copy of the package; it unpacks the zip again into a temp
+# folder and runs the server sequence from there. Mount a host folder on /out for the dataset.
+WORKDIR /opt/packed/src
+CMD ["python", "-m", "submission", "rehearse", "/submission.zip", "/out/dataset"]

@@ -1,0 +1,160 @@
+"""`python -m submission pack OUT.zip [generate options]`: the zip uploaded to Signate.
+
+Zip root (what the server unpacks):
+  params/bank.npz         the category bank (`build_bank(classes, seed, points)`)
+  params/config.json      the frozen `GenerationConfig` (`bank_path` null: the adapter points it at bank.npz)
+  requirements.txt        what the server image lacks (submission/server_requirements.txt)
+  src/generator.py        the server's entry point (submission/server_generator.py)
+  src/submission/...      the package's .py files
+
+The zip is byte-deterministic: entries sorted, fixed timestamps and permissions, and the bank's
+own .npz (itself a zip) rewritten the same way; packing twice gives identical bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, Mapping
+
+from .config import GenerationConfig
+from .errors import UserError
+
+HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+GENERATOR_TEMPLATE = PACKAGE_DIR / "server_generator.py"
+SERVER_REQUIREMENTS = PACKAGE_DIR / "server_requirements.txt"
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no clock in the bytes
+FILE_MODE = 0o100644  # regular file, rw-r--r--
+DIR_MODE = 0o040755  # directory, rwxr-xr-x
+CONTEST_CLASSES = CONTEST_IMAGES_PER_CLASS = 1000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import add_generation_arguments
+
+    parser.add_argument("out", metavar="OUT.zip", help="the zip to write, e.g. dist/submission.zip")
+    add_generation_arguments(parser)
+    if "--overwrite" not in parser._option_string_actions:  # the generate options may already carry it
+        parser.add_argument("--overwrite", action="store_true", help="replace OUT.zip if it exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import config_from_args
+
+    config = config_from_args(args)
+    out = Path(args.out)
+    check_pack_target(out, overwrite=bool(getattr(args, "overwrite", False)))
+    check_packable(config)
+    data = build_zip_bytes(config)
+    write_atomically(out, data)
+    print(summary(out, config, data))
+    return 0
+
+
+def check_pack_target(out: Path, overwrite: bool) -> None:
+    if out.suffix.lower() != ".zip":
+        raise UserError(f"{out} does not end in .zip; name the submission e.g. dist/submission.zip")
+    if out.is_dir():
+        raise UserError(f"{out} is a directory; give a file name such as {out / 'submission.zip'}")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+
+
+def check_packable(config: GenerationConfig) -> None:
+    """The server runs one process that must write the whole dataset from params/ alone."""
+    if config.shard_count != 1:
+        raise UserError(f"a submission generates every class; drop --shard (got {config.shard_index}/{config.shard_count})")
+    if config.bank_path is not None:
+        raise UserError("pack builds and ships its own category bank; drop the bank path")
+    for path in (GENERATOR_TEMPLATE, SERVER_REQUIREMENTS):
+        if not path.is_file():
+            raise UserError(f"{path} is missing from the package; restore it from git")
+
+
+def build_zip_bytes(config: GenerationConfig) -> bytes:
+    """The submission zip for `config` as bytes (deterministic for a given config and source tree)."""
+    from .fractal import build_bank
+
+    files: Dict[str, bytes] = {
+        "params/bank.npz": bank_npz_bytes(build_bank(config.classes, seed=config.seed, points=config.points)),
+        "params/config.json": (config.to_json() + "\n").encode("utf-8"),
+        "requirements.txt": SERVER_REQUIREMENTS.read_bytes(),
+        "src/generator.py": GENERATOR_TEMPLATE.read_bytes(),
+    }
+    for source in sorted(PACKAGE_DIR.rglob("*.py")):
+        relative = source.relative_to(PACKAGE_DIR)
+        if "__pycache__" not in relative.parts:
+            files[f"src/submission/{relative.as_posix()}"] = source.read_bytes()
+    return deterministic_zip(files)
+
+
+def bank_npz_bytes(bank) -> bytes:
+    """`CategoryBank.save` output with its zip members re-stamped (numpy stamps the current time)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pack-bank-") as tmp:
+        saved = bank.save(Path(tmp) / "bank.npz")
+        with zipfile.ZipFile(saved) as npz:
+            members = {name: npz.read(name) for name in npz.namelist()}
+    return deterministic_zip(members, add_directories=False)
+
+
+def deterministic_zip(files: Mapping[str, bytes], add_directories: bool = True) -> bytes:
+    """A zip of `files` (archive path -> bytes): sorted entries, explicit directory entries, fixed
+    timestamps, permissions and compression, so equal inputs give equal bytes."""
+    names = set(files)
+    if add_directories:
+        for name in files:
+            parts = name.split("/")[:-1]
+            names.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(names):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+            info.create_system = 3  # unix, so the modes below apply on every platform
+            if name.endswith("/"):
+                info.external_attr = (DIR_MODE << 16) | 0x10  # 0x10: MS-DOS directory flag
+                archive.writestr(info, b"")
+            else:
+                info.external_attr = FILE_MODE << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, files[name], compresslevel=9)
+    return buffer.getvalue()
+
+
+def write_atomically(out: Path, data: bytes) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+
+
+def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        n_files = sum(1 for name in archive.namelist() if not name.endswith("/"))
+    image_augment_on = any(p > 0 for name, p in config.to_dict()["image_augment"].items() if name.endswith("_p"))
+    lines = [
+        f"wrote {out} ({len(data) / 2**20:.2f} MiB, {n_files} files)",
+        f"  dataset:   {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
+        f"{config.image_format}, seed {config.seed}",
+        f"  fractals:  {config.points} points per category, radius {config.radius}, "
+        f"{config.points_per_pixel} points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}",
+        f"  renderer:  backend {config.backend}, device {config.device}, batch {config.batch_size}, "
+        f"workers {config.workers if config.workers is not None else 'all cores'}",
+        f"  augment:   points {'on' if _any_point_augment(config) else 'off'}, "
+        f"image {'on (albumentations)' if image_augment_on else 'off'}",
+        "  next:      python -m submission rehearse " + f"{out} <OUTDIR> --classes 2 --images-per-class 4",
+    ]
+    if (config.classes, config.images_per_class) != (CONTEST_CLASSES, CONTEST_IMAGES_PER_CLASS):
+        lines.append(f"note: the contest expects {CONTEST_CLASSES} x {CONTEST_IMAGES_PER_CLASS} images; "
+                     "this pack is for a local trial only")
+    return "\n".join(lines)
+
+
+def _any_point_augment(config: GenerationConfig) -> bool:
+    pa = config.point_augment
+    return pa.subsample or pa.scale_shift or pa.rotate or pa.noise_std > 0 or pa.colorize
