@@ -6,21 +6,22 @@ proportional to |det A|. The cloud is centred and scaled jointly (one factor for
 longest axis spans [-1, 1]. A category is rejected when any coordinate is NaN/inf or the variance
 along any axis is below `MIN_AXIS_VARIANCE`.
 
-Every candidate category j draws its parameters from rng(seed, BANK, j) and its orbit from
-rng(seed, IFS_POINTS, j), so candidates are independent: the recursion runs over many candidates
-at once with elementwise numpy ops, and the result does not depend on how they were batched.
+Candidate j draws its parameters and its orbit's map choices from counter-based streams keyed by
+(seed, j) (see seeding.counter_uniform), so candidates are independent: the recursion runs over
+thousands of candidates at once with elementwise numpy ops, and a category's cloud does not
+depend on how candidates were batched. Only the accepted candidates' parameters are stored.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Tuple, Union
 
 import numpy as np
 
 from .errors import UserError
-from .seeding import STREAM_BANK, STREAM_IFS_POINTS, rng_for
+from .seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
 
 MIN_MAPS, MAX_MAPS = 2, 7
 MIN_AXIS_VARIANCE = 0.05
@@ -51,10 +52,8 @@ class CategoryBank:
         """(points, 3) float32 normalised cloud of one category (recomputed, deterministic)."""
         if not 0 <= category < len(self):
             raise UserError(f"category {category} is outside this bank of {len(self)} categories")
-        rng = rng_for(self.seed, STREAM_IFS_POINTS, int(self.candidate_ids[category]))
-        choices = _draw_map_choices(self.probs[category], self.points, rng)[None]
-        cloud = _normalize(_iterate(self.maps[category][None], choices))[0]
-        return cloud.astype(np.float32)
+        return orbit_cloud(self.seed, int(self.candidate_ids[category]), self.maps[category],
+                           self.probs[category], self.points)
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         path = Path(path)
@@ -78,81 +77,111 @@ class CategoryBank:
             raise UserError(f"cannot read category bank {path}: {exc}; rebuild it with `python -m submission pack`") from None
 
 
-def sample_candidates(seed: int, candidate_ids: np.ndarray) -> "tuple[np.ndarray, np.ndarray]":
-    """IFS parameters of the given candidates.
+def sample_candidates(seed: int, candidate_ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """IFS parameters of the given candidates (vectorised over candidates).
 
-    Returns maps (J, MAX_MAPS, 3, 4) float64 and probs (J, MAX_MAPS) float64 (NaN rows when every
-    |det A| is zero, which `build_bank` rejects).
+    Returns maps (J, MAX_MAPS, 3, 4) float64, [A | b] with unused maps zero, and probs
+    (J, MAX_MAPS) float64 proportional to |det A| (NaN rows when every det is zero).
     """
-    maps = np.zeros((len(candidate_ids), MAX_MAPS, 3, 4))
-    for row, j in enumerate(candidate_ids):
-        rng = rng_for(seed, STREAM_BANK, int(j))
-        n_maps = int(rng.integers(MIN_MAPS, MAX_MAPS + 1))
-        maps[row, :n_maps] = rng.uniform(-1.0, 1.0, size=(n_maps, 3, 4))
+    draws = counter_uniform(counter_keys(seed, STREAM_BANK, candidate_ids), 0, 1 + MAX_MAPS * 12).T  # (J, 85)
+    n_maps = MIN_MAPS + np.minimum((draws[:, 0] * (MAX_MAPS - MIN_MAPS + 1)).astype(np.int64), MAX_MAPS - MIN_MAPS)
+    maps = (draws[:, 1:] * 2.0 - 1.0).reshape(-1, MAX_MAPS, 3, 4)
+    maps[np.arange(MAX_MAPS)[None, :] >= n_maps[:, None]] = 0.0
     dets = np.abs(np.linalg.det(maps[..., :3]))
     with np.errstate(invalid="ignore", divide="ignore"):
         probs = dets / dets.sum(axis=1, keepdims=True)
     return maps, probs
 
 
-def _draw_map_choices(probs: np.ndarray, n_points: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_points,) int64 map index per orbit step, by inverse-CDF sampling of `probs`."""
-    cdf = np.cumsum(probs)
-    choices = np.searchsorted(cdf, rng.random(n_points) * cdf[-1], side="right")
-    return np.minimum(choices, MAX_MAPS - 1)
+def _orbit_blocks(seed: int, candidate_ids: np.ndarray, maps: np.ndarray, probs: np.ndarray,
+                  n_points: int, block: int = 256) -> Iterator[np.ndarray]:
+    """The orbit of the origin, in consecutive (T, 3, J) float64 blocks (T <= block).
 
-
-def _iterate(maps: np.ndarray, choices: np.ndarray) -> np.ndarray:
-    """Orbit of the origin: maps (J, M, 3, 4), choices (J, N) -> points (J, N, 3) float64.
-
-    The recursion is sequential in N but vectorised over J; elementwise ops only, so a
-    category's orbit is bit-identical whether computed alone or in a batch.
+    At step t candidate j applies the map picked by draw t of its counter stream. The recursion
+    is sequential in t but vectorised over J with elementwise ops only, so a candidate's orbit is
+    bit-identical whether computed alone or in a batch. Coordinates are stored (3, J) so every
+    op runs on contiguous rows.
     """
-    n_cat, n_points = choices.shape
-    rows = np.arange(n_cat)
-    out = np.empty((n_cat, n_points, 3))
-    x = np.zeros((n_cat, 3))
+    n_cat = len(candidate_ids)
+    keys = counter_keys(seed, STREAM_IFS_POINTS, candidate_ids)
+    cdf = np.cumsum(probs, axis=1)
+    cdf = cdf[:, :-1] / cdf[:, -1:]  # (J, M-1): map m is chosen when cdf[m-1] <= u < cdf[m]
+    # (12, J*M): coefficient row 4 i + k is A_ik, row 4 i + 3 is b_i, one column per (candidate, map).
+    coefs = np.ascontiguousarray(maps.reshape(n_cat * MAX_MAPS, 12).T)
+    column_offset = np.arange(n_cat) * MAX_MAPS
+    x = np.zeros((3, n_cat))
     with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(n_points):
-            m = maps[rows, choices[:, t]]  # (J, 3, 4)
-            x = m[:, :, 0] * x[:, 0:1] + m[:, :, 1] * x[:, 1:2] + m[:, :, 2] * x[:, 2:3] + m[:, :, 3]
-            out[:, t] = x
-    return out
+        for start in range(0, n_points, block):
+            count = min(block, n_points - start)
+            u = counter_uniform(keys, start, count)  # (T, J)
+            columns = np.broadcast_to(column_offset, u.shape).copy()
+            for m in range(MAX_MAPS - 1):
+                columns += u >= cdf[:, m]
+            out = np.empty((count, 3, n_cat))
+            for t in range(count):
+                c = coefs.take(columns[t], axis=1)  # (12, J)
+                for i in range(3):
+                    row = out[t, i]
+                    np.multiply(c[4 * i], x[0], out=row)
+                    row += c[4 * i + 1] * x[1]
+                    row += c[4 * i + 2] * x[2]
+                    row += c[4 * i + 3]
+                x = out[t]
+            yield out
 
 
-def _normalize(points: np.ndarray) -> np.ndarray:
-    """Centre each cloud and scale jointly so its longest axis spans [-1, 1]: (J, N, 3) -> same."""
+def _normalization(lo: np.ndarray, hi: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Centre (..., 3) and joint half-extent (..., 1) that map a cloud's longest axis to [-1, 1]."""
     with np.errstate(over="ignore", invalid="ignore"):
-        lo, hi = points.min(axis=1, keepdims=True), points.max(axis=1, keepdims=True)
-        half_extent = (hi - lo).max(axis=2, keepdims=True) / 2
-        return (points - (hi + lo) / 2) / half_extent
+        return (hi + lo) / 2, (hi - lo).max(axis=-1, keepdims=True) / 2
 
 
-def is_valid_cloud(points: np.ndarray) -> np.ndarray:
-    """(J, N, 3) normalised clouds -> (J,) bool: finite everywhere and axis variance >= threshold."""
-    finite = np.isfinite(points).all(axis=(1, 2))
-    with np.errstate(invalid="ignore", over="ignore"):
-        variance_ok = (np.nan_to_num(points.var(axis=1), nan=0.0) >= MIN_AXIS_VARIANCE).all(axis=1)
-    return finite & variance_ok
+def orbit_cloud(seed: int, candidate_id: int, maps: np.ndarray, probs: np.ndarray, n_points: int) -> np.ndarray:
+    """(n_points, 3) float32 normalised cloud of one candidate: maps (M, 3, 4), probs (M,)."""
+    ids = np.asarray([candidate_id])
+    orbit = np.concatenate(list(_orbit_blocks(seed, ids, maps[None], probs[None], n_points)))[:, :, 0]  # (N, 3)
+    centre, half_extent = _normalization(orbit.min(axis=0), orbit.max(axis=0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ((orbit - centre) / half_extent).astype(np.float32)
 
 
-def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: int = 512) -> CategoryBank:
+def valid_candidates(seed: int, candidate_ids: np.ndarray, maps: np.ndarray, probs: np.ndarray,
+                     n_points: int) -> np.ndarray:
+    """(J,) bool: the normalised orbit is finite and its variance is >= MIN_AXIS_VARIANCE on every axis.
+
+    Streams the orbit through running min/max/sums, so memory stays O(J) whatever n_points is.
+    """
+    n_cat = len(candidate_ids)
+    lo, hi = np.full((3, n_cat), np.inf), np.full((3, n_cat), -np.inf)
+    total, total_sq = np.zeros((3, n_cat)), np.zeros((3, n_cat))
+    finite = np.ones(n_cat, bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for block in _orbit_blocks(seed, candidate_ids, maps, probs, n_points):  # (T, 3, J)
+            finite &= np.isfinite(block).all(axis=(0, 1))
+            lo, hi = np.minimum(lo, block.min(axis=0)), np.maximum(hi, block.max(axis=0))
+            total += block.sum(axis=0)
+            total_sq += (block * block).sum(axis=0)
+        _, half_extent = _normalization(lo.T, hi.T)  # (J, 1)
+        total, total_sq = total.T, total_sq.T
+        mean = total / n_points
+        variance = (total_sq / n_points - mean * mean) / (half_extent * half_extent)
+        return finite & np.isfinite(variance).all(axis=1) & (variance >= MIN_AXIS_VARIANCE).all(axis=1)
+
+
+def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: int = 4096) -> CategoryBank:
     """The first `n_categories` valid candidates (in candidate order) of `seed`."""
     if n_categories < 1:
         raise UserError(f"a bank needs at least one category, got {n_categories}")
     accepted_ids, accepted_maps, accepted_probs = [], [], []
     next_candidate = 0
     while len(accepted_ids) < n_categories:
-        # Roughly half the candidates survive; ask for a little more than is missing.
-        size = min(chunk, max(16, 2 * (n_categories - len(accepted_ids))))
-        ids = np.arange(next_candidate, next_candidate + size)
-        next_candidate += size
+        # About 3% of candidates survive the variance filter; big blocks amortise numpy overhead.
+        ids = np.arange(next_candidate, next_candidate + chunk)
+        next_candidate += chunk
         maps, probs = sample_candidates(seed, ids)
-        has_probs = np.isfinite(probs).all(axis=1)
-        ids, maps, probs = ids[has_probs], maps[has_probs], probs[has_probs]
-        choices = np.stack([_draw_map_choices(p, points, rng_for(seed, STREAM_IFS_POINTS, int(j)))
-                            for p, j in zip(probs, ids)]) if len(ids) else np.zeros((0, points), np.int64)
-        valid = is_valid_cloud(_normalize(_iterate(maps, choices)))
+        keep = np.isfinite(probs).all(axis=1)
+        ids, maps, probs = ids[keep], maps[keep], probs[keep]
+        valid = valid_candidates(seed, ids, maps, probs, points)
         accepted_ids.extend(ids[valid].tolist())
         accepted_maps.extend(maps[valid])
         accepted_probs.extend(probs[valid])

@@ -20,3 +20,32 @@ def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
 def int_seed(seed: int, stream: int, *keys: int) -> int:
     """A 32-bit integer seed for libraries that take one (albumentations)."""
     return int(np.random.SeedSequence([seed, stream, *keys]).generate_state(1, np.uint32)[0])
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijective avalanche hash on uint64 (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def counter_keys(seed: int, stream: int, ids: np.ndarray) -> np.ndarray:
+    """(J,) uint64 stream keys for items `ids` of (seed, stream); feed them to `counter_uniform`."""
+    with np.errstate(over="ignore"):
+        base = _mix64(np.asarray([seed * 0x100 + stream], np.uint64) * _GOLDEN + _GOLDEN)
+        return _mix64(base ^ (np.asarray(ids, np.uint64) * _GOLDEN))
+
+
+def counter_uniform(keys: np.ndarray, start: int, count: int) -> np.ndarray:
+    """(count, J) float64 in [0, 1): draws start..start+count-1 of each key's stream.
+
+    Counter-based (a hash of key and position), so a stream can be read from any position and
+    an item's draws never depend on which other items are computed alongside it.
+    """
+    positions = np.arange(start + 1, start + count + 1, dtype=np.uint64)[:, None]
+    with np.errstate(over="ignore"):
+        bits = _mix64(keys[None, :] + positions * _GOLDEN)
+    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))

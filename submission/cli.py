@@ -1,0 +1,141 @@
+"""`python -m submission`: a thin command line over the library functions."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from .config import IMAGE_FORMATS, GenerationConfig
+from .errors import UserError
+
+# Subcommands implemented in their own modules; each defines HELP, add_arguments(parser), run(args).
+MODULE_COMMANDS = {"bench": "submission.bench", "pack": "submission.pack", "rehearse": "submission.rehearse"}
+
+
+def _shard(text: str):
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
+    return index, count
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that make a `GenerationConfig`; omitted ones keep the default (or --config's value)."""
+    g = parser.add_argument_group("dataset (defaults: the contest setting)")
+    g.add_argument("--config", metavar="JSON", help="start from a saved GenerationConfig (e.g. params/config.json)")
+    g.add_argument("--classes", type=int, help="number of categories (default 1000)")
+    g.add_argument("--images-per-class", type=int, help="images per category (default 1000)")
+    g.add_argument("--image-size", type=int, help="square image side in pixels (default 224)")
+    g.add_argument("--points", type=int, help="IFS points per category before subsampling (default 10000)")
+    g.add_argument("--radius", type=float, help="point radius in NDC units (default 0.015)")
+    g.add_argument("--seed", type=int, help="base seed; every image derives its own from (seed, class, index) (default 0)")
+    g.add_argument("--format", dest="image_format", choices=IMAGE_FORMATS, help="image file format (default png)")
+    r = parser.add_argument_group("execution (do not change the images)")
+    r.add_argument("--device", help="auto, cpu or cuda (default auto: cuda when available)")
+    r.add_argument("--backend", help="renderer: auto, pytorch3d or splat (default auto: pytorch3d on cuda, splat on cpu)")
+    r.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--batch-size", type=int, help="clouds per renderer call (default 50)")
+    r.add_argument("--shard", type=_shard, metavar="I/N", help="generate only classes c with c %% N == I (default 0/1)")
+    r.add_argument("--bank", dest="bank_path", metavar="NPZ", help="use a saved category bank instead of building one")
+
+
+def config_from_args(args: argparse.Namespace) -> GenerationConfig:
+    base = GenerationConfig()
+    if getattr(args, "config", None):
+        try:
+            with open(args.config) as f:
+                base = GenerationConfig.from_json(f.read())
+        except OSError as exc:
+            raise UserError(f"cannot read --config {args.config}: {exc.strerror}") from None
+    shard_index, shard_count = args.shard if args.shard else (None, None)
+    return base.replace(classes=args.classes, images_per_class=args.images_per_class, image_size=args.image_size,
+                        points=args.points, radius=args.radius, seed=args.seed, image_format=args.image_format,
+                        device=args.device, backend=args.backend, workers=args.workers, batch_size=args.batch_size,
+                        shard_index=shard_index, shard_count=shard_count, bank_path=args.bank_path)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from .pipeline import run_generation
+
+    config = config_from_args(args)
+    report = run_generation(args.output_dir, config, overwrite=args.overwrite, progress=not args.quiet)
+    if report.images:
+        print(f"wrote {report.images} images ({report.classes_written} classes, {report.classes_skipped} already done) "
+              f"to {report.output_dir} in {report.seconds:.1f} s: {report.images_per_s:.1f} images/s "
+              f"[{report.backend} on {report.device}, {report.workers} workers]")
+    return 0
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_dataset
+
+    report = verify_dataset(args.dataset, classes=args.classes, images_per_class=args.images_per_class,
+                            workers=args.workers, progress=not args.quiet)
+    print(f"OK: {report.classes} classes, {report.images} images, all {report.image_size[0]}x{report.image_size[1]} "
+          f"{report.mode}, readable and non-blank")
+    return 0
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    from .preview import contact_sheet
+
+    path = contact_sheet(args.dataset, args.out, rows=args.rows, samples=args.samples, tile=args.tile)
+    print(f"preview written to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m submission", description=(
+        "Generate a formula-driven (3D IFS fractal) pre-training dataset as an ImageFolder tree, check it, "
+        "preview it, benchmark it, and pack it for the Signate server."))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="write the dataset (resumable; rerun the same command after a kill)",
+                       description="Write OUT/<class>/<class>_<image>.<ext>. A rerun resumes an unfinished run of the same config.")
+    p.add_argument("output_dir", metavar="OUT", help="output directory (created; must be empty or an unfinished run)")
+    add_generation_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="replace whatever OUT holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_generate)
+
+    p = sub.add_parser("verify", help="run the organizer's checks (counts, readable, one size/channels, no blanks)")
+    p.add_argument("dataset", metavar="DIR")
+    p.add_argument("--classes", type=int, help="expected number of class folders (default: any)")
+    p.add_argument("--images-per-class", type=int, help="expected images per class (default: any, but all equal)")
+    p.add_argument("--workers", type=int, help="processes reading images (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_verify)
+
+    p = sub.add_parser("preview", help="write a contact sheet PNG (classes x samples)")
+    p.add_argument("dataset", metavar="DIR")
+    p.add_argument("--out", required=True, metavar="PNG", help="where to write the picture")
+    p.add_argument("--rows", type=int, default=8, help="classes shown, spread over the dataset (default 8)")
+    p.add_argument("--samples", type=int, default=8, help="images per class (default 8)")
+    p.add_argument("--tile", type=int, default=96, help="tile side in pixels (default 96)")
+    p.set_defaults(func=_run_preview)
+
+    for name, module_name in MODULE_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,136 @@
+"""One class is the unit of work: sample its views, render them in batches, augment, encode, write.
+
+A `ClassWriter` lives in each worker process (or in the main process when workers == 1) and
+owns that process's renderer, augmenter and category bank. Every image is written to a hidden
+temporary name and renamed into place; the class's "done" marker is written last, so a class
+without a marker is simply redone on the next run.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+import torch
+
+from .augment import build_image_augmenter
+from .config import GenerationConfig
+from .errors import UserError
+from .fractal import CategoryBank
+from .pointcloud import augment_cloud
+from .render import RenderSettings, create_renderer
+from .seeding import STREAM_IMAGE_AUGMENT, STREAM_POINT_AUGMENT, int_seed, rng_for
+
+STAGES = ("sampling", "rendering", "augmentation", "encoding")
+TMP_SUFFIX = ".tmp"
+
+
+def name_width(count: int) -> int:
+    """Zero-padding width: ImageFolder sorts class folders by name, so names must sort numerically."""
+    return max(5, len(str(count - 1)))
+
+
+def class_dirname(config: GenerationConfig, category: int) -> str:
+    return f"{category:0{name_width(config.classes)}d}"
+
+
+def image_filename(config: GenerationConfig, category: int, index: int) -> str:
+    return f"{class_dirname(config, category)}_{index:0{name_width(config.images_per_class)}d}.{config.image_format}"
+
+
+def expected_filenames(config: GenerationConfig, category: int) -> List[str]:
+    return [image_filename(config, category, j) for j in range(config.images_per_class)]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a hidden temporary name, then rename: a kill never leaves a truncated file."""
+    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise UserError(f"disk full while writing {path}; free some space (or pick another output "
+                            "directory) and rerun the same command to resume") from None
+        raise UserError(f"cannot write {path}: {exc.strerror}; check the output directory's permissions") from None
+
+
+class ClassWriter:
+    """Generates whole classes; one per process. `device`/`backend` are already resolved."""
+
+    def __init__(self, config: GenerationConfig, bank_file: str, device: str, backend: str):
+        self.config = config
+        self.bank = CategoryBank.load(bank_file)
+        self.renderer = create_renderer(backend, RenderSettings.from_config(config, device=device))
+        self.augment = build_image_augmenter(config.image_augment)
+        self.device = device
+        if config.image_format == "png":
+            self.ext, self.params = ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]
+        else:
+            self.ext, self.params = ".jpg", [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]
+
+    def write_class(self, category: int, output_dir: str, done_dir: str) -> Dict[str, float]:
+        """Write every image of `category` and then its done marker; returns seconds per stage."""
+        cfg = self.config
+        seconds = dict.fromkeys(STAGES, 0.0)
+        class_dir = Path(output_dir) / class_dirname(cfg, category)
+        class_dir.mkdir(exist_ok=True)
+        for stale in class_dir.glob(f".*{TMP_SUFFIX}"):  # left by a killed run
+            stale.unlink()
+        t0 = time.perf_counter()
+        cloud = self.bank.point_cloud(category)
+        seconds["sampling"] += time.perf_counter() - t0
+        for start in range(0, cfg.images_per_class, cfg.batch_size):
+            indices = list(range(start, min(start + cfg.batch_size, cfg.images_per_class)))
+            t0 = time.perf_counter()
+            views = [augment_cloud(cloud, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
+                     for j in indices]
+            t1 = time.perf_counter()
+            images = self._render(views)
+            t2 = time.perf_counter()
+            augmented = [self.augment(image, int_seed(cfg.seed, STREAM_IMAGE_AUGMENT, category, j))
+                         for image, j in zip(images, indices)]
+            t3 = time.perf_counter()
+            for image, j in zip(augmented, indices):
+                ok, encoded = cv2.imencode(self.ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.params)
+                if not ok:
+                    raise RuntimeError(f"OpenCV failed to encode image {j} of class {category}")
+                write_atomic(class_dir / image_filename(cfg, category, j), encoded.tobytes())
+            t4 = time.perf_counter()
+            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                seconds[stage] += dt
+        write_atomic(Path(done_dir) / class_dirname(cfg, category), b"")
+        return seconds
+
+    def _render(self, views: List) -> np.ndarray:
+        """Pad views to one (B, N, 3) batch and render: (B, H, W, 3) uint8 RGB."""
+        lengths = np.array([len(p) for p, _ in views])
+        points = np.zeros((len(views), lengths.max(), 3), np.float32)
+        colors = np.zeros((len(views), lengths.max(), 4), np.float32)
+        for row, (p, c) in enumerate(views):
+            points[row, :len(p)], colors[row, :len(c)] = p, c
+        with torch.no_grad():
+            images = self.renderer(torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths))
+            return (images * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+
+# Per-process worker slot for the process pool (set by `init_worker`, one per worker process).
+_WORKER: Optional[ClassWriter] = None
+
+
+def init_worker(config: GenerationConfig, bank_file: str, device: str, backend: str, threads: int) -> None:
+    global _WORKER
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(1)
+    _WORKER = ClassWriter(config, bank_file, device, backend)
+
+
+def write_class_in_worker(category: int, output_dir: str, done_dir: str) -> Dict[str, float]:
+    assert _WORKER is not None, "init_worker was not called in this process"
+    return _WORKER.write_class(category, output_dir, done_dir)
