@@ -38,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("out", metavar="OUT.zip", help="the zip to write, e.g. dist/submission.zip")
     add_generation_arguments(parser)
-    if "--overwrite" not in parser._option_string_actions:  # the generate options may already carry it
-        parser.add_argument("--overwrite", action="store_true", help="replace OUT.zip if it exists")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT.zip if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_pack_target(out, overwrite=bool(getattr(args, "overwrite", False)))
     check_packable(config)
+    print(f"pack: building the category bank ({config.classes} categories x {config.points} points)...", flush=True)
     data = build_zip_bytes(config)
     write_atomically(out, data)
     print(summary(out, config, data))
@@ -69,7 +69,7 @@ def check_packable(config: GenerationConfig) -> None:
     if config.shard_count != 1:
         raise UserError(f"a submission generates every class; drop --shard (got {config.shard_index}/{config.shard_count})")
     if config.bank_path is not None:
-        raise UserError("pack builds and ships its own category bank; drop the bank path")
+        raise UserError("pack builds and ships its own category bank from --seed; drop --bank")
     for path in (GENERATOR_TEMPLATE, SERVER_REQUIREMENTS):
         if not path.is_file():
             raise UserError(f"{path} is missing from the package; restore it from git")

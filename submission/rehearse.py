@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -61,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     for name, value in (("--classes", args.classes), ("--images-per-class", args.images_per_class)):
         if value is not None and value < 1:
             raise UserError(f"{name} must be a positive integer, got {value}")
-    python = shutil.which(args.python) or args.python
+    # Absolute (not resolved: a venv's python is a symlink that must stay one), since the child
+    # starts in another directory.
+    python = os.path.abspath(shutil.which(args.python) or args.python)
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise UserError(f"--python {args.python} is not an executable interpreter")
     check_outdir(outdir, overwrite=args.overwrite)
@@ -71,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(root)
         classes, images_per_class = apply_overrides(root / "params" / "config.json", args.classes, args.images_per_class)
-        if outdir.exists():  # checked above: empty, or --overwrite
+        if outdir.is_dir() and any(outdir.iterdir()):  # checked above: only with --overwrite
             shutil.rmtree(outdir)
-        outdir.parent.mkdir(parents=True, exist_ok=True)
+        outdir.mkdir(parents=True, exist_ok=True)  # an empty folder, as the server hands out
         print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python}", flush=True)
         error_file = Path(tmp) / "setup_error.txt"
         command = [python, "-s", "-c", SERVER_SEQUENCE,
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = verify_dataset(outdir, classes=classes, images_per_class=images_per_class)
     print(f"rehearse: OK, {outdir} passes the organizer-style validation "
-          f"({classes} classes x {images_per_class} images): {report}")
+          f"({report.classes} classes, {report.images} images, all {report.image_size[0]}x{report.image_size[1]} {report.mode})")
     return 0
 
 
@@ -101,7 +104,7 @@ def check_zip(zip_path: Path) -> None:
         with zipfile.ZipFile(zip_path) as archive:
             names = archive.namelist()
             corrupt_member = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
         raise UserError(f"{zip_path} is not a readable zip ({exc}); re-pack it with `python -m submission pack`") from None
     if corrupt_member is not None:
         raise UserError(f"{zip_path} is corrupt (bad CRC in {corrupt_member}); re-pack it with `python -m submission pack`")

