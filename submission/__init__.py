@@ -5,7 +5,17 @@
 """
 from .config import GenerationConfig, ImageAugmentConfig, PointAugmentConfig
 from .errors import UserError
-from .pipeline import GenerationReport, generate, run_generation
+
+_LAZY = {"generate", "run_generation", "GenerationReport"}  # pull in torch only when used
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'submission' has no attribute {name!r}")
+
 
 __all__ = ["GenerationConfig", "GenerationReport", "ImageAugmentConfig", "PointAugmentConfig", "UserError",
            "generate", "run_generation"]

@@ -10,7 +10,12 @@ from .config import IMAGE_FORMATS, GenerationConfig
 from .errors import UserError
 
 # Subcommands implemented in their own modules; each defines HELP, add_arguments(parser), run(args).
-MODULE_COMMANDS = {"bench": "submission.bench", "pack": "submission.pack", "rehearse": "submission.rehearse"}
+# Only the module of the command being run is imported, so `--help` and bad options answer fast.
+MODULE_COMMANDS = {
+    "bench": ("submission.bench", "time the renderers side by side (and a real generate, --end-to-end)"),
+    "pack": ("submission.pack", "write the Signate submission zip (params/, src/, requirements.txt)"),
+    "rehearse": ("submission.rehearse", "run a submission zip exactly as the Signate server does, then validate"),
+}
 
 
 def _shard(text: str):
@@ -57,9 +62,9 @@ def config_from_args(args: argparse.Namespace) -> GenerationConfig:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
     from .pipeline import run_generation
 
-    config = config_from_args(args)
     report = run_generation(args.output_dir, config, overwrite=args.overwrite, progress=not args.quiet)
     if report.images:
         print(f"wrote {report.images} images ({report.classes_written} classes, {report.classes_skipped} already done) "
@@ -86,7 +91,8 @@ def _run_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The full parser; `command` names the module subcommand to load (others get a stub parser)."""
     parser = argparse.ArgumentParser(prog="python -m submission", description=(
         "Generate a formula-driven (3D IFS fractal) pre-training dataset as an ImageFolder tree, check it, "
         "preview it, benchmark it, and pack it for the Signate server."))
@@ -116,21 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=96, help="tile side in pixels (default 96)")
     p.set_defaults(func=_run_preview)
 
-    for name, module_name in MODULE_COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
+    for name, (module_name, help_text) in MODULE_COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=help_text, add_help=False)
             continue
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(func=module.run)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in MODULE_COMMANDS else None).parse_args(argv)
     try:
         return args.func(args)
     except UserError as exc:

@@ -68,7 +68,7 @@ class GenerationConfig:
     device: str = "auto"  # auto: cuda when available, else cpu
     backend: str = "auto"  # auto: pytorch3d on cuda, splat on cpu; see submission.render
     workers: Optional[int] = None  # None: all cores
-    batch_size: int = 50  # clouds rendered per renderer call
+    batch_size: int = 50  # clouds rendered per renderer call (speed only: images do not depend on it)
     image_format: str = "png"
     jpeg_quality: int = 95
     bank_path: Optional[str] = None  # a saved category bank; None: build it from `seed`
@@ -116,7 +116,7 @@ class GenerationConfig:
     def content_dict(self) -> Dict[str, Any]:
         """The fields that decide the bytes written (not how fast or where they are produced)."""
         data = self.to_dict()
-        for key in ("workers", "device", "bank_path"):
+        for key in ("workers", "device", "bank_path", "batch_size"):
             data.pop(key)
         return data
 

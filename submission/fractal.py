@@ -176,8 +176,9 @@ def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: in
     next_candidate = 0
     while len(accepted_ids) < n_categories:
         # About 3% of candidates survive the variance filter; big blocks amortise numpy overhead.
-        ids = np.arange(next_candidate, next_candidate + chunk)
-        next_candidate += chunk
+        size = min(chunk, max(256, 100 * (n_categories - len(accepted_ids))))
+        ids = np.arange(next_candidate, next_candidate + size)
+        next_candidate += size
         maps, probs = sample_candidates(seed, ids)
         keep = np.isfinite(probs).all(axis=1)
         ids, maps, probs = ids[keep], maps[keep], probs[keep]
