@@ -1,0 +1,186 @@
+"""`EvalConfig`: the frozen training recipe of one local evaluation, and its three presets.
+
+Every field has a documented default per preset (`PRESETS`); the command line builds a config
+from a preset plus overrides, where an override of ``None`` means "keep the preset's value".
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from submission.errors import UserError
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Pre-training + fine-tuning recipe; the defaults are the public OFDB practice.
+
+    Batch sizes are global (summed over all processes under torchrun). Class and image limits
+    take the first classes / files in sorted order, so a subset is the same on every run.
+    """
+
+    # Model: any timm model name; img_size/patch_size/depth of None keep the model's own value.
+    model: str = "vit_tiny_patch16_224"
+    img_size: int = 224
+    patch_size: Optional[int] = None
+    depth: Optional[int] = None
+    # Pre-training on the generated ImageFolder.
+    pretrain_classes: Optional[int] = None  # None: every class folder
+    pretrain_images_per_class: Optional[int] = None  # None: every image
+    pretrain_epochs: int = 100
+    pretrain_batch_size: int = 256
+    pretrain_lr: float = 1e-3  # AdamW
+    pretrain_weight_decay: float = 0.05
+    pretrain_warmup_epochs: float = 5.0  # linear warmup, then cosine to pretrain_min_lr
+    pretrain_min_lr: float = 1e-5
+    mixup: float = 0.8  # Mixup alpha; 0 switches Mixup off
+    cutmix: float = 1.0  # CutMix alpha; 0 switches CutMix off
+    label_smoothing: float = 0.1
+    crop_scale_min: float = 0.08  # RandomResizedCrop scale range (crop_scale_min, 1)
+    hflip: float = 0.5
+    vflip: float = 0.5
+    color_jitter: float = 0.4
+    rand_augment: Optional[str] = "rand-m9-mstd0.5-inc1"  # timm auto_augment string; None: off
+    random_erasing: float = 0.5  # probability
+    # Fine-tuning on the downstream set (CIFAR-100 or --downstream-dir).
+    finetune_classes: Optional[int] = None  # None: every downstream class
+    finetune_train_per_class: Optional[int] = None  # None: every training image
+    finetune_test_per_class: Optional[int] = None  # None: every test image
+    finetune_epochs: int = 100
+    finetune_batch_size: int = 256
+    finetune_lr: float = 0.01  # SGD
+    finetune_momentum: float = 0.9
+    finetune_weight_decay: float = 1e-4
+    finetune_warmup_epochs: float = 10.0
+    finetune_min_lr: float = 1e-5
+    finetune_label_smoothing: float = 0.1
+    # Run.
+    seed: int = 0
+    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+
+    def __post_init__(self) -> None:
+        positive = ["img_size", "pretrain_epochs", "pretrain_batch_size", "finetune_epochs",
+                    "finetune_batch_size"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ["patch_size", "depth", "pretrain_images_per_class", "finetune_train_per_class",
+                     "finetune_test_per_class"]:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be at least 1 (or unset), got {value}")
+        for name in ["pretrain_classes", "finetune_classes"]:
+            value = getattr(self, name)
+            if value is not None and value < 2:
+                raise UserError(f"{name} must be at least 2 (or unset), got {value}")
+        for name in ["hflip", "vflip", "random_erasing", "label_smoothing",
+                     "finetune_label_smoothing"]:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UserError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.crop_scale_min <= 1.0:
+            raise UserError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
+        for name in ["pretrain_lr", "finetune_lr"]:
+            if getattr(self, name) <= 0:
+                raise UserError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ["mixup", "cutmix", "color_jitter", "pretrain_weight_decay",
+                     "finetune_weight_decay", "pretrain_warmup_epochs", "finetune_warmup_epochs",
+                     "pretrain_min_lr", "finetune_min_lr", "finetune_momentum"]:
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.patch_size is not None and self.img_size % self.patch_size:
+            raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
+                            f"{self.patch_size}; pick sizes that divide")
+
+    @property
+    def uses_mixup(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "EvalConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# What each preset changes from the dataclass defaults (which are the `contest` preset).
+PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
+    # Seconds on 2 CPU cores: a 2-block ViT on 16 px, 4 classes; for tests and a first try.
+    "smoke": dict(
+        img_size=16, patch_size=4, depth=2,
+        pretrain_classes=4, pretrain_images_per_class=8, pretrain_epochs=2,
+        pretrain_batch_size=8, pretrain_warmup_epochs=0.5,
+        rand_augment=None, random_erasing=0.0, color_jitter=0.0,
+        finetune_classes=4, finetune_train_per_class=8, finetune_test_per_class=4,
+        finetune_epochs=3, finetune_batch_size=8, finetune_warmup_epochs=0.5,
+    ),
+    # About 15-20 minutes on 2 idle CPU cores; see README "Estimating your leaderboard score".
+    "quick": dict(
+        img_size=32, patch_size=8, depth=None,
+        pretrain_classes=100, pretrain_images_per_class=100, pretrain_epochs=4,
+        pretrain_batch_size=64, pretrain_warmup_epochs=0.5, crop_scale_min=0.25,
+        rand_augment=None, random_erasing=0.0, color_jitter=0.0,
+        finetune_train_per_class=40, finetune_test_per_class=20,
+        finetune_epochs=8, finetune_batch_size=64, finetune_warmup_epochs=1.0,
+    ),
+    # The full setting for a GPU: 224 px, every generated class and image, batch 256.
+    "contest": dict(),
+}
+
+PRESETS = tuple(PRESET_CHANGES)
+
+
+def preset_config(name: str) -> EvalConfig:
+    """The config of preset `name` (one of `PRESETS`)."""
+    if name not in PRESET_CHANGES:
+        raise UserError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return EvalConfig(**PRESET_CHANGES[name])
+
+
+def build_config(preset: str, overrides: Optional[Mapping[str, Any]] = None) -> EvalConfig:
+    """The preset's config with `overrides` applied; an override of None keeps the preset value."""
+    config = preset_config(preset)
+    changes = {key: value for key, value in (overrides or {}).items() if value is not None}
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(EvalConfig)})
+    if unknown:
+        raise UserError(f"unknown config field(s) {', '.join(unknown)}")
+    return config.replace(**changes)
+
+
+# One line per field for --help (the value per preset is appended there).
+FIELD_HELP: Dict[str, str] = {
+    "model": "timm model name (any timm.list_models() entry)",
+    "img_size": "input size in pixels for both phases",
+    "patch_size": "ViT patch size (unset: the model's own)",
+    "depth": "number of transformer blocks (unset: the model's own)",
+    "pretrain_classes": "use the first N generated classes (unset: all)",
+    "pretrain_images_per_class": "use the first N images of each generated class (unset: all)",
+    "pretrain_epochs": "pre-training epochs",
+    "pretrain_batch_size": "global pre-training batch size",
+    "pretrain_lr": "AdamW peak learning rate",
+    "pretrain_weight_decay": "AdamW weight decay",
+    "pretrain_warmup_epochs": "linear warmup epochs before the cosine decay",
+    "pretrain_min_lr": "final learning rate of the cosine decay",
+    "mixup": "Mixup alpha (0: off)",
+    "cutmix": "CutMix alpha (0: off)",
+    "label_smoothing": "pre-training label smoothing",
+    "crop_scale_min": "RandomResizedCrop lower scale bound",
+    "hflip": "horizontal flip probability (pre-training)",
+    "vflip": "vertical flip probability (pre-training)",
+    "color_jitter": "color jitter strength (pre-training; 0: off)",
+    "rand_augment": "timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 ('none': off)",
+    "random_erasing": "random erasing probability (pre-training)",
+    "finetune_classes": "use the first N downstream classes (unset: all)",
+    "finetune_train_per_class": "downstream training images per class (unset: all)",
+    "finetune_test_per_class": "downstream test images per class (unset: all)",
+    "finetune_epochs": "fine-tuning epochs (the score window is epochs ceil(E/2)..E)",
+    "finetune_batch_size": "global fine-tuning batch size",
+    "finetune_lr": "SGD peak learning rate",
+    "finetune_momentum": "SGD momentum",
+    "finetune_weight_decay": "SGD weight decay",
+    "finetune_warmup_epochs": "linear warmup epochs before the cosine decay",
+    "finetune_min_lr": "final learning rate of the cosine decay",
+    "finetune_label_smoothing": "fine-tuning label smoothing",
+    "seed": "seed of every random choice (recorded in report.json)",
+    "amp": "bfloat16 autocast on CUDA (true/false)",
+}

@@ -1,0 +1,59 @@
+"""report.json and curves.png of a finished run."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .metric import scored_epochs
+
+
+def versions() -> Dict[str, str]:
+    import numpy
+    import timm
+    import torch
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "timm": timm.__version__,
+            "numpy": numpy.__version__, "platform": platform.platform()}
+
+
+def write_json(data: Dict[str, Any], path: Path) -> None:
+    """Write `data` to `path` through a temporary name, so a reader never sees half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(temporary, path)
+
+
+def plot_curves(path: Path, pretrained: List[float], scratch: Optional[List[float]],
+                score: float, scratch_score: Optional[float], title: str) -> None:
+    """Fine-tune top-1 per epoch, pre-trained vs scratch, with the scored epochs shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = list(range(1, len(pretrained) + 1))
+    first, last = scored_epochs(len(pretrained))
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    axes.axvspan(first - 0.5, last + 0.5, color="tab:orange", alpha=0.12,
+                 label=f"scored epochs {first}-{last}")
+    axes.plot(epochs, pretrained, marker="o", color="tab:blue",
+              label=f"pre-trained (score {score:.2f})")
+    if scratch is not None and scratch_score is not None:
+        axes.plot(epochs, scratch, marker="s", color="tab:gray", linestyle="--",
+                  label=f"from scratch (score {scratch_score:.2f})")
+    axes.set_xlabel("fine-tuning epoch")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_xticks(epochs if len(epochs) <= 20 else epochs[::max(1, len(epochs) // 10)])
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=9)
+    figure.tight_layout()
+    temporary = path.with_name(path.stem + ".tmp.png")
+    figure.savefig(temporary)
+    plt.close(figure)
+    os.replace(temporary, path)

@@ -1,0 +1,246 @@
+"""Training loops: one resumable phase (pre-train, fine-tune or scratch) with per-epoch checkpoints.
+
+Every epoch re-seeds all random sources from (seed, phase, epoch, rank), so a run resumed from
+its last checkpoint continues exactly as the uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from submission.errors import UserError
+
+from .config import EvalConfig
+from .distributed import Runtime, all_reduce_sum, barrier
+
+PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
+
+
+class StopRequested(Exception):
+    """The --stop-after-epochs budget is spent; the checkpoints let a rerun continue."""
+
+
+@dataclass
+class EpochBudget:
+    """How many more epochs this invocation may run (None: no limit)."""
+
+    remaining: Optional[int] = None
+
+    def take(self) -> None:
+        if self.remaining is not None:
+            if self.remaining <= 0:
+                raise StopRequested()
+            self.remaining -= 1
+
+
+@dataclass
+class PhaseSpec:
+    """One training phase; `test` is None for pre-training (no evaluation)."""
+
+    name: str
+    model: nn.Module
+    train: Dataset
+    test: Optional[Dataset]
+    epochs: int
+    batch_size: int  # global
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+    make_scheduler: Callable[[torch.optim.Optimizer, int], object]  # (optimizer, steps/epoch)
+    criterion: nn.Module
+    mixup: Optional[Callable] = None  # timm Mixup: (images, labels) -> (images, soft targets)
+
+
+@dataclass
+class PhaseHistory:
+    """Per-epoch records of a phase (index e - 1 is epoch e)."""
+
+    loss: List[float] = field(default_factory=list)
+    top1: List[float] = field(default_factory=list)
+    seconds: List[float] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, List[float]]:
+        return {"loss": self.loss, "top1": self.top1, "seconds": self.seconds}
+
+
+def build_model(config: EvalConfig, num_classes: int) -> nn.Module:
+    """A timm model trained from scratch, sized by the config (img/patch size, depth)."""
+    import timm
+
+    if not timm.is_model(config.model):
+        raise UserError(f"unknown model {config.model!r}; pick a timm name, e.g. "
+                        f"{', '.join(timm.list_models('vit_tiny*')[:4])} (timm.list_models())")
+    kwargs = {"img_size": config.img_size}
+    if config.patch_size is not None:
+        kwargs["patch_size"] = config.patch_size
+    if config.depth is not None:
+        kwargs["depth"] = config.depth
+    try:
+        return timm.create_model(config.model, pretrained=False, num_classes=num_classes, **kwargs)
+    except TypeError as error:
+        raise UserError(f"model {config.model!r} does not take {sorted(kwargs)} ({error}); use a "
+                        f"ViT-style timm model or unset patch_size/depth") from error
+
+
+def classifier_prefix(model: nn.Module) -> str:
+    return model.pretrained_cfg.get("classifier", "head")
+
+
+def load_backbone(model: nn.Module, state: Dict[str, torch.Tensor]) -> None:
+    """Copy every pre-trained weight except the classifier head into `model`."""
+    prefix = classifier_prefix(model)
+    backbone = {k: v for k, v in state.items() if not k.startswith(prefix + ".")}
+    missing, unexpected = model.load_state_dict(backbone, strict=False)
+    stray = [k for k in missing if not k.startswith(prefix + ".")] + list(unexpected)
+    if stray:
+        raise RuntimeError(f"pre-trained weights do not fit the fine-tuning model: {stray[:5]}")
+
+
+def seed_everything(seed: int, phase: str, epoch: int, rank: int) -> int:
+    """Seed python, numpy and torch for one epoch (-1: model initialization) of one process;
+    returns the seed used."""
+    value = (seed * 1_000_003 + PHASE_SEED_OFFSET[phase] * 10_007 + (epoch + 1) * 101
+             + rank) % 2**31
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
+    return value
+
+
+def _rank_slice(dataset: Dataset, runtime: Runtime) -> Dataset:
+    """This process's share of an evaluation set (every world_size-th sample, no padding)."""
+    if not runtime.distributed:
+        return dataset
+    return Subset(dataset, list(range(runtime.rank, len(dataset), runtime.world_size)))
+
+
+def _loader(dataset: Dataset, batch: int, runtime: Runtime, sampler=None,
+            generator: Optional[torch.Generator] = None, drop_last: bool = False) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, shuffle=False,
+                      num_workers=runtime.workers, drop_last=drop_last, generator=generator,
+                      pin_memory=runtime.device.type == "cuda")
+
+
+def _autocast(runtime: Runtime, amp: bool):
+    if runtime.device.type == "cuda" and amp:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def steps_per_epoch(num_images: int, batch_size: int, world_size: int) -> int:
+    """Optimizer steps per epoch with drop_last batches of batch_size // world_size per process."""
+    per_rank_images = -(-num_images // world_size)  # DistributedSampler pads to equal shares
+    return per_rank_images // (batch_size // world_size)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, batch: int, runtime: Runtime,
+             amp: bool) -> float:
+    """Top-1 accuracy in percent over the whole `dataset` (all processes together)."""
+    model.eval()
+    counts = torch.zeros(2, dtype=torch.float64)  # (correct, seen)
+    for images, labels in _loader(_rank_slice(dataset, runtime), batch, runtime):
+        images, labels = images.to(runtime.device), labels.to(runtime.device)
+        with _autocast(runtime, amp):
+            logits = model(images)
+        counts[0] += (logits.argmax(dim=1) == labels).sum().item()
+        counts[1] += len(labels)
+    correct, seen = all_reduce_sum(counts, runtime).tolist()
+    return 100.0 * correct / seen
+
+
+def _save_atomic(state: dict, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint: Path,
+              budget: EpochBudget) -> PhaseHistory:
+    """Train `spec.model` for its epochs, resuming from `checkpoint` when it holds some.
+
+    Writes the checkpoint (model, optimizer, scheduler, history) after every epoch on rank 0.
+    Raises StopRequested when `budget` runs out before the phase is complete.
+    """
+    model = spec.model.to(runtime.device)
+    optimizer = spec.make_optimizer(model)
+    per_rank_batch = spec.batch_size // runtime.world_size
+    updates = steps_per_epoch(len(spec.train), spec.batch_size, runtime.world_size)
+    scheduler = spec.make_scheduler(optimizer, updates)
+    history, start = PhaseHistory(), 0
+    state = load_checkpoint(checkpoint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = PhaseHistory(**state["history"])
+        start = state["epoch"]
+    if start >= spec.epochs:
+        return history
+    trained = model
+    if runtime.distributed:
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+    epochs_bar = tqdm(range(start, spec.epochs), desc=spec.name, unit="epoch",
+                      initial=start, total=spec.epochs, disable=not runtime.progress)
+    for epoch in epochs_bar:
+        budget.take()
+        began = time.perf_counter()
+        seed = seed_everything(config.seed, spec.name, epoch, runtime.rank)
+        sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
+                                     rank=runtime.rank, shuffle=True, seed=config.seed,
+                                     drop_last=False)
+        sampler.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
+        loader = _loader(spec.train, per_rank_batch, runtime, sampler, generator, drop_last=True)
+        model.train()
+        loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
+        batches = tqdm(loader, desc=f"{spec.name} {epoch + 1}/{spec.epochs}", unit="batch",
+                       leave=False, disable=not runtime.progress)
+        for step, (images, labels) in enumerate(batches):
+            images, labels = images.to(runtime.device), labels.to(runtime.device)
+            targets = labels
+            if spec.mixup is not None:
+                images, targets = spec.mixup(images, labels)
+            with _autocast(runtime, config.amp):
+                loss = spec.criterion(trained(images), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step_update(epoch * updates + step + 1)
+            loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
+            batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+        total, count = all_reduce_sum(loss_sum, runtime).tolist()
+        history.loss.append(total / max(count, 1.0))
+        if spec.test is not None:
+            history.top1.append(evaluate(model, spec.test, per_rank_batch * 2, runtime,
+                                         config.amp))
+        history.seconds.append(time.perf_counter() - began)
+        postfix = {"loss": f"{history.loss[-1]:.3f}"}
+        if history.top1:
+            postfix["top1"] = f"{history.top1[-1]:.2f}%"
+        epochs_bar.set_postfix(postfix)
+        if runtime.is_main:
+            _save_atomic({"epoch": epoch + 1, "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(),
+                          "history": history.to_dict()}, checkpoint)
+        barrier(runtime)
+    epochs_bar.close()
+    return history

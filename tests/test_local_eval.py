@@ -1,0 +1,193 @@
+"""Unit tests of local_eval: metric, config, CIFAR-100 reader, data checks, weight transfer."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from local_eval.config import PRESETS, EvalConfig, build_config, preset_config
+from local_eval.data import (check_image_folder, first_per_class, load_cifar100,
+                             load_downstream_dir, load_pretrain_data, read_cifar100)
+from local_eval.metric import cumulative_error, scored_epochs
+from local_eval.noise import write_noise_dataset
+from local_eval.train import build_model, load_backbone
+from submission.errors import UserError
+from tests.local_eval_fixtures import make_cifar100, make_image_folder
+
+
+# --- metric -------------------------------------------------------------------------------------
+
+def test_metric_worked_example_from_readme():
+    # E = 10: scored epochs ceil(10/2) = 5 .. 10.
+    top1 = [20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 62.0, 64.0, 65.0, 66.0]
+    assert scored_epochs(10) == (5, 10)
+    assert cumulative_error(top1) == pytest.approx(45 + 40 + 38 + 36 + 35 + 34)
+
+
+@pytest.mark.parametrize("epochs, window", [(1, (1, 1)), (2, (1, 2)), (3, (2, 3)), (4, (2, 4)),
+                                            (7, (4, 7)), (100, (50, 100))])
+def test_metric_window_is_ceil_half_to_end(epochs, window):
+    assert scored_epochs(epochs) == window
+    top1 = np.arange(1, epochs + 1, dtype=float)  # accuracy e after epoch e
+    first, last = window
+    assert cumulative_error(top1) == pytest.approx(sum(100 - e for e in range(first, last + 1)))
+
+
+def test_metric_rejects_no_epochs():
+    with pytest.raises(ValueError):
+        cumulative_error([])
+
+
+# --- config -------------------------------------------------------------------------------------
+
+def test_presets_and_none_override_keeps_preset_value():
+    assert set(PRESETS) == {"smoke", "quick", "contest"}
+    contest = preset_config("contest")
+    assert contest == EvalConfig()
+    assert (contest.model, contest.img_size, contest.pretrain_batch_size) == (
+        "vit_tiny_patch16_224", 224, 256)
+    assert (contest.pretrain_lr, contest.pretrain_weight_decay, contest.mixup, contest.cutmix) == (
+        1e-3, 0.05, 0.8, 1.0)
+    assert (contest.finetune_lr, contest.finetune_momentum, contest.finetune_weight_decay) == (
+        0.01, 0.9, 1e-4)
+    quick = build_config("quick", {"pretrain_epochs": None, "finetune_epochs": 3})
+    assert quick.pretrain_epochs == preset_config("quick").pretrain_epochs
+    assert quick.finetune_epochs == 3
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"pretrain_epochs": 0}, "pretrain_epochs"),
+    ({"hflip": 1.5}, "hflip"),
+    ({"img_size": 30, "patch_size": 8}, "multiple"),
+    ({"pretrain_classes": 1}, "pretrain_classes"),
+])
+def test_config_rejects_bad_values(changes, words):
+    with pytest.raises(UserError, match=words):
+        build_config("smoke", changes)
+
+
+def test_unknown_preset_lists_known_ones():
+    with pytest.raises(UserError, match="smoke, quick, contest"):
+        preset_config("huge")
+
+
+# --- CIFAR-100 reader ---------------------------------------------------------------------------
+
+def test_cifar_reader_layout(tmp_path):
+    root = make_cifar100(tmp_path / "c", classes=4, train_per_class=3, test_per_class=2)
+    images, labels, names = read_cifar100(root, "train")
+    assert images.shape == (12, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert len(names) == 100 and names[3] == "fine_3"
+    with open(root / "cifar-100-python" / "train", "rb") as handle:
+        raw = pickle.load(handle, encoding="latin1")["data"]  # (N, 3072): R, G, B planes
+    index, row, col = 4, 5, 20
+    expected = [raw[index][channel * 1024 + row * 32 + col] for channel in range(3)]
+    assert images[index, row, col].tolist() == expected
+    # The pickles' own folder works as the root too.
+    test_images, test_labels, _ = read_cifar100(root / "cifar-100-python", "test")
+    assert test_images.shape == (8, 32, 32, 3) and test_labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_cifar_subset_and_transforms(tmp_path):
+    root = make_cifar100(tmp_path / "c", classes=4, train_per_class=5, test_per_class=3)
+    config = build_config("smoke", {"finetune_classes": 3, "finetune_train_per_class": 2})
+    downstream = load_cifar100(root, config)
+    assert downstream.train.num_classes == 3 and len(downstream.train.dataset) == 6
+    assert len(downstream.test.dataset) == 9  # test_per_class 4 > 3 available: all 3 kept
+    image, label = downstream.test.dataset[0]
+    assert image.shape == (3, 16, 16) and image.dtype == torch.float32 and label == 0
+
+
+def test_cifar_missing_files_says_where(tmp_path):
+    with pytest.raises(UserError, match="cifar-100-python"):
+        read_cifar100(tmp_path, "train")
+
+
+def test_cifar10_like_pickle_is_refused(tmp_path):
+    root = make_cifar100(tmp_path / "c")
+    path = root / "cifar-100-python" / "train"
+    with open(path, "rb") as handle:
+        batch = pickle.load(handle, encoding="latin1")
+    batch["labels"] = batch.pop("fine_labels")
+    with open(path, "wb") as handle:
+        pickle.dump(batch, handle)
+    with pytest.raises(UserError, match="fine_labels"):
+        read_cifar100(root, "train")
+
+
+# --- ImageFolder data ---------------------------------------------------------------------------
+
+def test_first_per_class_keeps_file_order():
+    targets = [0, 1, 0, 2, 1, 0, 2, 1, 3]
+    assert first_per_class(targets, 3, 2) == [0, 1, 2, 3, 4, 6]
+    assert first_per_class(targets, 2, None) == [0, 1, 2, 4, 5, 7]
+
+
+def test_pretrain_subset(tmp_path):
+    root = make_image_folder(tmp_path / "gen", classes=5, images_per_class=6)
+    config = build_config("smoke", {"pretrain_classes": 3, "pretrain_images_per_class": 4})
+    data = load_pretrain_data(root, config)
+    assert data.num_classes == 3 and len(data.dataset) == 12
+    assert sorted({data.dataset[i][1] for i in range(12)}) == [0, 1, 2]
+    with pytest.raises(UserError, match="has 5 classes"):
+        load_pretrain_data(root, build_config("smoke", {"pretrain_classes": 6}))
+
+
+def test_downstream_dir_needs_matching_classes(tmp_path):
+    make_image_folder(tmp_path / "d" / "train", classes=3, images_per_class=2)
+    make_image_folder(tmp_path / "d" / "val", classes=2, images_per_class=2)
+    with pytest.raises(UserError, match="different class folders"):
+        load_downstream_dir(tmp_path / "d", build_config("smoke", {"finetune_classes": None}))
+
+
+def test_image_folder_checks(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        check_image_folder(tmp_path / "nope", "--data", "--data")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="is empty"):
+        check_image_folder(tmp_path / "empty", "--data", "--data")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "a.png").write_bytes(b"x")
+    with pytest.raises(UserError, match="not an ImageFolder"):
+        check_image_folder(flat, "--data", "--data")
+    make_image_folder(tmp_path / "one", classes=1, images_per_class=2)
+    with pytest.raises(UserError, match="at least 2"):
+        check_image_folder(tmp_path / "one", "--data", "--data")
+    assert check_image_folder(make_image_folder(tmp_path / "ok", 3, 1), "--data", "--data") == 3
+
+
+# --- models -------------------------------------------------------------------------------------
+
+def test_backbone_transfer_copies_all_but_the_head():
+    config = preset_config("smoke")
+    torch.manual_seed(0)
+    pretrained = build_model(config, 4)
+    torch.manual_seed(1)
+    finetune = build_model(config, 7)
+    load_backbone(finetune, pretrained.state_dict())
+    source, target = pretrained.state_dict(), finetune.state_dict()
+    for name, tensor in target.items():
+        if name.startswith("head."):
+            assert tensor.shape[0] == 7
+        else:
+            assert torch.equal(tensor, source[name]), name
+    assert len(config.to_dict()) == len(EvalConfig().to_dict())
+
+
+def test_unknown_model_is_a_user_error():
+    with pytest.raises(UserError, match="unknown model"):
+        build_model(build_config("smoke", {"model": "vit_nonexistent_patch3"}), 4)
+
+
+# --- noise baseline -----------------------------------------------------------------------------
+
+def test_noise_dataset_counts_and_refusal(tmp_path):
+    out = write_noise_dataset(tmp_path / "noise", classes=3, images_per_class=2, image_size=8)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert files == [f"{c:05d}/{i:05d}.png" for c in range(3) for i in range(2)]
+    with pytest.raises(UserError, match="not empty"):
+        write_noise_dataset(out, classes=3, images_per_class=2, image_size=8)

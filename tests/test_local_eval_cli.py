@@ -1,0 +1,227 @@
+"""End-to-end tests of `python -m local_eval` with the smoke preset, and its bad-input errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from local_eval.cli import main
+from local_eval.config import preset_config
+from local_eval.metric import cumulative_error
+from tests.local_eval_fixtures import make_cifar100, make_image_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, torchrun: int = 0) -> subprocess.CompletedProcess:
+    """The real command in a fresh interpreter (as a user runs it)."""
+    launcher = [sys.executable, "-m", "local_eval"]
+    if torchrun:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    f"--nproc_per_node={torchrun}", "-m", "local_eval"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(launcher + list(args), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("local_eval_data")
+    generated = make_image_folder(root / "generated", classes=4, images_per_class=8)
+    cifar = make_cifar100(root / "cifar", classes=4, train_per_class=8, test_per_class=4)
+    return generated, cifar
+
+
+def smoke_args(generated: Path, cifar: Path, out: Path, *extra: str) -> list:
+    return ["--data", str(generated), "--out", str(out), "--preset", "smoke",
+            "--cifar-root", str(cifar), "--workers", "1", "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_run(datasets, tmp_path_factory):
+    generated, cifar = datasets
+    out = tmp_path_factory.mktemp("local_eval_run") / "run"
+    result = run_cli(*smoke_args(generated, cifar, out, "--compare-scratch"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out, result
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_report_curves_and_checkpoints(finished_run, datasets):
+    out, result = finished_run
+    report = json.loads((out / "report.json").read_text())
+    smoke = preset_config("smoke")
+    assert report["config"] == smoke.to_dict()
+    assert report["preset"] == "smoke" and report["seed"] == smoke.seed
+    assert len(report["pretrain"]["loss"]) == smoke.pretrain_epochs
+    assert len(report["finetune"]["top1"]) == smoke.finetune_epochs
+    assert len(report["scratch"]["top1"]) == smoke.finetune_epochs
+    assert report["scored_epochs"] == [2, 3]
+    assert report["score"] == pytest.approx(cumulative_error(report["finetune"]["top1"]))
+    assert report["scratch_score"] == pytest.approx(cumulative_error(report["scratch"]["top1"]))
+    assert report["score_gain_over_scratch"] == pytest.approx(
+        report["scratch_score"] - report["score"])
+    assert all(0.0 <= acc <= 100.0 for acc in report["finetune"]["top1"])
+    # 4 test images per class, 4 classes: every accuracy is a multiple of 1/16.
+    assert all((acc * 16 / 100) == pytest.approx(round(acc * 16 / 100))
+               for acc in report["finetune"]["top1"])
+    assert report["data"]["pretrain_images"] == 4 * 8
+    assert report["data"]["downstream_train_images"] == 4 * 8
+    assert report["data"]["downstream_test_images"] == 4 * 4
+    assert set(report["versions"]) >= {"python", "torch", "timm", "torchvision", "numpy"}
+    assert report["wall_seconds"]["pretrain"] > 0 and report["runtime"]["world_size"] == 1
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("pretrain.pt", "finetune.pt", "scratch.pt", "run.json"):
+        assert (out / name).is_file(), name
+    assert torch.load(out / "finetune.pt", weights_only=False)["epoch"] == smoke.finetune_epochs
+    assert f"score {report['score']:.2f}" in result.stdout
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_result(finished_run, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "run"
+    # Stop after 2 pre-training epochs + 1 fine-tuning epoch, as a killed run would.
+    stopped = run_cli(*smoke_args(generated, cifar, out, "--compare-scratch",
+                                  "--stop-after-epochs", "3"))
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    assert "rerun the same command" in stopped.stdout
+    assert not (out / "report.json").exists()
+    assert torch.load(out / "pretrain.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(out / "finetune.pt", weights_only=False)["epoch"] == 1
+    resumed = run_cli(*smoke_args(generated, cifar, out, "--compare-scratch"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    reference = json.loads((finished_run[0] / "report.json").read_text())
+    for phase, key in (("pretrain", "loss"), ("finetune", "top1"), ("finetune", "loss"),
+                       ("scratch", "top1")):
+        assert report[phase][key] == pytest.approx(reference[phase][key], rel=1e-5), (phase, key)
+    assert report["score"] == pytest.approx(reference["score"])
+
+
+@pytest.mark.slow
+def test_rerun_of_a_finished_run_keeps_its_report(finished_run, datasets):
+    out, _ = finished_run
+    generated, cifar = datasets
+    before = json.loads((out / "report.json").read_text())
+    again = run_cli(*smoke_args(generated, cifar, out, "--compare-scratch"))
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = json.loads((out / "report.json").read_text())
+    assert after["finetune"] == before["finetune"] and after["score"] == before["score"]
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_with_downstream_dir(datasets, tmp_path):
+    generated, _ = datasets
+    downstream = tmp_path / "downstream"
+    make_image_folder(downstream / "train", classes=3, images_per_class=8, seed=1)
+    make_image_folder(downstream / "val", classes=3, images_per_class=5, seed=2)
+    out = tmp_path / "ddp"
+    result = run_cli("--data", str(generated), "--out", str(out), "--preset", "smoke",
+                     "--downstream-dir", str(downstream), "--finetune-classes", "none",
+                     "--finetune-test-per-class", "none",
+                     "--workers", "1", "--no-progress", torchrun=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["runtime"]["world_size"] == 2
+    assert report["data"]["downstream_classes"] == 3
+    assert report["data"]["downstream_test_images"] == 15
+    # Every accuracy is over all 15 val images (counts summed over both ranks, none doubled).
+    assert all((acc * 15 / 100) == pytest.approx(round(acc * 15 / 100))
+               for acc in report["finetune"]["top1"])
+    assert report["score"] == pytest.approx(cumulative_error(report["finetune"]["top1"]))
+    assert result.stdout.count("score ") == 1  # the summary comes from rank 0 only
+
+
+# --- bad input: one line on stderr, exit code 2, nothing written --------------------------------
+
+def expect_error(capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert words in err, err
+
+
+def test_missing_and_empty_data(capsys, datasets, tmp_path):
+    _, cifar = datasets
+    out = tmp_path / "out"
+    expect_error(capsys, smoke_args(tmp_path / "nope", cifar, out), "does not exist")
+    (tmp_path / "empty").mkdir()
+    expect_error(capsys, smoke_args(tmp_path / "empty", cifar, out), "is empty")
+    assert not out.exists()
+
+
+def test_not_an_image_folder_and_one_class(capsys, datasets, tmp_path):
+    _, cifar = datasets
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "image.png").write_bytes(b"not really")
+    expect_error(capsys, smoke_args(flat, cifar, tmp_path / "o"), "not an ImageFolder")
+    single = make_image_folder(tmp_path / "single", classes=1, images_per_class=3)
+    expect_error(capsys, smoke_args(single, cifar, tmp_path / "o"), "at least 2")
+    assert not (tmp_path / "o").exists()
+
+
+def test_cifar_root_without_files(capsys, datasets, tmp_path):
+    generated, _ = datasets
+    expect_error(capsys, smoke_args(generated, tmp_path, tmp_path / "o"), "--download")
+    argv = smoke_args(generated, tmp_path, tmp_path / "o")
+    argv.remove("--cifar-root")
+    argv.remove(str(tmp_path))
+    expect_error(capsys, argv, "--cifar-root")
+
+
+def test_unknown_preset_and_model(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    argv = smoke_args(generated, cifar, tmp_path / "o")
+    argv[argv.index("smoke")] = "huge"
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "huge" in err and "\n" not in err
+    expect_error(capsys, smoke_args(generated, cifar, tmp_path / "o", "--model", "vit_bogus"),
+                 "unknown model")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_but_absent(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    expect_error(capsys, smoke_args(generated, cifar, tmp_path / "o", "--device", "cuda"),
+                 "no CUDA device")
+
+
+@pytest.mark.slow
+def test_existing_out_with_other_config_is_refused(capsys, finished_run, datasets):
+    out, _ = finished_run
+    generated, cifar = datasets
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    expect_error(capsys, smoke_args(generated, cifar, out, "--finetune-epochs", "4"),
+                 "different config")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_out_folder_of_something_else_is_refused(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    expect_error(capsys, smoke_args(generated, cifar, out), "holds no local_eval run")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_print_config_shows_overrides(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    argv = smoke_args(generated, cifar, tmp_path / "o", "--epochs", "5", "--rand-augment",
+                      "rand-m9-mstd0.5", "--print-config")
+    assert main(argv) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["pretrain_epochs"] == config["finetune_epochs"] == 5
+    assert config["rand_augment"] == "rand-m9-mstd0.5"
+    assert config["img_size"] == preset_config("smoke").img_size
+    assert not (tmp_path / "o").exists()
