@@ -40,7 +40,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     r = parser.add_argument_group("execution (do not change the images)")
     r.add_argument("--device", help="auto, cpu or cuda (default auto: cuda when available)")
     r.add_argument("--backend", help="renderer: auto, pytorch3d or splat (default auto: pytorch3d on cuda, splat on cpu)")
-    r.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--workers", type=int, help="worker processes (default: all cores; at most 8 on cuda)")
     r.add_argument("--batch-size", type=int, help="clouds per renderer call (default 50)")
     r.add_argument("--shard", type=_shard, metavar="I/N", help="generate only classes c with c %% N == I (default 0/1)")
     r.add_argument("--bank", dest="bank_path", metavar="NPZ", help="use a saved category bank instead of building one")

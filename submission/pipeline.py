@@ -27,6 +27,20 @@ from .writer import STAGES, ClassWriter, class_dirname, expected_filenames, init
 
 STATE_DIRNAME = ".generate-state"
 MIN_FREE_BYTES = 16 * 2**20
+MAX_DEFAULT_CUDA_WORKERS = 8  # each holds a CUDA context; the CPU stages need no more on a GPU host
+
+
+def available_cores() -> int:
+    """Cores this process may use (the affinity mask in containers, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(device: str) -> int:
+    cores = available_cores()
+    return min(cores, MAX_DEFAULT_CUDA_WORKERS) if device.startswith("cuda") else cores
 
 
 @dataclass
@@ -66,7 +80,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
         raise UserError(f"config must be a GenerationConfig, got {type(config).__name__}")
     device = resolve_device(config.device)
     backend = resolve_backend(config.backend, device)
-    workers = config.workers or os.cpu_count() or 1
+    workers = config.workers or default_workers(device)
     out = Path(output_dir).expanduser().absolute()
     report = GenerationReport(output_dir=out, device=device, backend=backend, workers=workers)
 
@@ -108,7 +122,7 @@ def _run_classes(todo: List[int], config: GenerationConfig, bank_file: Path, don
         for category in todo:
             yield writer.write_class(category, str(out), str(done_dir))
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, available_cores() // workers)
     # spawn: forking a process that already runs torch threads can deadlock.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
                              initargs=(config, str(bank_file), device, backend, threads)) as pool:
