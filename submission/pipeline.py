@@ -23,19 +23,12 @@ from .config import GenerationConfig
 from .errors import UserError
 from .fractal import CategoryBank, build_bank
 from .render import resolve_backend, resolve_device
+from .system import available_cores
 from .writer import STAGES, ClassWriter, class_dirname, expected_filenames, init_worker, write_class_in_worker
 
 STATE_DIRNAME = ".generate-state"
 MIN_FREE_BYTES = 16 * 2**20
 MAX_DEFAULT_CUDA_WORKERS = 8  # each holds a CUDA context; the CPU stages need no more on a GPU host
-
-
-def available_cores() -> int:
-    """Cores this process may use (the affinity mask in containers, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def default_workers(device: str) -> int:

@@ -11,6 +11,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .errors import UserError
+from .system import available_cores
 
 MAX_LISTED_PROBLEMS = 3
 POOL_THRESHOLD = 4000  # images; fewer are checked in-process
@@ -61,7 +62,7 @@ def verify_dataset(path: Union[str, os.PathLike], classes: Optional[int] = None,
         problems.append(f"class folders hold different numbers of files: {sorted(counts)}")
     if not files:
         problems.append(f"{root} holds no images")
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or available_cores()
     if len(files) >= POOL_THRESHOLD and n_workers > 1:
         with ProcessPoolExecutor(n_workers) as pool:
             results = list(tqdm(pool.map(_inspect, files, chunksize=256), total=len(files), unit="img",
