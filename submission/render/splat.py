@@ -1,0 +1,161 @@
+"""The fast backend: PyTorch3D's points renderer re-done as vectorized splatting in plain torch.
+
+PyTorch3D's CPU rasterizer tests every point against every pixel. Here each point only visits the
+pixels whose centres can lie within its radius, a `window x window` block, and the per-pixel
+choice of the K nearest points becomes K rounds of a scatter-min. The float32 maths is PyTorch3D's,
+operation for operation (see `camera.py`), so the images match it bit for bit in practice:
+
+1. project: NDC x, y and view depth per point (`camera.project_points`); a point is drawn when it
+   is within its cloud's length, has depth >= 0 (PyTorch3D skips depth < 0) and finite NDC x, y.
+2. order: an int64 key per point, (depth bits << 32) | index. The bits of a float32 >= 0 order
+   like its value, so keys order by depth, ties by index: PyTorch3D's priority-queue order.
+3. fragments: a point covers the pixels whose centre c has |p - c|^2 < r^2 (strict, as PyTorch3D).
+4. select: round k gives every pixel its k-th nearest fragment (scatter-min of the keys, then the
+   winners drop out); pixels covered by nothing in round 0 stay background.
+5. composite: PyTorch3D's `AlphaCompositor` on the covered pixels, weight w = 1 - d^2 / r^2,
+   front to back: `pixel += transmittance * w * colour; transmittance *= 1 - w`, over black.
+
+Everything is elementwise or keyed by (cloud, pixel), so a cloud's image depends neither on the
+other clouds in the batch nor on the padding beyond its length. Clouds go through in chunks of
+`CLOUDS_PER_CHUNK`, which bounds memory (`chunk_bytes`) and keeps the working set in cache.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+
+from .base import check_inputs
+from .camera import project_points, projection_scale
+from .settings import RenderSettings
+
+CLOUDS_PER_CHUNK = 8
+# Each window reaches this many pixels further on both sides than the radius, so float rounding
+# in the window bounds never drops a pixel the exact test would hit (the exact test still decides).
+WINDOW_SLACK_PX = 1e-3
+NO_KEY = torch.iinfo(torch.int64).max  # "no point": larger than every point's key
+INDEX_BITS = 32
+
+
+class SplatRenderer:
+    """PyTorch3D-equivalent points renderer in pure torch; runs on CPU or CUDA tensors."""
+
+    def __init__(self, settings: RenderSettings):
+        self.settings = settings
+        self._scale = projection_scale(settings.fov_degrees, settings.znear)
+        self._window = int(math.floor(settings.radius * settings.image_size + 2 * WINDOW_SLACK_PX)) + 1
+        r32 = torch.tensor(settings.radius, dtype=torch.float32)
+        self._radius2 = float(r32 * r32)  # the rasterizer's float32 radius * radius
+
+    def __call__(self, points: torch.Tensor, colors: torch.Tensor,
+                 lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        s = self.settings
+        points, colors, lengths = check_inputs(points, colors, lengths, s.device)
+        batch, size = points.shape[0], s.image_size
+        images = torch.zeros((batch * size * size, 3), dtype=torch.float32, device=points.device)
+        for start in range(0, batch, CLOUDS_PER_CHUNK):
+            stop = min(start + CLOUDS_PER_CHUNK, batch)
+            pixels, values = self._render_chunk(points[start:stop], colors[start:stop, :, :3], lengths[start:stop])
+            images.index_copy_(0, pixels + start * size * size, values)
+        return images.view(batch, size, size, 3).clamp_(0.0, 1.0)
+
+    def _render_chunk(self, points: torch.Tensor, colors: torch.Tensor,
+                      lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """points (B, N, 3), colors (B, N, 3) float32, lengths (B,) int64 ->
+        (covered pixels (Pc,) int64 flat indices into (B, S, S), their colours (Pc, 3) float32)."""
+        s = self.settings
+        size, window = s.image_size, self._window
+        batch, n_points = points.shape[:2]
+        device = points.device
+
+        # 1-2. project and key every point (flat over the chunk: B*N rows).
+        x, y, depth = project_points(points.reshape(-1, 3), s.camera_distance, self._scale)  # (BN,) each
+        index = torch.arange(n_points, device=device)
+        drawable = ((index < lengths[:, None]).view(-1) & (depth >= 0) & torch.isfinite(x) & torch.isfinite(y))
+        depth_bits = (depth + 0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into +0.0
+        point_key = torch.where(drawable, (depth_bits << INDEX_BITS) | index.repeat(batch), NO_KEY)  # (BN,)
+
+        # 3. candidates: window offsets outermost so broadcasting runs over long contiguous rows.
+        dx2, col_first = self._axis_distances(x, drawable)  # (W, BN) float32, (BN,) int64
+        dy2, row_first = self._axis_distances(y, drawable)
+        dist2 = (dy2[:, None, :] + dx2[None, :, :]).view(window * window, -1)  # (W*W, BN): dx^2 + dy^2
+        offset, slot = torch.nonzero(dist2 < self._radius2, as_tuple=True)  # (F,) each: window offset, point row
+        # Pixel ids count image rows from the top and columns from the left, NDC runs the other way.
+        cloud = torch.arange(batch, device=device).repeat_interleave(n_points)
+        corner_pixel = (cloud * size + (size - 1 - row_first)) * size + (size - 1 - col_first)  # (BN,)
+        steps = torch.arange(window, device=device)
+        offset_pixel = (steps[:, None] * size + steps[None, :]).view(-1)  # (W*W,) for (row, col) steps
+        frag_pixel = corner_pixel.index_select(0, slot) - offset_pixel.index_select(0, offset)  # (F,) int64
+        frag_key = point_key.index_select(0, slot)  # (F,) int64
+
+        # 4. select: round k gives every pixel its k-th nearest fragment (scatter-min of the keys,
+        # then the winners drop out). After round 0 only covered pixels matter: index those.
+        nearest = torch.full((batch * size * size,), NO_KEY, dtype=torch.int64, device=device)
+        nearest.scatter_reduce_(0, frag_pixel, frag_key, reduce="amin")
+        covered = torch.nonzero(nearest != NO_KEY, as_tuple=True)[0]  # (Pc,) int64 pixel ids
+        nearest_keys = [nearest.index_select(0, covered)]
+        frag_slot = torch.empty_like(nearest).index_copy_(0, covered, torch.arange(covered.shape[0], device=device))
+        frag_slot = frag_slot.index_select(0, frag_pixel)  # (F,) int64 row in `covered`
+        for _ in range(1, s.points_per_pixel):
+            frag_key.masked_fill_(frag_key == nearest_keys[-1].index_select(0, frag_slot), NO_KEY)
+            nearest = torch.full_like(nearest_keys[0], NO_KEY)
+            nearest_keys.append(nearest.scatter_reduce_(0, frag_slot, frag_key, reduce="amin"))
+        keys = torch.stack(nearest_keys, dim=1)  # (Pc, K) int64
+
+        # 5. composite; the weight is recomputed from the chosen point exactly as the rasterizer did.
+        present = keys != NO_KEY
+        cloud_of_pixel = torch.div(covered, size * size, rounding_mode="floor")
+        point = cloud_of_pixel[:, None] * n_points + torch.where(present, keys & ((1 << INDEX_BITS) - 1), 0)
+        ndc_of_col = -1 + (2 * torch.arange(size - 1, -1, -1, device=device) + 1).float() / size  # (S,)
+        col = covered % size
+        row = torch.div(covered, size, rounding_mode="floor") % size
+        dx = x.index_select(0, point.view(-1)).view_as(point) - ndc_of_col.index_select(0, col)[:, None]
+        dy = y.index_select(0, point.view(-1)).view_as(point) - ndc_of_col.index_select(0, row)[:, None]
+        weight = torch.where(present, 1 - (dx * dx + dy * dy) / (s.radius * s.radius), 0.0)  # (Pc, K)
+        colors_flat = colors.reshape(batch * n_points, -1)
+        if _uniform_colors(colors, lengths):
+            point_colors = colors_flat.index_select(0, cloud_of_pixel * n_points)[:, None, :]  # (Pc, 1, 3)
+        else:
+            point_colors = colors_flat.index_select(0, point.view(-1)).view(*point.shape, -1)  # (Pc, K, 3)
+        pixel_colors = torch.zeros((covered.shape[0], 3), dtype=torch.float32, device=device)
+        transmittance = torch.ones(covered.shape[0], dtype=torch.float32, device=device)
+        for k in range(s.points_per_pixel):
+            w = weight[:, k]
+            pixel_colors = pixel_colors + (transmittance * w)[:, None] * point_colors[:, min(k, point_colors.shape[1] - 1)]
+            transmittance = transmittance * (1 - w)
+        return covered, pixel_colors
+
+    def _axis_distances(self, coord: torch.Tensor, drawable: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """coord (BN,) float32 NDC -> squared distances (W, BN) float32 from each point to the pixel
+        centres of its window (inf where off-image or undrawable), and the window's first pixel
+        (BN,) int64, counted from NDC -1."""
+        size, window = self.settings.image_size, self._window
+        half = size / 2
+        # Continuous pixel coordinate; undrawable and far-off points park where every window
+        # pixel is off-image (which also keeps NaN/inf out of the integer conversion).
+        centre = torch.where(drawable, (coord + 1) * half - 0.5, torch.full_like(coord, -window - 2.0))
+        centre = centre.clamp(-window - 2.0, size + window + 2.0)
+        first = torch.ceil(centre - (self.settings.radius * half + WINDOW_SLACK_PX)).long()  # (BN,)
+        pixel = first[None, :] + torch.arange(window, device=coord.device)[:, None]  # (W, BN)
+        centre_ndc = -1 + (2 * pixel + 1).float() / size  # PyTorch3D's PixToNonSquareNdc, in float32
+        delta = coord[None, :] - centre_ndc
+        off_image = (pixel < 0) | (pixel >= size) | ~drawable[None, :]
+        return (delta * delta).masked_fill_(off_image, math.inf), first
+
+
+def _uniform_colors(colors: torch.Tensor, lengths: torch.Tensor) -> bool:
+    """True when every drawable point of each cloud has its cloud's first colour (e.g. all white),
+    so colours can be looked up per cloud instead of per point; the result is the same."""
+    valid = torch.arange(colors.shape[1], device=colors.device)[None, :] < lengths[:, None]
+    return bool(((colors == colors[:, :1]).all(dim=2) | ~valid).all())
+
+
+def chunk_bytes(settings: RenderSettings, n_points: int, clouds: int = CLOUDS_PER_CHUNK) -> int:
+    """Rough peak working memory of one chunk: the candidate arrays dominate (W*W per point)."""
+    window = int(math.floor(settings.radius * settings.image_size + 2 * WINDOW_SLACK_PX)) + 1
+    candidates = clouds * n_points * window * window
+    pixels = clouds * settings.image_size ** 2
+    # dist2 f32 + mask + nonzero (2 x int64) + fragment pixel/key (int64, ~60% of candidates)
+    # + K nearest-key arrays and composite temporaries per pixel.
+    return candidates * (4 + 1 + 16 + 16) + pixels * (8 * (settings.points_per_pixel + 2) + 64)
