@@ -200,7 +200,9 @@ def test_pack_refuses_an_existing_file_without_overwrite(packed, tmp_path):
     assert target.read_bytes() == b"precious"
     result = cli("pack", str(target), *PACK_OPTIONS, "--overwrite")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert target.read_bytes() == packed.read_bytes()
+    with zipfile.ZipFile(target) as replaced, zipfile.ZipFile(packed) as reference:
+        assert replaced.read("params/config.json") == reference.read("params/config.json")
+        assert replaced.testzip() is None
 
 
 def test_pack_refuses_a_shard(tmp_path):
