@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Dict, Mapping
 
 from .config import GenerationConfig
 from .errors import UserError
+from .fractal import CategoryBank, build_bank
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
 
@@ -77,8 +79,6 @@ def check_packable(config: GenerationConfig) -> None:
 
 def build_zip_bytes(config: GenerationConfig) -> bytes:
     """The submission zip for `config` as bytes (deterministic for a given config and source tree)."""
-    from .fractal import build_bank
-
     files: Dict[str, bytes] = {
         "params/bank.npz": bank_npz_bytes(build_bank(config.classes, seed=config.seed, points=config.points)),
         "params/config.json": (config.to_json() + "\n").encode("utf-8"),
@@ -92,10 +92,8 @@ def build_zip_bytes(config: GenerationConfig) -> bytes:
     return deterministic_zip(files)
 
 
-def bank_npz_bytes(bank) -> bytes:
+def bank_npz_bytes(bank: CategoryBank) -> bytes:
     """`CategoryBank.save` output with its zip members re-stamped (numpy stamps the current time)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="pack-bank-") as tmp:
         saved = bank.save(Path(tmp) / "bank.npz")
         with zipfile.ZipFile(saved) as npz:
