@@ -1,0 +1,164 @@
+"""`python -m submission bench`: the renderers side by side on the same clouds, and a real generate.
+
+Every backend renders the same augmented fractal views (default recipe, white half-alpha points)
+in batches; the first call of each backend is a warm-up and is not timed. Parity compares the
+first two backends' images. `--end-to-end` runs `run_generation` into a temporary directory with
+the default recipe and reports each stage's time (summed over worker processes) and the wall
+throughput. `--json` prints one JSON object instead of the tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .config import MIN_IMAGE_SIZE, GenerationConfig
+from .errors import UserError
+from .fractal import build_bank
+from .pointcloud import augment_cloud
+from .render import create_renderer, resolve_backend, resolve_device
+from .seeding import STREAM_POINT_AUGMENT, rng_for
+
+HELP = ("Time the renderer backends on the same random fractal clouds (images/s, ms/image, parity), "
+        "and with --end-to-end a real small `generate` with its per-stage breakdown.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", type=int, default=16, help="clouds rendered by every backend (default 16)")
+    parser.add_argument("--points", type=int, default=10_000, help="IFS points per cloud before subsampling (default 10000)")
+    parser.add_argument("--image-size", type=int, default=224, help="square image side in pixels (default 224)")
+    parser.add_argument("--radius", type=float, default=0.015, help="point radius in NDC units (default 0.015)")
+    parser.add_argument("--backends", default="splat,pytorch3d", help="comma-separated backends to time (default splat,pytorch3d)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
+    parser.add_argument("--batch-size", type=int, default=50, help="clouds per renderer call (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
+    parser.add_argument("--end-to-end", action="store_true", help="also run a real generate into a temporary directory")
+    parser.add_argument("--e2e-classes", type=int, default=4, help="classes of the end-to-end dataset (default 4)")
+    parser.add_argument("--e2e-images-per-class", type=int, default=100, help="images per class end to end (default 100)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (no tables, no progress bars)")
+
+
+def run(args: argparse.Namespace) -> int:
+    backends, device = _validate(args)
+    points, colors, lengths = bench_clouds(args.images, args.points, args.seed)
+    progress = not args.json
+    result: Dict[str, Any] = {"device": device, "threads": torch.get_num_threads(), "images": args.images,
+                              "points": args.points, "image_size": args.image_size, "radius": args.radius,
+                              "backends": {}, "parity": None, "end_to_end": None}
+    outputs = {}
+    for name in backends:
+        renderer = create_renderer(name, image_size=args.image_size, radius=args.radius, device=device)
+        seconds, outputs[name] = time_renderer(renderer, points, colors, lengths, args.batch_size, device, progress, name)
+        result["backends"][name] = {"images_per_s": args.images / seconds, "ms_per_image": 1e3 * seconds / args.images}
+    if len(backends) >= 2:
+        diff = (outputs[backends[0]] - outputs[backends[1]]).abs()
+        result["parity"] = {"between": backends[:2], "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
+                            "differing_values": int((diff > 0).sum()), "values": diff.numel()}
+        result["speedup"] = result["backends"][backends[0]]["images_per_s"] / result["backends"][backends[1]]["images_per_s"]
+    if args.end_to_end:
+        result["end_to_end"] = end_to_end(args, device, progress)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_report(result))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> Tuple[List[str], str]:
+    for flag, value, low in (("--images", args.images, 1), ("--points", args.points, 1), ("--batch-size", args.batch_size, 1),
+                             ("--image-size", args.image_size, MIN_IMAGE_SIZE), ("--e2e-classes", args.e2e_classes, 1),
+                             ("--e2e-images-per-class", args.e2e_images_per_class, 1), ("--seed", args.seed, 0)):
+        if value < low:
+            raise UserError(f"{flag} must be at least {low}, got {value}")
+    if not 0 < args.radius < 1:
+        raise UserError(f"--radius must be in (0, 1) NDC units, got {args.radius} (e.g. 0.015)")
+    device = resolve_device(args.device)
+    backends = [resolve_backend(b.strip(), device) for b in args.backends.split(",") if b.strip()]
+    if not backends or len(set(backends)) != len(backends):
+        raise UserError(f"--backends must list distinct backends separated by commas, got {args.backends!r} (e.g. splat,pytorch3d)")
+    return backends, device
+
+
+def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Augmented views of random fractal categories (default recipe), padded:
+    points (B, N, 3) float32, colors (B, N, 4) float32, lengths (B,) int64."""
+    n_categories = min(n_images, 8)  # a few categories are enough; views differ by augmentation
+    bank = build_bank(n_categories, seed=seed, points=n_points)
+    clouds = [bank.point_cloud(c) for c in range(n_categories)]
+    cfg = GenerationConfig().point_augment
+    views = [augment_cloud(clouds[i % n_categories], cfg, rng_for(seed, STREAM_POINT_AUGMENT, i % n_categories, i))
+             for i in range(n_images)]
+    lengths = np.array([len(p) for p, _ in views])
+    points = np.zeros((n_images, lengths.max(), 3), np.float32)
+    colors = np.zeros((n_images, lengths.max(), 4), np.float32)
+    for row, (p, c) in enumerate(views):
+        points[row, :len(p)], colors[row, :len(c)] = p, c
+    return torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths)
+
+
+def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths: torch.Tensor, batch_size: int,
+                  device: str, progress: bool, name: str) -> Tuple[float, torch.Tensor]:
+    """Seconds to render all clouds in batches (after a one-cloud warm-up), and the (B, H, W, 3) images on CPU."""
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    with torch.no_grad():
+        renderer(points[:1].to(device), colors[:1].to(device), lengths[:1].to(device))
+        batches = [(points[i:i + batch_size].to(device), colors[i:i + batch_size].to(device), lengths[i:i + batch_size].to(device))
+                   for i in range(0, points.shape[0], batch_size)]
+        sync()
+        images = []
+        start = time.perf_counter()
+        for batch in tqdm(batches, desc=f"render {name}", unit="batch", disable=not progress, file=sys.stderr):
+            images.append(renderer(*batch))
+        sync()
+        seconds = time.perf_counter() - start
+    return seconds, torch.cat(images).cpu()
+
+
+def end_to_end(args: argparse.Namespace, device: str, progress: bool) -> Dict[str, Any]:
+    """A real `run_generation` of a small default-recipe dataset in a temporary directory."""
+    from .pipeline import run_generation
+
+    config = GenerationConfig(classes=args.e2e_classes, images_per_class=args.e2e_images_per_class,
+                              image_size=args.image_size, points=args.points, radius=args.radius,
+                              seed=args.seed, device=device, batch_size=args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
+        report = run_generation(f"{tmp}/dataset", config, progress=progress)
+    stages = {name: {"seconds": s, "ms_per_image": 1e3 * s / report.images,
+                     "images_per_s_per_worker": report.images / s if s > 0 else None}
+              for name, s in report.stage_seconds.items()}
+    return {"images": report.images, "seconds": report.seconds, "images_per_s": report.images_per_s,
+            "backend": report.backend, "device": report.device, "workers": report.workers,
+            "image_format": config.image_format, "stages": stages}
+
+
+def format_report(result: Dict[str, Any]) -> str:
+    """The human-readable tables of a `run` result."""
+    lines = [f"device {result['device']} ({result['threads']} torch threads); {result['images']} fractal views, "
+             f"{result['points']} points, {result['image_size']} px, radius {result['radius']}",
+             f"{'backend':<12}{'images/s':>12}{'ms/image':>12}"]
+    for name, row in result["backends"].items():
+        lines.append(f"{name:<12}{row['images_per_s']:>12.2f}{row['ms_per_image']:>12.2f}")
+    parity = result["parity"]
+    if parity:
+        a, b = parity["between"]
+        lines.append(f"{a} is {result['speedup']:.1f}x {b}; parity {a} vs {b}: mean |diff| {parity['mean_abs_diff']:.3g}, "
+                     f"max |diff| {parity['max_abs_diff']:.3g} ({parity['differing_values']} of {parity['values']} values differ)")
+    e2e = result["end_to_end"]
+    if e2e:
+        lines.append(f"end to end: {e2e['images']} images ({e2e['image_format']}) with {e2e['backend']} on {e2e['device']}, "
+                     f"{e2e['workers']} workers: {e2e['images_per_s']:.1f} images/s ({e2e['seconds']:.1f} s wall)")
+        lines.append(f"  {'stage':<14}{'s (all workers)':>16}{'ms/image':>10}{'images/s/worker':>17}")
+        for name, row in e2e["stages"].items():
+            rate = row["images_per_s_per_worker"]
+            lines.append(f"  {name:<14}{row['seconds']:>16.2f}{row['ms_per_image']:>10.2f}{rate if rate else 0:>17.1f}")
+    return "\n".join(lines)
