@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT := demo_out
 DEMO_ARGS := --classes 10 --images-per-class 20 --image-size 224
 
-.PHONY: run test venv clean
+.PHONY: run test venv venv-server clean
 
 venv: $(VENV)/.installed
 
@@ -27,3 +27,16 @@ test: venv
 
 clean:
 	rm -rf $(DEMO_OUT)
+
+PYTHON310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) python3.10)
+VENV_SERVER := .venv-server
+
+venv-server: $(VENV_SERVER)/.installed
+
+# The Signate server's stack (Python 3.10, torch 2.0.1, numpy 1.24.4, Pillow 10.0, opencv 4.8) plus the
+# packed requirements.txt; `rehearse --python .venv-server/bin/python` and tests/test_pack.py use it.
+$(VENV_SERVER)/.installed: submission/server_requirements.txt
+	test -x $(VENV_SERVER)/bin/python || $(PYTHON310) -m venv $(VENV_SERVER)
+	$(VENV_SERVER)/bin/python -m pip install --quiet torch==2.0.1 torchvision==0.15.2 numpy==1.24.4 pillow==10.0.0 opencv-python==4.8.1.78
+	$(VENV_SERVER)/bin/python -m pip install --quiet --only-binary=:all: -r submission/server_requirements.txt
+	touch $@
