@@ -38,15 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", default="splat,pytorch3d", help="comma-separated backends to time (default splat,pytorch3d)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=50, help="clouds per renderer call (default 50)")
+    parser.add_argument("--threads", type=int, help="torch threads for the side-by-side timing (default: torch's default, "
+                        "one per core); generate's workers set their own")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
     parser.add_argument("--end-to-end", action="store_true", help="also run a real generate into a temporary directory")
-    parser.add_argument("--e2e-classes", type=int, default=4, help="classes of the end-to-end dataset (default 4)")
-    parser.add_argument("--e2e-images-per-class", type=int, default=100, help="images per class end to end (default 100)")
+    parser.add_argument("--e2e-classes", type=int, help="classes of the end-to-end dataset (default: one per worker)")
+    parser.add_argument("--e2e-images-per-class", type=int, default=200, help="images per class end to end (default 200)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (no tables, no progress bars)")
 
 
 def run(args: argparse.Namespace) -> int:
     backends, device = _validate(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     points, colors, lengths = bench_clouds(args.images, args.points, args.seed)
     progress = not args.json
     result: Dict[str, Any] = {"device": device, "threads": torch.get_num_threads(), "images": args.images,
@@ -73,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> Tuple[List[str], str]:
     for flag, value, low in (("--images", args.images, 1), ("--points", args.points, 1), ("--batch-size", args.batch_size, 1),
-                             ("--image-size", args.image_size, MIN_IMAGE_SIZE), ("--e2e-classes", args.e2e_classes, 1),
-                             ("--e2e-images-per-class", args.e2e_images_per_class, 1), ("--seed", args.seed, 0)):
+                             ("--image-size", args.image_size, MIN_IMAGE_SIZE), ("--e2e-classes", 1 if args.e2e_classes is None else args.e2e_classes, 1),
+                             ("--e2e-images-per-class", args.e2e_images_per_class, 1), ("--seed", args.seed, 0),
+                             ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
     if not 0 < args.radius < 1:
@@ -104,8 +109,9 @@ def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor,
 
 
 def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths: torch.Tensor, batch_size: int,
-                  device: str, progress: bool, name: str) -> Tuple[float, torch.Tensor]:
-    """Seconds to render all clouds in batches (after a one-cloud warm-up), and the (B, H, W, 3) images on CPU."""
+                  device: str, progress: bool, name: str, min_seconds: float = 1.0) -> Tuple[float, torch.Tensor]:
+    """Mean seconds per pass over all clouds (in batches, after a one-cloud warm-up; fast backends
+    repeat passes until `min_seconds` have gone by), and the (B, H, W, 3) images on CPU."""
     def sync() -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -115,20 +121,26 @@ def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths:
         batches = [(points[i:i + batch_size].to(device), colors[i:i + batch_size].to(device), lengths[i:i + batch_size].to(device))
                    for i in range(0, points.shape[0], batch_size)]
         sync()
-        images = []
-        start = time.perf_counter()
-        for batch in tqdm(batches, desc=f"render {name}", unit="batch", disable=not progress, file=sys.stderr):
-            images.append(renderer(*batch))
-        sync()
-        seconds = time.perf_counter() - start
-    return seconds, torch.cat(images).cpu()
+        passes, elapsed = 0, 0.0
+        bar = tqdm(desc=f"render {name}", unit="img", disable=not progress, file=sys.stderr)
+        while passes == 0 or elapsed < min_seconds:
+            images = []
+            start = time.perf_counter()
+            for batch in batches:
+                images.append(renderer(*batch))
+                bar.update(batch[0].shape[0])
+            sync()
+            elapsed += time.perf_counter() - start
+            passes += 1
+        bar.close()
+    return elapsed / passes, torch.cat(images).cpu()
 
 
 def end_to_end(args: argparse.Namespace, device: str, progress: bool) -> Dict[str, Any]:
     """A real `run_generation` of a small default-recipe dataset in a temporary directory."""
-    from .pipeline import run_generation
+    from .pipeline import default_workers, run_generation
 
-    config = GenerationConfig(classes=args.e2e_classes, images_per_class=args.e2e_images_per_class,
+    config = GenerationConfig(classes=args.e2e_classes or default_workers(device), images_per_class=args.e2e_images_per_class,
                               image_size=args.image_size, points=args.points, radius=args.radius,
                               seed=args.seed, device=device, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
@@ -136,7 +148,9 @@ def end_to_end(args: argparse.Namespace, device: str, progress: bool) -> Dict[st
     stages = {name: {"seconds": s, "ms_per_image": 1e3 * s / report.images,
                      "images_per_s_per_worker": report.images / s if s > 0 else None}
               for name, s in report.stage_seconds.items()}
+    busy = sum(report.stage_seconds.values()) / report.workers  # per worker, process start-up excluded
     return {"images": report.images, "seconds": report.seconds, "images_per_s": report.images_per_s,
+            "steady_images_per_s": report.images / busy if busy > 0 else None,
             "backend": report.backend, "device": report.device, "workers": report.workers,
             "image_format": config.image_format, "stages": stages}
 
@@ -156,7 +170,8 @@ def format_report(result: Dict[str, Any]) -> str:
     e2e = result["end_to_end"]
     if e2e:
         lines.append(f"end to end: {e2e['images']} images ({e2e['image_format']}) with {e2e['backend']} on {e2e['device']}, "
-                     f"{e2e['workers']} workers: {e2e['images_per_s']:.1f} images/s ({e2e['seconds']:.1f} s wall)")
+                     f"{e2e['workers']} workers: {e2e['images_per_s']:.1f} images/s ({e2e['seconds']:.1f} s wall); "
+                     f"{e2e['steady_images_per_s'] or 0:.1f} images/s counting only the stages (no process start-up)")
         lines.append(f"  {'stage':<14}{'s (all workers)':>16}{'ms/image':>10}{'images/s/worker':>17}")
         for name, row in e2e["stages"].items():
             rate = row["images_per_s_per_worker"]

@@ -57,6 +57,8 @@ def test_end_to_end_runs_a_real_generate_and_cleans_up(capsys, monkeypatch, tmp_
     (["--backends", "splat,splat"], "distinct backends"),
     (["--backends", "nope"], "unknown renderer backend 'nope'"),
     (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--e2e-classes", "0"], "--e2e-classes must be at least 1"),
 ])
 def test_bad_arguments_fail_with_one_line_and_exit_2(capsys, args, message):
     assert main([*SMALL, *args]) == 2
