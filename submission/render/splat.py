@@ -130,20 +130,22 @@ class SplatRenderer:
 
     def _axis_distances(self, coord: torch.Tensor, drawable: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """coord (BN,) float32 NDC -> squared distances (W, BN) float32 from each point to the pixel
-        centres of its window (inf where off-image or undrawable), and the window's first pixel
-        (BN,) int64, counted from NDC -1."""
+        centres of its window (NaN where off-image or undrawable, which fails every `<` test), and
+        the window's first pixel (BN,) int64, counted from NDC -1."""
         size, window = self.settings.image_size, self._window
         half = size / 2
         # Continuous pixel coordinate; undrawable and far-off points park where every window
         # pixel is off-image (which also keeps NaN/inf out of the integer conversion).
-        centre = torch.where(drawable, (coord + 1) * half - 0.5, torch.full_like(coord, -window - 2.0))
-        centre = centre.clamp(-window - 2.0, size + window + 2.0)
+        park = float(window + 2)
+        centre = torch.where(drawable, (coord + 1) * half - 0.5, torch.full_like(coord, -park)).clamp_(-park, size + park)
         first = torch.ceil(centre - (self.settings.radius * half + WINDOW_SLACK_PX)).long()  # (BN,)
-        pixel = first[None, :] + torch.arange(window, device=coord.device)[:, None]  # (W, BN)
-        centre_ndc = -1 + (2 * pixel + 1).float() / size  # PyTorch3D's PixToNonSquareNdc, in float32
-        delta = coord[None, :] - centre_ndc
-        off_image = (pixel < 0) | (pixel >= size) | ~drawable[None, :]
-        return (delta * delta).masked_fill_(off_image, math.inf), first
+        # Pixel-centre NDC by table lookup: entry PAD + p holds pixel p's centre, NaN off-image.
+        pad = 2 * window + 4
+        pixel = torch.arange(-pad, size + pad, device=coord.device)
+        table = torch.where((pixel >= 0) & (pixel < size), -1 + (2 * pixel + 1).float() / size, math.nan)  # PixToNonSquareNdc
+        lookup = (first + pad)[None, :] + torch.arange(window, device=coord.device)[:, None]  # (W, BN)
+        delta = coord[None, :] - table.index_select(0, lookup.view(-1)).view(window, -1)
+        return delta * delta, first
 
 
 def _uniform_colors(colors: torch.Tensor, lengths: torch.Tensor) -> bool:
