@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
     parser.add_argument("--end-to-end", action="store_true", help="also run a real generate into a temporary directory")
     parser.add_argument("--e2e-classes", type=int, help="classes of the end-to-end dataset (default: one per worker)")
-    parser.add_argument("--e2e-images-per-class", type=int, default=200, help="images per class end to end (default 200)")
+    parser.add_argument("--e2e-images-per-class", type=int, default=1000,
+                        help="images per class end to end (default 1000, the contest's class size)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (no tables, no progress bars)")
 
 

@@ -7,8 +7,8 @@ operation for operation (see `camera.py`), so the images match it bit for bit in
 
 1. project: NDC x, y and view depth per point (`camera.project_points`); a point is drawn when it
    is within its cloud's length, has depth >= 0 (PyTorch3D skips depth < 0) and finite NDC x, y.
-2. order: rank each cloud's drawable points by depth with a stable sort, so ties go to the
-   lower index, which is PyTorch3D's priority-queue order. The int32 rank is a point's key.
+2. order: rank each cloud's drawable points by depth, ties to the lower index (PyTorch3D's
+   priority-queue order), with one sort of int64 keys; the int32 rank is a point's key.
 3. fragments: a point covers the pixels whose centre c has |p - c|^2 < r^2 (strict, as PyTorch3D).
 4. select: round k gives every pixel its k-th nearest fragment (scatter-min of the keys, then the
    winners drop out); pixels covered by nothing in round 0 stay background.
@@ -26,6 +26,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..errors import UserError
 from .base import check_inputs
 from .camera import project_points, projection_scale
 from .settings import RenderSettings
@@ -35,6 +36,8 @@ CLOUDS_PER_CHUNK = 8
 # in the window bounds never drops a pixel the exact test would hit (the exact test still decides).
 WINDOW_SLACK_PX = 1e-3
 NO_KEY = torch.iinfo(torch.int32).max  # "no point": larger than every depth rank
+UNDRAWN_BITS = NO_KEY  # above the bits of every float32 depth >= 0, +inf included
+MAX_POINTS = 2 ** 28  # per cloud: a sort key packs chunk index (< 16 clouds), 31 depth bits, point index
 
 
 class SplatRenderer:
@@ -51,6 +54,8 @@ class SplatRenderer:
                  lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         s = self.settings
         points, colors, lengths = check_inputs(points, colors, lengths, s.device)
+        if points.shape[1] > MAX_POINTS:
+            raise UserError(f"the splat backend takes at most {MAX_POINTS} points per cloud, got {points.shape[1]}")
         batch, size = points.shape[0], s.image_size
         images = torch.zeros((batch * size * size, 3), dtype=torch.float32, device=points.device)
         for start in range(0, batch, CLOUDS_PER_CHUNK):
@@ -68,14 +73,19 @@ class SplatRenderer:
         batch, n_points = points.shape[:2]
         device = points.device
 
-        # 1-2. project, then rank each cloud's drawable points by depth, ties by index (a stable
-        # sort): PyTorch3D's priority-queue order. Undrawable points get NO_KEY.
+        # 1-2. project, then rank each cloud's drawable points by depth, ties by index: PyTorch3D's
+        # priority-queue order. One flat int64 sort of (cloud, depth bits, index): the bits of a
+        # float32 >= 0 order like its value; undrawable points get the largest depth bits.
         x, y, depth = project_points(points.reshape(-1, 3), s.camera_distance, self._scale)  # (BN,) each
-        index = torch.arange(n_points, device=device)
-        drawable = ((index < lengths[:, None]).view(-1) & (depth >= 0) & torch.isfinite(x) & torch.isfinite(y))
-        order = torch.sort(torch.where(drawable, depth, math.inf).view(batch, n_points), dim=1, stable=True)[1]  # (B, N)
-        rank = torch.empty_like(order).scatter_(1, order, index.expand(batch, -1)).view(-1)
-        point_key = torch.where(drawable, rank, NO_KEY).int()  # (BN,) int32 depth rank within the cloud
+        index = torch.arange(n_points, device=device).repeat(batch)
+        cloud = torch.arange(batch, device=device).repeat_interleave(n_points)
+        drawable = (index < lengths.repeat_interleave(n_points)) & (depth >= 0) & torch.isfinite(x) & torch.isfinite(y)
+        depth_bits = torch.where(drawable, (depth + 0.0).view(torch.int32), UNDRAWN_BITS).long()  # + 0.0: -0.0 -> +0.0
+        index_bits = max(1, (n_points - 1).bit_length())
+        assert (batch - 1).bit_length() + 31 + index_bits <= 63, "chunk too large for the int64 sort key"
+        order = torch.sort((((cloud << 31) | depth_bits) << index_bits) | index)[1]  # (BN,) keys are unique
+        rank = torch.empty_like(order).scatter_(0, order, index)  # (BN,) depth rank within the cloud
+        point_key = torch.where(drawable, rank, NO_KEY).int()  # (BN,) int32
 
         # 3. candidates: window offsets outermost so broadcasting runs over long contiguous rows.
         dx2, col_first = self._axis_distances(x, drawable)  # (W, BN) float32, (BN,) int64
@@ -83,7 +93,6 @@ class SplatRenderer:
         dist2 = (dy2[:, None, :] + dx2[None, :, :]).view(window * window, -1)  # (W*W, BN): dx^2 + dy^2
         offset, slot = torch.nonzero(dist2 < self._radius2, as_tuple=True)  # (F,) each: window offset, point row
         # Pixel ids count image rows from the top and columns from the left, NDC runs the other way.
-        cloud = torch.arange(batch, device=device).repeat_interleave(n_points)
         corner_pixel = (cloud * size + (size - 1 - row_first)) * size + (size - 1 - col_first)  # (BN,)
         steps = torch.arange(window, device=device)
         offset_pixel = (steps[:, None] * size + steps[None, :]).view(-1)  # (W*W,) for (row, col) steps
@@ -108,7 +117,7 @@ class SplatRenderer:
         present = keys != NO_KEY
         cloud_of_pixel = torch.div(covered, size * size, rounding_mode="floor")
         ranked = cloud_of_pixel[:, None] * n_points + torch.where(present, keys, 0).long()  # (Pc, K) rows of `order`
-        point = cloud_of_pixel[:, None] * n_points + order.view(-1).index_select(0, ranked.view(-1)).view_as(ranked)
+        point = order.index_select(0, ranked.view(-1)).view_as(ranked)  # (Pc, K) flat point rows
         ndc_of_col = -1 + (2 * torch.arange(size - 1, -1, -1, device=device) + 1).float() / size  # (S,)
         col = covered % size
         row = torch.div(covered, size, rounding_mode="floor") % size
