@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=50, help="clouds per renderer call (default 50)")
     parser.add_argument("--threads", type=int, help="torch threads for the side-by-side timing (default: torch's default, "
                         "one per core); generate's workers set their own")
+    parser.add_argument("--min-seconds", type=float, default=3.0,
+                        help="repeat passes of a fast backend until this much time is measured (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
     parser.add_argument("--end-to-end", action="store_true", help="also run a real generate into a temporary directory")
     parser.add_argument("--e2e-classes", type=int, help="classes of the end-to-end dataset (default: one per worker)")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = {}
     for name in backends:
         renderer = create_renderer(name, image_size=args.image_size, radius=args.radius, device=device)
-        seconds, outputs[name] = time_renderer(renderer, points, colors, lengths, args.batch_size, device, progress, name)
+        seconds, outputs[name] = time_renderer(renderer, points, colors, lengths, args.batch_size, device, progress, name,
+                                               min_seconds=args.min_seconds)
         result["backends"][name] = {"images_per_s": args.images / seconds, "ms_per_image": 1e3 * seconds / args.images}
     if len(backends) >= 2:
         diff = (outputs[backends[0]] - outputs[backends[1]]).abs()
@@ -83,6 +86,8 @@ def _validate(args: argparse.Namespace) -> Tuple[List[str], str]:
                              ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
+    if args.min_seconds < 0:
+        raise UserError(f"--min-seconds must be >= 0, got {args.min_seconds}")
     if not 0 < args.radius < 1:
         raise UserError(f"--radius must be in (0, 1) NDC units, got {args.radius} (e.g. 0.015)")
     device = resolve_device(args.device)
@@ -110,7 +115,7 @@ def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor,
 
 
 def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths: torch.Tensor, batch_size: int,
-                  device: str, progress: bool, name: str, min_seconds: float = 1.0) -> Tuple[float, torch.Tensor]:
+                  device: str, progress: bool, name: str, min_seconds: float = 3.0) -> Tuple[float, torch.Tensor]:
     """Mean seconds per pass over all clouds (in batches, after a one-cloud warm-up; fast backends
     repeat passes until `min_seconds` have gone by), and the (B, H, W, 3) images on CPU."""
     def sync() -> None:

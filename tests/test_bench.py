@@ -8,7 +8,8 @@ import pytest
 
 from submission.cli import main
 
-SMALL = ["bench", "--images", "3", "--points", "600", "--image-size", "32", "--batch-size", "2", "--device", "cpu"]
+SMALL = ["bench", "--images", "3", "--points", "600", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
+         "--min-seconds", "0"]
 
 
 def run_json(capsys, *extra: str) -> dict:
