@@ -127,6 +127,8 @@ def test_chunking_and_repeat_runs_are_bit_identical(monkeypatch):
     assert torch.equal(first, renderer(points, colors, lengths))
     monkeypatch.setattr(splat_module, "CLOUDS_PER_CHUNK", 2)
     assert torch.equal(first, renderer(points, colors, lengths))
+    monkeypatch.setattr(splat_module, "CHUNK_BUDGET_BYTES", 1)  # memory budget forces one cloud per chunk
+    assert torch.equal(first, renderer(points, colors, lengths))
 
 
 def test_auto_backend_is_splat_on_cpu_and_output_contract():

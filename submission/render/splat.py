@@ -32,6 +32,7 @@ from .camera import project_points, projection_scale
 from .settings import RenderSettings
 
 CLOUDS_PER_CHUNK = 8
+CHUNK_BUDGET_BYTES = 512 * 2 ** 20  # working memory aimed at per chunk (one cloud may exceed it)
 # Each window reaches this many pixels further on both sides than the radius, so float rounding
 # in the window bounds never drops a pixel the exact test would hit (the exact test still decides).
 WINDOW_SLACK_PX = 1e-3
@@ -57,9 +58,11 @@ class SplatRenderer:
         if points.shape[1] > MAX_POINTS:
             raise UserError(f"the splat backend takes at most {MAX_POINTS} points per cloud, got {points.shape[1]}")
         batch, size = points.shape[0], s.image_size
+        # Fewer clouds per chunk when large windows (big radius or image) would exceed the budget.
+        per_chunk = max(1, min(CLOUDS_PER_CHUNK, CHUNK_BUDGET_BYTES // chunk_bytes(s, points.shape[1], clouds=1)))
         images = torch.zeros((batch * size * size, 3), dtype=torch.float32, device=points.device)
-        for start in range(0, batch, CLOUDS_PER_CHUNK):
-            stop = min(start + CLOUDS_PER_CHUNK, batch)
+        for start in range(0, batch, per_chunk):
+            stop = min(start + per_chunk, batch)
             pixels, values = self._render_chunk(points[start:stop], colors[start:stop, :, :3], lengths[start:stop])
             images.index_copy_(0, pixels + start * size * size, values)
         return images.view(batch, size, size, 3).clamp_(0.0, 1.0)
