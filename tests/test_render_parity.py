@@ -60,6 +60,7 @@ def assert_parity(splat: torch.Tensor, reference: torch.Tensor) -> None:
     (64, 0.03, 4, 3, "white", 1),
     (96, 0.02, 2, 4, "random", 8),
     (96, 0.015, 3, 5, "white", 4),
+    (48, 0.2, 2, 6, "random", 4),  # a 10 x 10 pixel window per point
 ])
 def test_fractal_clouds_match_pytorch3d(image_size, radius, n_clouds, seed, colors, k):
     points, cols, lengths = fractal_batch(n_clouds, seed, rgb=colors)
