@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", default="splat,pytorch3d", help="comma-separated backends to time (default splat,pytorch3d)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=50, help="clouds per renderer call (default 50)")
-    parser.add_argument("--threads", type=int, help="torch threads for the side-by-side timing (default: torch's default, "
-                        "one per core); generate's workers set their own")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the side-by-side timing (default 1: per-core figures, as generate "
+                        "runs one single-threaded worker per core; OpenMP threads stall on a busy machine)")
     parser.add_argument("--min-seconds", type=float, default=3.0,
                         help="repeat passes of a fast backend until this much time is measured (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
@@ -52,8 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     backends, device = _validate(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     points, colors, lengths = bench_clouds(args.images, args.points, args.seed)
     progress = not args.json
     result: Dict[str, Any] = {"device": device, "threads": torch.get_num_threads(), "images": args.images,
@@ -83,7 +83,7 @@ def _validate(args: argparse.Namespace) -> Tuple[List[str], str]:
     for flag, value, low in (("--images", args.images, 1), ("--points", args.points, 1), ("--batch-size", args.batch_size, 1),
                              ("--image-size", args.image_size, MIN_IMAGE_SIZE), ("--e2e-classes", 1 if args.e2e_classes is None else args.e2e_classes, 1),
                              ("--e2e-images-per-class", args.e2e_images_per_class, 1), ("--seed", args.seed, 0),
-                             ("--threads", 1 if args.threads is None else args.threads, 1)):
+                             ("--threads", args.threads, 1)):
         if value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
     if args.min_seconds < 0:
