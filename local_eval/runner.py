@@ -231,8 +231,8 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
         report["wall_seconds"]["this_invocation"] = time.perf_counter() - began
         plot_curves(out / "curves.png", finetune.top1, None if scratch is None else scratch.top1,
                     score, report["scratch_score"],
-                    f"{Path(spec.data).name}: {config.model} {config.img_size}px, "
-                    f"{downstream.train.num_classes}-class downstream")
+                    f"{Path(spec.data).name} ({spec.preset}): {config.model} at "
+                    f"{config.img_size} px, {downstream.train.num_classes}-class downstream")
         write_json(report, out / "report.json")
     barrier(runtime)
     return report

@@ -191,3 +191,31 @@ def test_noise_dataset_counts_and_refusal(tmp_path):
     assert files == [f"{c:05d}/{i:05d}.png" for c in range(3) for i in range(2)]
     with pytest.raises(UserError, match="not empty"):
         write_noise_dataset(out, classes=3, images_per_class=2, image_size=8)
+
+
+# --- --download ---------------------------------------------------------------------------------
+
+def test_download_uses_torchvision_and_reports_failure(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeCIFAR100:
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            make_cifar100(tmp_path / "fetched")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100", FakeCIFAR100)
+    from local_eval.data import download_cifar100
+
+    download_cifar100(tmp_path / "fetched")
+    assert calls == [(str(tmp_path / "fetched"), True, True)]
+    assert read_cifar100(tmp_path / "fetched", "test")[0].shape == (16, 32, 32, 3)
+
+    class Offline:
+        def __init__(self, *args, **kwargs):
+            raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100", Offline)
+    with pytest.raises(UserError, match="could not download CIFAR-100.*by hand"):
+        download_cifar100(tmp_path / "offline")
