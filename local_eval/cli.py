@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also fine-tune from random initialization and report the gain")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="auto: cuda when available (default: auto)")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="data-loading worker processes per process (default: min(4, cores))")
+    parser.add_argument("--workers", type=int,
+                        help="data-loading worker processes per training process (default: "
+                             "the cores shared out over the processes, at most 8)")
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N epochs of this invocation (all phases count); rerun "
                              "the same command to continue from the checkpoints")
@@ -139,7 +140,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
     if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
         raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must not be negative, got {args.workers}")
     downstream = "folder" if args.downstream_dir is not None else args.downstream
     if downstream == "folder" and args.downstream_dir is None:
@@ -148,6 +149,12 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    downstream=downstream, cifar_root=args.cifar_root,
                    downstream_dir=args.downstream_dir, download=args.download,
                    compare_scratch=args.compare_scratch, preset=args.preset)
+
+
+def default_workers(world_size: int) -> int:
+    """Loader processes per training process: the usable cores shared out, 1 to 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, (cores or 1) // world_size))
 
 
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:
@@ -172,7 +179,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         _, world_size, _ = world_from_env()
         validate(spec, world_size)
-        runtime = init_runtime(device, args.workers, progress=not args.no_progress)
+        workers = default_workers(world_size) if args.workers is None else args.workers
+        runtime = init_runtime(device, workers, progress=not args.no_progress)
         try:
             report = run(spec, runtime, args.stop_after_epochs)
         finally:

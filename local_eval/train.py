@@ -214,8 +214,9 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
         batches = tqdm(loader, desc=f"{spec.name} {epoch + 1}/{spec.epochs}", unit="batch",
                        leave=False, disable=not runtime.progress)
         for step, (images, labels) in enumerate(batches):
+            # images (B, 3, S, S) float32 normalized; labels (B,) int64
             images, labels = images.to(runtime.device), labels.to(runtime.device)
-            targets = labels
+            targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
             if spec.mixup is not None:
                 images, targets = spec.mixup(images, labels)
             with _autocast(runtime, config.amp):

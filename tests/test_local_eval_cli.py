@@ -225,3 +225,10 @@ def test_print_config_shows_overrides(capsys, datasets, tmp_path):
     assert config["rand_augment"] == "rand-m9-mstd0.5"
     assert config["img_size"] == preset_config("smoke").img_size
     assert not (tmp_path / "o").exists()
+
+
+def test_default_workers_share_the_cores():
+    from local_eval.cli import default_workers
+
+    assert 1 <= default_workers(1) <= 8
+    assert default_workers(10**6) == 1
