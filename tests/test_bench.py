@@ -39,6 +39,13 @@ def test_single_backend_has_no_parity_and_table_is_readable(capsys):
     assert result["parity"] is None and list(result["backends"]) == ["splat"]
 
 
+def test_bank_build_is_timed(capsys):
+    result = run_json(capsys, "--backends", "splat", "--bank", "2")
+    assert result["bank"]["categories"] == 2 and result["bank"]["points"] == 600 and result["bank"]["seconds"] > 0
+    assert main([*SMALL, "--backends", "splat", "--bank", "2"]) == 0
+    assert "category bank: 2 categories of 600 points built in" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_end_to_end_runs_a_real_generate_and_cleans_up(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -60,6 +67,7 @@ def test_end_to_end_runs_a_real_generate_and_cleans_up(capsys, monkeypatch, tmp_
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--threads", "0"], "--threads must be at least 1"),
     (["--e2e-classes", "0"], "--e2e-classes must be at least 1"),
+    (["--bank", "0"], "--bank must be at least 1"),
 ])
 def test_bad_arguments_fail_with_one_line_and_exit_2(capsys, args, message):
     assert main([*SMALL, *args]) == 2
