@@ -195,3 +195,11 @@ def test_unwritable_and_full_disk(tmp_path, monkeypatch, small_config):
 def test_library_rejects_non_config():
     with pytest.raises(UserError, match="must be a GenerationConfig"):
         generate("/tmp/never", {"classes": 3})
+
+
+def test_pytorch3d_and_splat_write_the_same_files(tmp_path):
+    pytest.importorskip("pytorch3d.renderer")
+    config = GenerationConfig(classes=1, images_per_class=3, image_size=32, points=1500, workers=1)
+    splat = generate(tmp_path / "splat", config.replace(backend="splat"), progress=False)
+    reference = generate(tmp_path / "p3d", config.replace(backend="pytorch3d"), progress=False)
+    assert tree_digest(splat) == tree_digest(reference)
