@@ -170,12 +170,8 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
     """Run (or resume) the evaluation; returns the report, or None when stopped early."""
     began = time.perf_counter()
     config, out = spec.config, spec.out
-    if runtime.is_main:
-        if spec.downstream == "cifar100" and spec.download:
-            download_cifar100(spec.cifar_root)
-        out.mkdir(parents=True, exist_ok=True)
-        if not (out / RUN_FILE).exists():
-            write_json(spec.identity(), out / RUN_FILE)
+    if runtime.is_main and spec.downstream == "cifar100" and spec.download:
+        download_cifar100(spec.cifar_root)
     barrier(runtime)
     pretrain_data = load_pretrain_data(spec.data, config)
     downstream = (load_cifar100(spec.cifar_root, config) if spec.downstream == "cifar100"
@@ -184,6 +180,12 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
                  "the pre-training subset", "--pretrain-batch-size")
     _check_steps(downstream.train, config.finetune_batch_size, runtime.world_size,
                  "the fine-tuning set", "--finetune-batch-size")
+    # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
+    if runtime.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / RUN_FILE).exists():
+            write_json(spec.identity(), out / RUN_FILE)
+    barrier(runtime)
     budget = EpochBudget(stop_after_epochs)
     try:
         pretrain = run_phase(_pretrain_spec(config, pretrain_data), config, runtime,

@@ -167,6 +167,13 @@ def test_not_an_image_folder_and_one_class(capsys, datasets, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_too_few_generated_classes_leaves_no_run_folder(capsys, datasets, tmp_path):
+    _, cifar = datasets
+    two = make_image_folder(tmp_path / "two", classes=2, images_per_class=8)
+    expect_error(capsys, smoke_args(two, cifar, tmp_path / "o"), "--pretrain-classes 2")
+    assert not (tmp_path / "o").exists()
+
+
 def test_cifar_root_without_files(capsys, datasets, tmp_path):
     generated, _ = datasets
     expect_error(capsys, smoke_args(generated, tmp_path, tmp_path / "o"), "--download")
