@@ -33,6 +33,10 @@ ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no clock i
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 DIR_MODE = 0o040755  # directory, rwxr-xr-x
 CONTEST_CLASSES = CONTEST_IMAGES_PER_CLASS = 1000
+# The server has no PyTorch3D, so "auto" there would mean the splat backend on CUDA: a path no
+# machine of ours has run. On CPU the packed generator is tested under the server's exact stack
+# and needs well under an hour on its 40 cores, so a pack runs on CPU unless --device says otherwise.
+PACKED_DEFAULT_DEVICE = "cpu"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from .cli import config_from_args
 
     config = config_from_args(args)
+    if args.device is None and config.device == "auto":
+        config = config.replace(device=PACKED_DEFAULT_DEVICE)
     out = Path(args.out)
     check_pack_target(out, overwrite=bool(getattr(args, "overwrite", False)))
     check_packable(config)

@@ -27,7 +27,8 @@ HADOLINT = Path(sys.executable).with_name("hadolint")
 
 # A small trial: 3 classes x 4 images at 64 px; one worker keeps the child process light.
 PACK_OPTIONS = ["--classes", "3", "--images-per-class", "4", "--image-size", "64", "--points", "2000", "--workers", "1"]
-EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, points=2000, workers=1)
+# A pack runs on CPU unless --device says otherwise (see pack.PACKED_DEFAULT_DEVICE).
+EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, points=2000, workers=1, device="cpu")
 
 
 def cli(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
@@ -203,6 +204,14 @@ def test_pack_refuses_an_existing_file_without_overwrite(packed, tmp_path):
     with zipfile.ZipFile(target) as replaced, zipfile.ZipFile(packed) as reference:
         assert replaced.read("params/config.json") == reference.read("params/config.json")
         assert replaced.testzip() is None
+
+
+def test_an_explicit_device_is_kept(tmp_path):
+    target = tmp_path / "gpu.zip"
+    result = cli("pack", str(target), *PACK_OPTIONS, "--device", "auto")
+    assert result.returncode == 0, result.stderr[-2000:]
+    with zipfile.ZipFile(target) as archive:
+        assert json.loads(archive.read("params/config.json"))["device"] == "auto"
 
 
 def test_pack_refuses_a_shard(tmp_path):
