@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from submission.errors import UserError
 
-from .config import FIELD_HELP, PRESET_CHANGES, PRESETS, EvalConfig, build_config, preset_config
+from .config import FIELD_HELP, PRESETS, EvalConfig, build_config, preset_config
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
 from .runner import RunSpec, run, validate
 

@@ -15,14 +15,13 @@ import tempfile
 import time
 from typing import Any, Dict, List, Tuple
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from .config import MIN_IMAGE_SIZE, GenerationConfig
 from .errors import UserError
 from .fractal import build_bank
-from .pointcloud import augment_cloud
+from .pointcloud import augment_cloud, pad_views
 from .render import create_renderer, resolve_backend, resolve_device
 from .seeding import STREAM_POINT_AUGMENT, rng_for
 
@@ -114,12 +113,7 @@ def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor,
     cfg = GenerationConfig().point_augment
     views = [augment_cloud(clouds[i % n_categories], cfg, rng_for(seed, STREAM_POINT_AUGMENT, i % n_categories, i))
              for i in range(n_images)]
-    lengths = np.array([len(p) for p, _ in views])
-    points = np.zeros((n_images, lengths.max(), 3), np.float32)
-    colors = np.zeros((n_images, lengths.max(), 4), np.float32)
-    for row, (p, c) in enumerate(views):
-        points[row, :len(p)], colors[row, :len(c)] = p, c
-    return torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths)
+    return tuple(torch.from_numpy(array) for array in pad_views(views))
 
 
 def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths: torch.Tensor, batch_size: int,

@@ -2,7 +2,7 @@
 and z-based colouring. All draws come from the image's own generator (see seeding)."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -50,3 +50,14 @@ def augment_cloud(points: np.ndarray, cfg: PointAugmentConfig, rng: np.random.Ge
     pts = pts.astype(np.float32)
     colors = z_colors(pts) if cfg.colorize else np.broadcast_to(WHITE_HALF_ALPHA, (len(pts), 4)).copy()
     return pts, colors
+
+
+def pad_views(views: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack views of different sizes into one renderer batch, zero-padded to the longest:
+    points (B, N, 3) float32, colors (B, N, 4) float32, lengths (B,) int64."""
+    lengths = np.array([len(p) for p, _ in views], np.int64)
+    points = np.zeros((len(views), lengths.max(), 3), np.float32)
+    colors = np.zeros((len(views), lengths.max(), 4), np.float32)
+    for row, (p, c) in enumerate(views):
+        points[row, :len(p)], colors[row, :len(c)] = p, c
+    return points, colors, lengths

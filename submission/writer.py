@@ -21,7 +21,7 @@ from .augment import build_image_augmenter
 from .config import GenerationConfig
 from .errors import UserError
 from .fractal import CategoryBank
-from .pointcloud import augment_cloud
+from .pointcloud import augment_cloud, pad_views
 from .render import RenderSettings, create_renderer
 from .seeding import STREAM_IMAGE_AUGMENT, STREAM_POINT_AUGMENT, int_seed, rng_for
 
@@ -110,11 +110,7 @@ class ClassWriter:
 
     def _render(self, views: List) -> np.ndarray:
         """Pad views to one (B, N, 3) batch and render: (B, H, W, 3) uint8 RGB."""
-        lengths = np.array([len(p) for p, _ in views])
-        points = np.zeros((len(views), lengths.max(), 3), np.float32)
-        colors = np.zeros((len(views), lengths.max(), 4), np.float32)
-        for row, (p, c) in enumerate(views):
-            points[row, :len(p)], colors[row, :len(c)] = p, c
+        points, colors, lengths = pad_views(views)
         with torch.no_grad():
             images = self.renderer(torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths))
             return (images * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()

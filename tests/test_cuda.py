@@ -4,25 +4,15 @@ import pytest
 import torch
 
 from submission import GenerationConfig, generate
-from submission.config import PointAugmentConfig
-from submission.fractal import build_bank
-from submission.pointcloud import augment_cloud
+from submission.bench import bench_clouds
 from submission.render import create_renderer, pytorch3d_available
-from submission.seeding import rng_for
 from submission.verify import verify_dataset
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def fractal_batch(n_images=6, points=3000):
-    bank = build_bank(2, seed=1, points=points)
-    views = [augment_cloud(bank.point_cloud(j % 2), PointAugmentConfig(), rng_for(1, 2, j % 2, j)) for j in range(n_images)]
-    lengths = torch.tensor([len(p) for p, _ in views])
-    pts = torch.zeros(n_images, int(lengths.max()), 3)
-    cols = torch.zeros(n_images, int(lengths.max()), 4)
-    for i, (p, c) in enumerate(views):
-        pts[i, :len(p)], cols[i, :len(c)] = torch.from_numpy(p), torch.from_numpy(c)
-    return pts, cols, lengths
+def fractal_batch():
+    return bench_clouds(n_images=6, n_points=3000, seed=1)
 
 
 def test_splat_on_cuda_matches_splat_on_cpu():
