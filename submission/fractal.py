@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Tuple, Union
+from typing import Any, Iterator, Tuple, Union
 
 import numpy as np
 
@@ -54,6 +54,14 @@ class CategoryBank:
             raise UserError(f"category {category} is outside this bank of {len(self)} categories")
         return orbit_cloud(self.seed, int(self.candidate_ids[category]), self.maps[category],
                            self.probs[category], self.points)
+
+    def check_fits(self, config: Any, source: str = "category bank") -> None:
+        """Raise `UserError` unless this bank can serve `config` (a `GenerationConfig`): enough
+        categories, drawn from the config's seed, with its number of points."""
+        if len(self) < config.classes or self.seed != config.seed or self.points != config.points:
+            raise UserError(f"{source} ({len(self)} categories, seed {self.seed}, {self.points} points) does not fit the "
+                            f"config ({config.classes} classes, seed {config.seed}, {config.points} points); "
+                            "rebuild it (`python -m submission pack`) or drop it to build one from the config")
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         path = Path(path)

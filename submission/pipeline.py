@@ -82,6 +82,8 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
         if progress:
             print(f"{out} already holds the finished dataset of this config; nothing to do")
         return report
+    if config.bank_path is not None:
+        CategoryBank.load(config.bank_path).check_fits(config, source=f"category bank {config.bank_path}")
     state = _prepare_output(out, config, overwrite)
     bank_file = _bank_file(state, config)
     done_dir = state / "done"
@@ -220,11 +222,7 @@ def _is_class_dirname(name: str, config: GenerationConfig) -> bool:
 def _bank_file(state: Path, config: GenerationConfig) -> Path:
     """The category bank the workers read: the configured one, or one built once into the state."""
     if config.bank_path is not None:
-        bank = CategoryBank.load(config.bank_path)
-        if len(bank) < config.classes or bank.points != config.points:
-            raise UserError(f"category bank {config.bank_path} has {len(bank)} categories of {bank.points} points; "
-                            f"this config needs {config.classes} of {config.points}; rebuild it with `pack`")
-        return Path(config.bank_path)
+        return Path(config.bank_path)  # checked by run_generation before anything was written
     path = state / "bank.npz"
     if not path.exists():
         build_bank(config.classes, seed=config.seed, points=config.points).save(path)

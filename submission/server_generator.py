@@ -109,12 +109,7 @@ def _importable(name: str) -> bool:
 def _check_bank(bank_file: Path, config: Any) -> None:
     from submission.fractal import CategoryBank
 
-    bank = CategoryBank.load(bank_file)
-    if len(bank) < config.classes or bank.seed != config.seed or bank.points != config.points:
-        raise SubmissionSetupError(
-            f"{bank_file} ({len(bank)} categories, seed {bank.seed}, {bank.points} points) does not match "
-            f"{CONFIG_FILE} ({config.classes} classes, seed {config.seed}, {config.points} points); "
-            "re-pack with `python -m submission pack`")
+    CategoryBank.load(bank_file).check_fits(config, source=str(bank_file))
 
 
 def _image_augment_enabled(config: Any) -> bool:

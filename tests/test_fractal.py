@@ -85,3 +85,19 @@ def test_bank_errors(tmp_path, bank):
         bank.point_cloud(len(bank))
     with pytest.raises(UserError, match="at least one category"):
         build_bank(0)
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"classes": 7}, "7 classes"),
+    ({"seed": 4}, "seed 4"),
+    ({"points": 2000}, "2000 points"),
+])
+def test_bank_must_fit_the_config(bank, changes, fragment):
+    from submission import GenerationConfig
+
+    fitting = GenerationConfig(classes=6, seed=3, points=3000)
+    bank.check_fits(fitting)
+    bank.check_fits(fitting.replace(classes=2))  # a prefix of the bank serves fewer classes
+    with pytest.raises(UserError, match="does not fit the config") as info:
+        bank.check_fits(fitting.replace(**changes))
+    assert fragment in str(info.value)
