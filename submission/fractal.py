@@ -13,6 +13,7 @@ depend on how candidates were batched. Only the accepted candidates' parameters 
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Iterator, Tuple, Union
 import numpy as np
 
 from .errors import UserError
+from .fileio import write_atomic
 from .seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
 
 MIN_MAPS, MAX_MAPS = 2, 7
@@ -63,12 +65,16 @@ class CategoryBank:
                             f"config ({config.classes} classes, seed {config.seed}, {config.points} points); "
                             "rebuild it (`python -m submission pack`) or drop it to build one from the config")
 
+    def to_bytes(self) -> bytes:
+        """The bank as a compressed .npz file's bytes."""
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, version=BANK_FORMAT_VERSION, seed=self.seed, points=self.points,
+                            candidate_ids=self.candidate_ids, maps=self.maps, probs=self.probs)
+        return buffer.getvalue()
+
     def save(self, path: Union[str, os.PathLike]) -> Path:
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, version=BANK_FORMAT_VERSION, seed=self.seed, points=self.points,
-                            candidate_ids=self.candidate_ids, maps=self.maps, probs=self.probs)
-        os.replace(tmp, path)
+        write_atomic(path, self.to_bytes())
         return path
 
     @classmethod

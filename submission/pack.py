@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Dict, Mapping
 
 from .config import GenerationConfig
 from .errors import UserError
+from .fileio import write_atomic
 from .fractal import CategoryBank, build_bank
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
@@ -58,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     check_packable(config)
     print(f"pack: building the category bank ({config.classes} categories x {config.points} points)...", flush=True)
     data = build_zip_bytes(config)
-    write_atomically(out, data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, data)
     print(summary(out, config, data))
     return 0
 
@@ -99,11 +99,9 @@ def build_zip_bytes(config: GenerationConfig) -> bytes:
 
 
 def bank_npz_bytes(bank: CategoryBank) -> bytes:
-    """`CategoryBank.save` output with its zip members re-stamped (numpy stamps the current time)."""
-    with tempfile.TemporaryDirectory(prefix="pack-bank-") as tmp:
-        saved = bank.save(Path(tmp) / "bank.npz")
-        with zipfile.ZipFile(saved) as npz:
-            members = {name: npz.read(name) for name in npz.namelist()}
+    """`CategoryBank.to_bytes` with its zip members re-stamped (numpy stamps the current time)."""
+    with zipfile.ZipFile(io.BytesIO(bank.to_bytes())) as npz:
+        members = {name: npz.read(name) for name in npz.namelist()}
     return deterministic_zip(members, add_directories=False)
 
 
@@ -128,13 +126,6 @@ def deterministic_zip(files: Mapping[str, bytes], add_directories: bool = True) 
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, files[name], compresslevel=9)
     return buffer.getvalue()
-
-
-def write_atomically(out: Path, data: bytes) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
 
 
 def summary(out: Path, config: GenerationConfig, data: bytes) -> str:

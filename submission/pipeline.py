@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from .config import GenerationConfig
 from .errors import UserError
+from .fileio import write_atomic
 from .fractal import CategoryBank, build_bank
 from .render import resolve_backend, resolve_device
 from .system import available_cores
@@ -194,9 +195,7 @@ def _prepare_output(out: Path, config: GenerationConfig, overwrite: bool) -> Pat
         raise UserError(f"cannot create {out}: {exc.strerror}; choose a writable output path") from None
     record_file = state / "config.json"
     if not record_file.exists():
-        tmp = state / "config.json.tmp"
-        tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
-        os.replace(tmp, record_file)
+        write_atomic(record_file, json.dumps(wanted, indent=2, sort_keys=True).encode())
     return state
 
 

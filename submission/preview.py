@@ -1,6 +1,7 @@
 """A contact sheet of a generated dataset: one row per class, a few samples per row."""
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Union
@@ -9,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .errors import UserError
+from .fileio import write_atomic
 
 LABEL_WIDTH = 56
 
@@ -34,7 +36,7 @@ def contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str, os.P
             with Image.open(image_path) as image:
                 sheet.paste(image.convert("RGB").resize((tile, tile), Image.BILINEAR), (LABEL_WIDTH + col * (tile + 2), y))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    sheet.save(tmp, format="PNG")
-    os.replace(tmp, out)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    write_atomic(out, buffer.getvalue())
     return out

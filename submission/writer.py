@@ -7,8 +7,6 @@ without a marker is simply redone on the next run.
 """
 from __future__ import annotations
 
-import errno
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -19,14 +17,13 @@ import torch
 
 from .augment import build_image_augmenter
 from .config import GenerationConfig
-from .errors import UserError
+from .fileio import TMP_SUFFIX, write_atomic
 from .fractal import CategoryBank
 from .pointcloud import augment_cloud, pad_views
 from .render import RenderSettings, create_renderer
 from .seeding import STREAM_IMAGE_AUGMENT, STREAM_POINT_AUGMENT, int_seed, rng_for
 
 STAGES = ("sampling", "rendering", "augmentation", "encoding")
-TMP_SUFFIX = ".tmp"
 
 
 def name_width(count: int) -> int:
@@ -44,21 +41,6 @@ def image_filename(config: GenerationConfig, category: int, index: int) -> str:
 
 def expected_filenames(config: GenerationConfig, category: int) -> List[str]:
     return [image_filename(config, category, j) for j in range(config.images_per_class)]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden temporary name, then rename: a kill never leaves a truncated file."""
-    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise UserError(f"disk full while writing {path}; free some space (or pick another output "
-                            "directory) and rerun the same command to resume") from None
-        raise UserError(f"cannot write {path}: {exc.strerror}; check the output directory's permissions") from None
 
 
 class ClassWriter:
