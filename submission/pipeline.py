@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .config import GenerationConfig
 from .errors import UserError
-from .fileio import write_atomic
+from .fileio import remove_tree_for_overwrite, write_atomic
 from .fractal import CategoryBank, build_bank
 from .render import resolve_backend, resolve_device
 from .system import available_cores
@@ -173,9 +173,7 @@ def _prepare_output(out: Path, config: GenerationConfig, overwrite: bool) -> Pat
     if out.is_dir() and any(out.iterdir()):
         recorded = _read_state_record(state)
         if overwrite:
-            if out == Path(out.anchor) or out == Path.home() or Path.cwd().is_relative_to(out):
-                raise UserError(f"refusing to --overwrite {out}: it is the filesystem root, your home or contains the current directory")
-            shutil.rmtree(out)
+            remove_tree_for_overwrite(out)
         elif recorded is None:
             raise UserError(f"{out} is not empty and is not an unfinished run of `generate`; "
                             "choose an empty directory or pass --overwrite to replace its contents")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UserError
+from .fileio import check_overwritable, remove_tree_for_overwrite
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             archive.extractall(root)
         classes, images_per_class = apply_overrides(root / "params" / "config.json", args.classes, args.images_per_class)
         if outdir.is_dir() and any(outdir.iterdir()):  # checked above: only with --overwrite
-            shutil.rmtree(outdir)
+            remove_tree_for_overwrite(outdir)
         outdir.mkdir(parents=True, exist_ok=True)  # an empty folder, as the server hands out
         print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python}", flush=True)
         error_file = Path(tmp) / "setup_error.txt"
@@ -121,8 +122,10 @@ def check_zip(zip_path: Path) -> None:
 def check_outdir(outdir: Path, overwrite: bool) -> None:
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"OUTDIR {outdir} is a file; give a directory path")
-    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
-        raise UserError(f"OUTDIR {outdir} is not empty; pass --overwrite to replace it or choose another directory")
+    if outdir.is_dir() and any(outdir.iterdir()):
+        if not overwrite:
+            raise UserError(f"OUTDIR {outdir} is not empty; pass --overwrite to replace it or choose another directory")
+        check_overwritable(outdir)
 
 
 def apply_overrides(config_file: Path, classes: Optional[int], images_per_class: Optional[int]) -> "tuple[int, int]":

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_cli(*args: str, module: str = "submission", timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     """Run `python -m <module> args...` from the repository root, capturing text output."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **kwargs.pop("env", {})}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=kwargs.pop("cwd", REPO), env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 

@@ -211,3 +211,17 @@ def test_a_bank_of_another_seed_is_refused(tmp_path):
     bank_file = build_bank(4, seed=5, points=2000).save(tmp_path / "bank.npz")
     assert_clean_error(run_cli("generate", tmp_path / "out", *SMALL, "--bank", bank_file), "does not fit the config")
     assert not (tmp_path / "out").exists()
+
+
+def test_overwrite_refuses_home_before_touching_it(tmp_path):
+    from submission.pack import build_zip_bytes
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+    packed = tmp_path / "submission.zip"
+    packed.write_bytes(build_zip_bytes(GenerationConfig(classes=1, images_per_class=1, image_size=32, points=500)))
+    for command in (["generate", home, *SMALL, "--overwrite"], ["rehearse", packed, home, "--overwrite"]):
+        result = run_cli(*command, env={"HOME": str(home)})
+        assert_clean_error(result, "refusing to --overwrite")
+        assert (home / "thesis.tex").read_text() == "years of work"
