@@ -1,11 +1,13 @@
 """report.json and curves.png of a finished run."""
 from __future__ import annotations
 
+import io
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from submission.fileio import write_atomic
 
 from .metric import scored_epochs
 
@@ -23,9 +25,7 @@ def versions() -> Dict[str, str]:
 
 def write_json(data: Dict[str, Any], path: Path) -> None:
     """Write `data` to `path` through a temporary name, so a reader never sees half a file."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
 
 
 def plot_curves(path: Path, pretrained: List[float], scratch: Optional[List[float]],
@@ -53,7 +53,7 @@ def plot_curves(path: Path, pretrained: List[float], scratch: Optional[List[floa
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=9)
     figure.tight_layout()
-    temporary = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(temporary)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
     plt.close(figure)
-    os.replace(temporary, path)
+    write_atomic(path, buffer.getvalue())

@@ -6,7 +6,7 @@ its last checkpoint continues exactly as the uninterrupted run would have.
 from __future__ import annotations
 
 import contextlib
-import os
+import io
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from submission.errors import UserError
+from submission.fileio import write_atomic
 
 from .config import EvalConfig
 from .distributed import Runtime, all_reduce_sum, barrier
@@ -160,9 +161,9 @@ def evaluate(model: nn.Module, dataset: Dataset, batch: int, runtime: Runtime,
 
 
 def _save_atomic(state: dict, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> Optional[dict]:
