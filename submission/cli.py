@@ -65,7 +65,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     from .pipeline import run_generation
 
-    report = run_generation(args.output_dir, config, overwrite=args.overwrite, progress=not args.quiet)
+    report = run_generation(args.output_dir, config, overwrite=args.overwrite, progress=not args.quiet,
+                            overwrite_all=args.overwrite_all)
     if report.images:
         print(f"wrote {report.images} images ({report.classes_written} classes, {report.classes_skipped} already done) "
               f"to {report.output_dir} in {report.seconds:.1f} s: {report.images_per_s:.1f} images/s "
@@ -102,7 +103,12 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                        description="Write OUT/<class>/<class>_<image>.<ext>. A rerun resumes an unfinished run of the same config.")
     p.add_argument("output_dir", metavar="OUT", help="output directory (created; must be empty or an unfinished run)")
     add_generation_arguments(p)
-    p.add_argument("--overwrite", action="store_true", help="replace whatever OUT holds")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace generate's own output in OUT (class folders of images, .generate-state/); "
+                        "refused when OUT holds anything else")
+    p.add_argument("--overwrite-all", action="store_true",
+                   help="like --overwrite, but also delete files generate did not write (never the root, "
+                        "your home or a folder holding the current directory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_generate)
 

@@ -7,9 +7,11 @@ without a marker is simply redone on the next run.
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 
 from .augment import build_image_augmenter
 from .config import GenerationConfig
-from .fileio import TMP_SUFFIX, write_atomic
+from .fileio import TMP_SUFFIX, make_dirs, write_atomic
 from .fractal import CategoryBank
 from .pointcloud import augment_cloud, pad_views
 from .render import RenderSettings, create_renderer
@@ -46,12 +48,11 @@ def expected_filenames(config: GenerationConfig, category: int) -> List[str]:
 class ClassWriter:
     """Generates whole classes; one per process. `device`/`backend` are already resolved."""
 
-    def __init__(self, config: GenerationConfig, bank_file: str, device: str, backend: str):
+    def __init__(self, config: GenerationConfig, bank: CategoryBank, device: str, backend: str):
         self.config = config
-        self.bank = CategoryBank.load(bank_file)
+        self.bank = bank
         self.renderer = create_renderer(backend, RenderSettings.from_config(config, device=device))
         self.augment = build_image_augmenter(config.image_augment)
-        self.device = device
         if config.image_format == "png":
             self.ext, self.params = ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]
         else:
@@ -62,33 +63,47 @@ class ClassWriter:
         cfg = self.config
         seconds = dict.fromkeys(STAGES, 0.0)
         class_dir = Path(output_dir) / class_dirname(cfg, category)
-        class_dir.mkdir(exist_ok=True)
+        make_dirs(class_dir)
         for stale in class_dir.glob(f".*{TMP_SUFFIX}"):  # left by a killed run
             stale.unlink()
         t0 = time.perf_counter()
         cloud = self.bank.point_cloud(category)
         seconds["sampling"] += time.perf_counter() - t0
         for start in range(0, cfg.images_per_class, cfg.batch_size):
-            indices = list(range(start, min(start + cfg.batch_size, cfg.images_per_class)))
+            indices = range(start, min(start + cfg.batch_size, cfg.images_per_class))
+            encoded = self.encode_images(category, indices, cloud, seconds)
             t0 = time.perf_counter()
-            views = [augment_cloud(cloud, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
-                     for j in indices]
-            t1 = time.perf_counter()
-            images = self._render(views)
-            t2 = time.perf_counter()
-            augmented = [self.augment(image, int_seed(cfg.seed, STREAM_IMAGE_AUGMENT, category, j))
-                         for image, j in zip(images, indices)]
-            t3 = time.perf_counter()
-            for image, j in zip(augmented, indices):
-                ok, encoded = cv2.imencode(self.ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.params)
-                if not ok:
-                    raise RuntimeError(f"OpenCV failed to encode image {j} of class {category}")
-                write_atomic(class_dir / image_filename(cfg, category, j), encoded.tobytes())
-            t4 = time.perf_counter()
-            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                seconds[stage] += dt
+            for j, data in zip(indices, encoded):
+                write_atomic(class_dir / image_filename(cfg, category, j), data)
+            seconds["encoding"] += time.perf_counter() - t0
         write_atomic(Path(done_dir) / class_dirname(cfg, category), b"")
         return seconds
+
+    def encode_images(self, category: int, indices: Sequence[int], cloud: Optional[np.ndarray] = None,
+                      seconds: Optional[Dict[str, float]] = None) -> List[bytes]:
+        """The encoded file bytes of images `indices` of `category` (one renderer batch); adds the
+        time of each stage to `seconds` when given."""
+        cfg = self.config
+        cloud = self.bank.point_cloud(category) if cloud is None else cloud
+        t0 = time.perf_counter()
+        views = [augment_cloud(cloud, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
+                 for j in indices]
+        t1 = time.perf_counter()
+        images = self._render(views)
+        t2 = time.perf_counter()
+        augmented = [self.augment(image, int_seed(cfg.seed, STREAM_IMAGE_AUGMENT, category, j))
+                     for image, j in zip(images, indices)]
+        t3 = time.perf_counter()
+        encoded = []
+        for image, j in zip(augmented, indices):
+            ok, data = cv2.imencode(self.ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.params)
+            if not ok:
+                raise RuntimeError(f"OpenCV failed to encode image {j} of class {category}")
+            encoded.append(data.tobytes())
+        if seconds is not None:
+            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3)):
+                seconds[stage] += dt
+        return encoded
 
     def _render(self, views: List) -> np.ndarray:
         """Pad views to one (B, N, 3) batch and render: (B, H, W, 3) uint8 RGB."""
@@ -102,11 +117,21 @@ class ClassWriter:
 _WORKER: Optional[ClassWriter] = None
 
 
-def init_worker(config: GenerationConfig, bank_file: str, device: str, backend: str, threads: int) -> None:
+def init_worker(config: GenerationConfig, bank_file: str, device: str, backend: str, threads: int,
+                parent_pid: int) -> None:
     global _WORKER
+    # A pool worker outlives a parent killed with SIGKILL (it waits on its task queue forever):
+    # watch the parent and leave with it.
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
-    _WORKER = ClassWriter(config, bank_file, device, backend)
+    _WORKER = ClassWriter(config, CategoryBank.load(bank_file), device, backend)
+
+
+def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(poll_seconds)
+    os._exit(1)
 
 
 def write_class_in_worker(category: int, output_dir: str, done_dir: str) -> Dict[str, float]:

@@ -148,14 +148,17 @@ def test_output_path_is_a_file(tmp_path):
     assert target.read_text() == "keep me"
 
 
-def test_non_empty_directory_is_refused_unless_overwrite(tmp_path):
+def test_non_empty_directory_is_refused_unless_overwrite_all(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("precious")
     assert_clean_error(run_cli("generate", out, *SMALL), "not empty and is not an unfinished run")
     assert (out / "notes.txt").read_text() == "precious"
-    result = run_cli("generate", out, "--classes", "1", "--images-per-class", "2", "--image-size", "32",
-                     "--points", "1000", "--workers", "1", "--overwrite", "--quiet")
+    tiny = ["--classes", "1", "--images-per-class", "2", "--image-size", "32", "--points", "1000", "--workers", "1", "--quiet"]
+    # --overwrite removes only generate's own output: a folder holding anything else is refused, listing it.
+    assert_clean_error(run_cli("generate", out, *tiny, "--overwrite"), "notes.txt")
+    assert (out / "notes.txt").read_text() == "precious"
+    result = run_cli("generate", out, *tiny, "--overwrite-all")
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["00000"]
 
