@@ -22,8 +22,9 @@ from .config import MIN_IMAGE_SIZE, GenerationConfig
 from .errors import UserError
 from .fractal import build_bank
 from .pointcloud import augment_cloud, pad_views
-from .render import create_renderer, resolve_backend, resolve_device
+from .render import create_renderer, resolve_backend
 from .seeding import STREAM_POINT_AUGMENT, rng_for
+from .system import resolve_device
 
 HELP = ("Time the renderer backends on the same random fractal clouds (images/s, ms/image, parity), "
         "and with --end-to-end a real small `generate` with its per-stage breakdown.")

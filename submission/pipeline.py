@@ -29,8 +29,8 @@ from .errors import UserError
 from .fileio import (STATE_DIRNAME, TMP_SUFFIX, check_overwritable, make_dirs, os_error, remove_tree_for_overwrite,
                      write_atomic)
 from .fractal import CategoryBank, build_bank
-from .render import resolve_backend, resolve_device
-from .system import available_cores
+from .render import resolve_backend
+from .system import available_cores, resolve_device
 from .writer import STAGES, ClassWriter, class_dirname, expected_filenames, init_worker, write_class_in_worker
 
 try:

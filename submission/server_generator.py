@@ -132,11 +132,12 @@ def _check_renderer(config: Any) -> "tuple[str, str]":
     """Resolve device and backend ('auto' falls back to splat without PyTorch3D), build the renderer
     and render one small cloud, so a missing backend or an incompatible torch fails here."""
     import torch
-    from submission.render import create_renderer, resolve_backend, resolve_device
+    from submission.render import RenderSettings, create_renderer, resolve_backend
+    from submission.system import resolve_device
 
     device = resolve_device(config.device)
     backend = resolve_backend(config.backend, device)
-    renderer = create_renderer(backend, config)
+    renderer = create_renderer(backend, RenderSettings.from_config(config, device))
     points = torch.linspace(-0.5, 0.5, 48).reshape(1, 16, 3)  # (1, 16, 3) float32, inside the view
     image = renderer(points, torch.ones(1, 16, 3))  # (1, H, W, 3) float32
     size = config.image_size

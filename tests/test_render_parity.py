@@ -16,7 +16,8 @@ from submission.fractal import build_bank
 from submission.pointcloud import augment_cloud
 from submission.render import create_renderer
 from submission.render import splat as splat_module
-from submission.render.splat import SplatRenderer
+from submission.render import RenderSettings
+from submission.render.splat import SplatRenderer, rasterize_points, to_dense
 
 pytest.importorskip("pytorch3d.renderer")
 
@@ -65,6 +66,28 @@ def assert_parity(splat: torch.Tensor, reference: torch.Tensor) -> None:
 def test_fractal_clouds_match_pytorch3d(image_size, radius, n_clouds, seed, colors, k):
     points, cols, lengths = fractal_batch(n_clouds, seed, rgb=colors)
     assert_parity(*both(points, cols, lengths, image_size=image_size, radius=radius, points_per_pixel=k))
+
+
+@pytest.mark.parametrize("image_size, radius, k, seed", [(48, 0.04, 4, 21), (64, 0.015, 8, 22), (32, 0.1, 1, 23)])
+def test_fragments_match_pytorch3d_rasterizer(image_size, radius, k, seed):
+    """Rasterization alone, before compositing: the same K points per pixel, depths and distances."""
+    from pytorch3d.renderer import (FoVPerspectiveCameras, PointsRasterizationSettings, PointsRasterizer,
+                                    look_at_view_transform)
+    from pytorch3d.structures import Pointclouds
+
+    points, _, lengths = fractal_batch(3, seed, points=1500)
+    settings = RenderSettings(image_size=image_size, radius=radius, points_per_pixel=k)
+    idx, zbuf, dists = to_dense(rasterize_points(points, lengths, settings), 3, image_size)
+    R, T = look_at_view_transform(dist=settings.camera_distance, elev=0.0, azim=0.0)
+    cameras = FoVPerspectiveCameras(R=R, T=T, fov=settings.fov_degrees, znear=settings.znear, zfar=settings.zfar)
+    clouds = Pointclouds(points=[p[:n] for p, n in zip(points, lengths.tolist())])
+    reference = PointsRasterizer(cameras=cameras, raster_settings=PointsRasterizationSettings(
+        image_size=image_size, radius=radius, points_per_pixel=k, bin_size=0))(clouds)
+    offsets = torch.cumsum(lengths, 0) - lengths  # PyTorch3D indexes the packed points of all clouds
+    packed = torch.where(idx >= 0, idx + offsets[:, None, None, None], -1)
+    assert int((reference.idx >= 0).sum()) > 100, "nothing was rasterized: the test would prove nothing"
+    assert torch.equal(packed, reference.idx)
+    assert torch.equal(zbuf, reference.zbuf) and torch.equal(dists, reference.dists)
 
 
 def test_rgb_random_points_and_other_camera_match_pytorch3d():

@@ -5,12 +5,13 @@ tested for parity against PyTorch3D). "auto" picks PyTorch3D on CUDA and splat o
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from .base import PointRenderer, check_inputs
-from .settings import RenderSettings, resolve_device
+from .settings import RenderSettings
 
 # name -> "module:class"; modules import lazily so a missing PyTorch3D only matters when asked for.
 RENDERERS: Dict[str, str] = {
@@ -39,22 +40,18 @@ def pytorch3d_available() -> bool:
         return False
 
 
-def create_renderer(backend: str = "auto", settings: Union[RenderSettings, Any, None] = None, **overrides: Any) -> PointRenderer:
-    """A renderer for `settings` (a `RenderSettings`, or a `GenerationConfig` to derive one from).
-
-    Keyword overrides replace single settings, e.g. ``create_renderer("splat", image_size=64)``.
-    """
-    if settings is None:
-        settings = RenderSettings()
-    elif not isinstance(settings, RenderSettings):
-        settings = RenderSettings.from_config(settings, device=resolve_device(getattr(settings, "device", "cpu")))
-    if overrides:
-        settings = RenderSettings(**{**settings.__dict__, **overrides})
-    settings = RenderSettings(**{**settings.__dict__, "device": resolve_device(settings.device)})
+def create_renderer(backend: str = "auto", settings: Optional[RenderSettings] = None, **overrides: Any) -> PointRenderer:
+    """A renderer of `settings` (defaults when None); keyword overrides replace single settings,
+    e.g. ``create_renderer("splat", image_size=64)``. `settings.device` must be concrete."""
+    settings = RenderSettings() if settings is None else settings
+    if not isinstance(settings, RenderSettings):
+        raise TypeError(f"settings must be a RenderSettings, got {type(settings).__name__} "
+                        "(use RenderSettings.from_config(config, device))")
+    settings = dataclasses.replace(settings, **overrides)
     name = resolve_backend(backend, settings.device)
     module_name, class_name = RENDERERS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)(settings)
 
 
 __all__ = ["BACKEND_CHOICES", "PointRenderer", "RENDERERS", "RenderSettings", "check_inputs", "create_renderer",
-           "pytorch3d_available", "resolve_backend", "resolve_device"]
+           "pytorch3d_available", "resolve_backend"]
