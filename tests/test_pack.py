@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from submission import cli as submission_cli
 from submission.config import GenerationConfig
 from submission.fractal import CategoryBank, build_bank
 from submission.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
+
+from .conftest import simulate_read_only_disk
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "submission"
@@ -266,6 +269,57 @@ def test_rehearse_rejects_a_bad_packed_config_in_get_params(packed, tmp_path, ed
     result = cli("rehearse", str(bad), str(out))
     assert_one_line_error(result, "refused to start", "params/config.json", fragment)
     assert not any(out.iterdir())
+
+
+# --- output paths: one line, before anything slow -------------------------------
+
+ROOT_WRITES_ANYWHERE = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                                          reason="root ignores permission bits")
+LONG_NAME = "a" * 300  # over NAME_MAX (255 bytes) on every common file system
+
+
+def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`submission.cli.main(args)` in this process (for the monkeypatched disk), as a CompletedProcess."""
+    returncode = submission_cli.main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, returncode, captured.out, captured.err)
+
+
+def test_pack_under_a_regular_file_is_one_line(tmp_path):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("mine")
+    for target in (blocker / "x.zip", blocker / "sub" / "x.zip"):
+        assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), f"{blocker} is a file, not a folder")
+    assert blocker.read_text() == "mine"
+
+
+def test_pack_with_an_over_long_name_is_one_line(tmp_path):
+    for target in (tmp_path / f"{LONG_NAME}.zip", tmp_path / LONG_NAME / "x.zip"):
+        assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), "over the 255-byte limit", "shorter name")
+    assert list(tmp_path.iterdir()) == []
+
+
+@ROOT_WRITES_ANYWHERE
+def test_pack_into_an_unwritable_folder_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        for target in (locked / "x.zip", locked / "sub" / "x.zip"):
+            assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), f"{locked} is not writable")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_pack_onto_a_read_only_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    simulate_read_only_disk(monkeypatch, disk)
+    for target in (disk / "x.zip", disk / "dist" / "x.zip"):
+        assert_one_line_error(cli_in_process(capsys, "pack", str(target), *PACK_OPTIONS), "read-only file system")
+    monkeypatch.undo()
+    assert list(disk.iterdir()) == []
 
 
 # --- the Dockerfile ------------------------------------------------------------------------------
