@@ -6,25 +6,36 @@ The zip is unpacked into a temporary folder; a fresh Python process, started in 
 validation runs on OUTDIR (exact counts, PIL-readable, one size and channel count, nothing else).
 `--classes/--images-per-class` shrink the run for a local trial by editing the unpacked
 params/config.json; the zip itself is never modified.
+
+`--python` is checked first (it must print its version). The child's stderr streams through as it
+comes; a failure says "traceback above" only when the child printed one.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from .errors import UserError
 from .fileio import check_overwritable, remove_tree_for_overwrite
+from .targets import check_writable_target, make_dirs
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
+
+PYTHON_CHECK_TIMEOUT_S = 120
+STDERR_TAIL_BYTES = 64 * 1024
+ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)\b|Fatal |error:)")
 
 # What the server executes, as a fresh interpreter sees it: argv = [src, params, out, error_file].
 # A `SubmissionSetupError` (the adapter's "cannot run here" message) goes to error_file and exits 2
@@ -69,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise UserError(f"--python {args.python} is not an executable interpreter")
     check_outdir(outdir, overwrite=args.overwrite)
+    python_version = check_python(python, shown=args.python)
 
     with tempfile.TemporaryDirectory(prefix="rehearse-") as tmp:
         root = Path(tmp) / "unpacked"
@@ -77,17 +89,17 @@ def run(args: argparse.Namespace) -> int:
         classes, images_per_class = apply_overrides(root / "params" / "config.json", args.classes, args.images_per_class)
         if outdir.is_dir() and any(outdir.iterdir()):  # checked above: only with --overwrite
             remove_tree_for_overwrite(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)  # an empty folder, as the server hands out
-        print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python}", flush=True)
+        make_dirs(outdir, "OUTDIR")  # an empty folder, as the server hands out
+        print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python} "
+              f"(Python {python_version})", flush=True)
         error_file = Path(tmp) / "setup_error.txt"
-        command = [python, "-s", "-c", SERVER_SEQUENCE,
-                   str(root / "src"), str(root / "params"), str(outdir.resolve()), str(error_file)]
-        returncode = subprocess.run(command, cwd=root).returncode  # cwd: the unpack root, not src/
+        command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
+                   str(outdir.resolve()), str(error_file)]
+        returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
         if returncode == 2 and error_file.is_file():
             raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
         if returncode != 0:
-            raise UserError(f"the packed generator failed with exit code {returncode} (traceback above); "
-                            "fix it and re-pack before uploading")
+            raise UserError(failure_message(returncode, stderr_tail))
 
     from .verify import verify_dataset
 
@@ -97,9 +109,117 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_python(python: str, shown: str) -> str:
+    """Run `python -s -c 'import sys; print(sys.version)'`; its version, or a one-line `UserError`."""
+    try:
+        result = subprocess.run([python, "-s", "-c", "import sys; print(sys.version)"], stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=PYTHON_CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"--python {shown} did not print its version within {PYTHON_CHECK_TIMEOUT_S} s; "
+                        "pass a working interpreter, e.g. .venv-server/bin/python") from None
+    except OSError as exc:
+        raise UserError(f"--python {shown} cannot be started ({exc.strerror}); pass a Python interpreter, "
+                        "e.g. .venv-server/bin/python") from None
+    if result.returncode != 0:
+        said = error_line(result.stderr) or error_line(result.stdout)
+        raise UserError(f"--python {shown} does not work: `import sys; print(sys.version)` exited with code "
+                        f"{result.returncode} ({'it said: ' + said if said else 'no output'}); "
+                        "pass a working interpreter, e.g. .venv-server/bin/python")
+    return (last_line(result.stdout) or "version unknown").split()[0]
+
+
+def run_streaming_stderr(command: List[str], cwd: Path) -> Tuple[int, bytes]:
+    """Run `command`; its stderr is copied to ours as it comes (progress bars too) and its last
+    STDERR_TAIL_BYTES are returned with the exit code, so a failure can be described truthfully."""
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tail = bytearray()
+    copier = threading.Thread(target=_copy_stderr, args=(process.stderr, tail), name="rehearse-stderr", daemon=True)
+    copier.start()
+    try:
+        returncode = process.wait()
+    except BaseException:  # Ctrl-C reached the child too: let it stop, then make sure it has
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    finally:
+        # Worker processes of the child inherit the pipe; never hang on one that outlives it.
+        copier.join(timeout=5)
+    return returncode, bytes(tail)
+
+
+def _copy_stderr(stream, tail: bytearray) -> None:
+    sink = getattr(sys.stderr, "buffer", None)
+    while True:
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            break
+        try:
+            if sink is not None:
+                sink.write(chunk)
+                sink.flush()
+            else:
+                sys.stderr.write(chunk.decode("utf-8", "replace"))
+                sys.stderr.flush()
+        except (OSError, ValueError):  # our stderr is gone: keep draining so the child never blocks
+            pass
+        tail += chunk
+        del tail[:-STDERR_TAIL_BYTES]
+    stream.close()
+
+
+def failure_message(returncode: int, stderr_tail: bytes) -> str:
+    """One line for a failed child: how it ended, and a traceback only if it printed one."""
+    text = stderr_tail.decode("utf-8", "replace")
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        ended = f"was killed by {name}" + (" (out of memory?)" if -returncode == signal.SIGKILL else "")
+    else:
+        ended = f"failed with exit code {returncode}"
+    if "Traceback (most recent call last)" in text:
+        detail = "traceback above"
+    else:
+        said = error_line(text)
+        detail = f"no traceback; its last error output: {said}" if said else "no traceback, no error output"
+    return f"the packed generator {ended} ({detail}); fix it and re-pack before uploading"
+
+
+def last_line(output) -> str:
+    """The last non-blank line of `output` (progress bars redraw with \\r), cut to 200 characters."""
+    lines = _lines(output)
+    return lines[-1][:200] if lines else ""
+
+
+def error_line(output) -> str:
+    """The last line of `output` that names an error (`...Error: ...`, `Fatal ...`), else its last line."""
+    lines = _lines(output)
+    errors = [line for line in lines if ERROR_LINE.search(line)]
+    return (errors or lines or [""])[-1][:200]
+
+
+def _lines(output) -> List[str]:
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    return [line.strip() for line in re.split(r"[\r\n]", output) if line.strip()]
+
+
 def check_zip(zip_path: Path) -> None:
     """The server contract: a readable zip with params/ and src/generator.py at its root."""
-    if not zip_path.is_file():
+    try:
+        is_dir, is_file = zip_path.is_dir(), zip_path.is_file()
+    except OSError as exc:  # e.g. a name over the file system's limit
+        raise UserError(f"cannot read {zip_path}: {exc.strerror}; pass the zip `python -m submission pack` wrote") from None
+    if is_dir:
+        zips = sorted(zip_path.glob("*.zip"))
+        example = zips[0] if zips else zip_path / "submission.zip"
+        raise UserError(f"{zip_path} is a folder, not a zip; pass the zip file `python -m submission pack` "
+                        f"wrote, e.g. {example}")
+    if not is_file:
         raise UserError(f"{zip_path} does not exist; write it with `python -m submission pack {zip_path}`")
     try:
         with zipfile.ZipFile(zip_path) as archive:
@@ -120,12 +240,16 @@ def check_zip(zip_path: Path) -> None:
 
 
 def check_outdir(outdir: Path, overwrite: bool) -> None:
+    # First: an over-long name would make the calls below raise; under a file, an unwritable folder
+    # or a read-only disk is one line here, before anything is unpacked.
+    check_writable_target(outdir, "OUTDIR", is_dir=True)
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"OUTDIR {outdir} is a file; give a directory path")
     if outdir.is_dir() and any(outdir.iterdir()):
         if not overwrite:
             raise UserError(f"OUTDIR {outdir} is not empty; pass --overwrite to replace it or choose another directory")
         check_overwritable(outdir)
+        check_writable_target(outdir, "OUTDIR")  # it is deleted and made again: its parent must be writable
 
 
 def apply_overrides(config_file: Path, classes: Optional[int], images_per_class: Optional[int]) -> "tuple[int, int]":

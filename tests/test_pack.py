@@ -271,7 +271,7 @@ def test_rehearse_rejects_a_bad_packed_config_in_get_params(packed, tmp_path, ed
     assert not any(out.iterdir())
 
 
-# --- output paths: one line, before anything slow -------------------------------
+# --- output paths and interpreters: one line, before anything slow -------------------------------
 
 ROOT_WRITES_ANYWHERE = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                                           reason="root ignores permission bits")
@@ -320,6 +320,99 @@ def test_pack_onto_a_read_only_disk_is_one_line(tmp_path, monkeypatch, capsys):
         assert_one_line_error(cli_in_process(capsys, "pack", str(target), *PACK_OPTIONS), "read-only file system")
     monkeypatch.undo()
     assert list(disk.iterdir()) == []
+
+
+def tiny_zip(path: Path, generator: str) -> Path:
+    """A zip that passes rehearse's checks, with `generator` as src/generator.py (no package, no torch)."""
+    return make_zip(path, {"params/config.json": json.dumps({"classes": 1, "images_per_class": 1}).encode(),
+                           "src/generator.py": generator.encode()})
+
+
+CRASHING_GENERATOR = "raise RuntimeError('crashed on purpose by the test')\n"
+def fake_python(path: Path, script: str) -> Path:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def test_rehearse_given_a_folder_says_it_is_one(tmp_path):
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    assert_one_line_error(cli("rehearse", str(folder), str(tmp_path / "out")), f"{folder} is a folder, not a zip",
+                          f"e.g. {folder / 'submission.zip'}")
+    packed_zip = tiny_zip(folder / "mine.zip", CRASHING_GENERATOR)
+    assert_one_line_error(cli("rehearse", str(folder), str(tmp_path / "out")), f"e.g. {packed_zip}")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("script, fragment", [
+    ("exit 1\n", "exited with code 1 (no output)"),
+    # A Python that cannot import anything, not even its own standard library.
+    (f'PYTHONHOME=/nonexistent exec "{sys.executable}" "$@"\n', "No module named 'encodings'"),
+])
+def test_rehearse_checks_the_interpreter_first(tmp_path, script, fragment):
+    python = fake_python(tmp_path / "python", script)
+    out = tmp_path / "out"
+    result = cli("rehearse", str(tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)), str(out), "--python", str(python))
+    assert_one_line_error(result, f"--python {python} does not work", fragment)
+    assert "traceback" not in result.stderr.lower()
+    assert not out.exists()
+
+
+def test_rehearse_claims_a_traceback_only_when_the_child_printed_one(tmp_path):
+    crashing = tiny_zip(tmp_path / "crash.zip", CRASHING_GENERATOR)
+    result = cli("rehearse", str(crashing), str(tmp_path / "a"))
+    assert result.returncode == 2 and "RuntimeError: crashed on purpose by the test" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the packed generator failed with exit code 1 (traceback above)"), last
+
+    # An interpreter that answers the version check, then dies without a traceback.
+    python = fake_python(tmp_path / "python", 'case "$*" in *"print(sys.version)"*) echo "3.10.12 (fake)";;\n'
+                         '*) echo "child lost its marbles" >&2; exit 3;; esac\n')
+    result = cli("rehearse", str(crashing), str(tmp_path / "b"), "--python", str(python))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the packed generator failed with exit code 3 (no traceback"), last
+    assert "child lost its marbles" in last and "traceback above" not in result.stderr
+
+    # A wrapper script that runs Python as its child (no exec): the guard that ends the run with
+    # rehearse must not mistake the wrapper for a dead rehearse.
+    wrapper = fake_python(tmp_path / "wrapper", f'"{sys.executable}" "$@"\n')
+    result = cli("rehearse", str(crashing), str(tmp_path / "c"), "--python", str(wrapper))
+    assert result.returncode == 2 and "RuntimeError: crashed on purpose by the test" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the packed generator failed with exit code 1 "
+                                                             "(traceback above)"), result.stderr
+
+
+def test_rehearse_outdir_under_a_file_is_one_line(tmp_path):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("mine")
+    packed_zip = tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)
+    for out in (blocker / "out", blocker / "sub" / "out"):
+        assert_one_line_error(cli("rehearse", str(packed_zip), str(out)), f"{blocker} is a file, not a folder")
+    assert_one_line_error(cli("rehearse", str(packed_zip), str(tmp_path / LONG_NAME)), "over the 255-byte limit")
+    assert blocker.read_text() == "mine"
+
+
+def test_rehearse_outdir_on_a_read_only_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    packed_zip = tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)
+    disk = tmp_path / "ro"
+    (disk / "empty").mkdir(parents=True)
+    simulate_read_only_disk(monkeypatch, disk)
+    for out in (disk / "out", disk / "deeper" / "out", disk / "empty"):
+        assert_one_line_error(cli_in_process(capsys, "rehearse", str(packed_zip), str(out)), "read-only file system")
+
+
+@ROOT_WRITES_ANYWHERE
+def test_rehearse_outdir_in_an_unwritable_folder_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert_one_line_error(cli("rehearse", str(tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)),
+                                  str(locked / "out")), f"{locked} is not writable")
+    finally:
+        locked.chmod(0o700)
 
 
 # --- the Dockerfile ------------------------------------------------------------------------------
