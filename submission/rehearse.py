@@ -8,7 +8,9 @@ validation runs on OUTDIR (exact counts, PIL-readable, one size and channel coun
 params/config.json; the zip itself is never modified.
 
 `--python` is checked first (it must print its version). The child's stderr streams through as it
-comes; a failure says "traceback above" only when the child printed one.
+comes; a failure says "traceback above" only when the child printed one. The child ends when
+rehearse does, even by kill -9; the temp folder `rehearse-<pid>-*` such a kill leaves behind is
+removed by the next rehearse once that pid is gone.
 """
 from __future__ import annotations
 
@@ -33,16 +35,48 @@ from .targets import check_writable_target, make_dirs
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 
+# Temporary folders are `rehearse-<pid>-<tempfile's 8 random characters>`: a run killed with -9 leaves
+# its folder behind, and the next run removes the ones whose pid is gone.
+TEMP_PREFIX = "rehearse-"
+TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9]+)-[a-z0-9_]{8}")
 PYTHON_CHECK_TIMEOUT_S = 120
 STDERR_TAIL_BYTES = 64 * 1024
 ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)\b|Fatal |error:)")
 
-# What the server executes, as a fresh interpreter sees it: argv = [src, params, out, error_file].
-# A `SubmissionSetupError` (the adapter's "cannot run here" message) goes to error_file and exits 2
-# so the caller can print it as one line; anything else is a crash and keeps its traceback.
+# What the server executes, as a fresh interpreter sees it: argv = [src, params, out, error_file,
+# rehearse's pid]. A `SubmissionSetupError` (the adapter's "cannot run here" message) goes to
+# error_file and exits 2 so the caller can print it as one line; anything else is a crash and keeps
+# its traceback. The one addition to the server's steps: the run ends when rehearse does, even by
+# kill -9 (Linux: PR_SET_PDEATHSIG; any POSIX system: a thread that sees rehearse's pid, or its own
+# parent, go away; the parent differs from rehearse when --python is a wrapper script).
 SERVER_SEQUENCE = """\
-import sys
-src_dir, params_dir, out_dir, error_file = sys.argv[1:5]
+import os, sys, threading, time
+src_dir, params_dir, out_dir, error_file, rehearse_pid = sys.argv[1:6]
+def _exit_with_rehearse(rehearse_pid):
+    if os.name != "posix":
+        return
+    try:
+        import ctypes, signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    except Exception:
+        pass  # not Linux: the thread below does it
+    first_parent = os.getppid()
+    def gone():
+        if os.getppid() != first_parent:
+            return True
+        try:
+            os.kill(rehearse_pid, 0)  # gone, even if it died before this process started
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
+    def watch():
+        while not gone():
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-rehearse", daemon=True).start()
+_exit_with_rehearse(int(rehearse_pid))
 sys.path.append(src_dir)
 from generator import Generator
 try:
@@ -82,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     check_outdir(outdir, overwrite=args.overwrite)
     python_version = check_python(python, shown=args.python)
 
-    with tempfile.TemporaryDirectory(prefix="rehearse-") as tmp:
+    for stale in remove_stale_temp_dirs():
+        print(f"rehearse: removed {stale}, left by a rehearse that was killed", flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         root = Path(tmp) / "unpacked"
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(root)
@@ -94,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
               f"(Python {python_version})", flush=True)
         error_file = Path(tmp) / "setup_error.txt"
         command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
-                   str(outdir.resolve()), str(error_file)]
+                   str(outdir.resolve()), str(error_file), str(os.getpid())]
         returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
         if returncode == 2 and error_file.is_file():
             raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
@@ -206,6 +242,47 @@ def _lines(output) -> List[str]:
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
     return [line.strip() for line in re.split(r"[\r\n]", output) if line.strip()]
+
+
+def remove_stale_temp_dirs(temp_root: Optional[Path] = None) -> List[Path]:
+    """Delete the temporary folders of rehearse runs that were killed before they could (kill -9).
+
+    Only folders in `temp_root` (default: the one `tempfile` uses) named exactly
+    `rehearse-<pid>-<8 random characters>`, owned by this user, whose pid is no longer running.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) is no liveness test elsewhere
+        return []
+    root = Path(temp_root if temp_root is not None else tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = TEMP_NAME.fullmatch(entry.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid we wrote: leave the folder alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
 
 
 def check_zip(zip_path: Path) -> None:

@@ -5,8 +5,11 @@ import hashlib
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -329,6 +332,20 @@ def tiny_zip(path: Path, generator: str) -> Path:
 
 
 CRASHING_GENERATOR = "raise RuntimeError('crashed on purpose by the test')\n"
+# Writes its pid where the test says, then waits to be killed.
+SLEEPING_GENERATOR = """\
+import os, time
+class Generator:
+    @classmethod
+    def get_params(cls, params_path):
+        target = os.environ["REHEARSE_TEST_PIDFILE"]
+        with open(target + ".part", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(target + ".part", target)
+        time.sleep(600)
+"""
+
+
 def fake_python(path: Path, script: str) -> Path:
     path.write_text("#!/bin/sh\n" + script)
     path.chmod(0o755)
@@ -382,6 +399,92 @@ def test_rehearse_claims_a_traceback_only_when_the_child_printed_one(tmp_path):
     assert result.returncode == 2 and "RuntimeError: crashed on purpose by the test" in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: the packed generator failed with exit code 1 "
                                                              "(traceback above)"), result.stderr
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 and /proc: Linux")
+@pytest.mark.parametrize("python", ["this", "wrapper script"])
+def test_kill_9_of_rehearse_takes_its_child_down_and_the_next_run_removes_its_temp_folder(tmp_path, python):
+    temp_root, pidfile = tmp_path / "tmp", tmp_path / "child.pid"
+    temp_root.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp_root), "REHEARSE_TEST_PIDFILE": str(pidfile)}
+    sleeper = tiny_zip(tmp_path / "sleeper.zip", SLEEPING_GENERATOR)
+    interpreter = sys.executable if python == "this" else str(fake_python(tmp_path / "py", f'"{sys.executable}" "$@"\n'))
+    log = tmp_path / "rehearse.log"
+    with open(log, "wb") as log_file:
+        parent = subprocess.Popen([sys.executable, "-m", "submission", "rehearse", str(sleeper), str(tmp_path / "out"),
+                                   "--python", interpreter], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    child = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pidfile.exists():
+            assert parent.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        child = int(pidfile.read_text())
+        leftovers = list(temp_root.iterdir())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the server-sequence child outlived rehearse's kill -9"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+    # A kill -9 runs no cleanup: the temp folder stays, named for the dead run ...
+    assert len(leftovers) == 1 and re.fullmatch(rf"rehearse-{parent.pid}-[a-z0-9_]{{8}}", leftovers[0].name), leftovers
+    assert leftovers[0].is_dir()
+    result = cli("rehearse", str(tiny_zip(tmp_path / "crash.zip", CRASHING_GENERATOR)), str(tmp_path / "out2"), env=env)
+    assert result.returncode == 2 and f"removed {leftovers[0]}" in result.stdout, result.stdout + result.stderr
+    assert list(temp_root.iterdir()) == []  # ... the next run does, and cleans up its own
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pid liveness via os.kill(pid, 0)")
+def test_rehearse_removes_only_stale_temp_folders(tmp_path):
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    dead, alive = _dead_pid(), os.getpid()
+    stale = temp_root / f"rehearse-{dead}-ab_cd123"
+    (stale / "unpacked" / "src").mkdir(parents=True)
+    (stale / "unpacked" / "src" / "generator.py").write_text("pass\n")
+    kept = [temp_root / name for name in (
+        f"rehearse-{alive}-ab_cd123",  # its run is still going
+        f"rehearse-{dead}-ab_cd1234", f"rehearse-{dead}-AB_CD123", f"rehearse-{dead}",  # not the exact pattern
+        f"rehearse-x{dead}-ab_cd123", f"bench-generate-{dead}-ab_cd123", f"xrehearse-{dead}-ab_cd123",
+    )]
+    for folder in kept:
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine")
+    not_a_folder = temp_root / f"rehearse-{dead}-zzzzzzzz"
+    not_a_folder.write_text("mine")
+    env = {**os.environ, "TMPDIR": str(temp_root)}
+    result = cli("rehearse", str(tiny_zip(tmp_path / "crash.zip", CRASHING_GENERATOR)), str(tmp_path / "out"), env=env)
+    assert result.returncode == 2 and f"removed {stale}" in result.stdout, result.stdout + result.stderr
+    assert not stale.exists()
+    assert sorted(temp_root.iterdir()) == sorted([*kept, not_a_folder])
+    assert all((folder / "keep.txt").read_text() == "mine" for folder in kept) and not_a_folder.read_text() == "mine"
 
 
 def test_rehearse_outdir_under_a_file_is_one_line(tmp_path):
