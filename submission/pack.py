@@ -20,7 +20,7 @@ from typing import Dict, Mapping
 
 from .config import GenerationConfig
 from .errors import UserError
-from .fileio import write_atomic
+from .fileio import check_writable_target, make_dirs, write_atomic
 from .fractal import CategoryBank, build_bank
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     check_packable(config)
     print(f"pack: building the category bank ({config.classes} categories x {config.points} points)...", flush=True)
     data = build_zip_bytes(config)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent, "OUT.zip's")
     write_atomic(out, data)
     print(summary(out, config, data))
     return 0
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
 def check_pack_target(out: Path, overwrite: bool) -> None:
     if out.suffix.lower() != ".zip":
         raise UserError(f"{out} does not end in .zip; name the submission e.g. dist/submission.zip")
+    # Before anything slow: under a file, an over-long name, an unwritable folder or disk is one line.
+    check_writable_target(out, "OUT.zip")
     if out.is_dir():
         raise UserError(f"{out} is a directory; give a file name such as {out / 'submission.zip'}")
     if out.exists() and not overwrite:

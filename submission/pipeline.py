@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from .config import GenerationConfig
 from .errors import UserError
-from .fileio import (STATE_DIRNAME, TMP_SUFFIX, check_overwritable, make_dirs, os_error, remove_tree_for_overwrite,
-                     write_atomic)
+from .fileio import (STATE_DIRNAME, TMP_SUFFIX, check_overwritable, check_writable_target, make_dirs, os_error,
+                     remove_tree_for_overwrite, write_atomic)
 from .fractal import CategoryBank, build_bank
 from .render import resolve_backend
 from .system import available_cores, resolve_device
@@ -174,19 +174,9 @@ def _is_non_empty(out: Path) -> bool:
 
 
 def _check_location(out: Path) -> None:
-    """`out` can be created and written: not a file, a writable existing ancestor, some free space."""
-    try:
-        if out.exists() and not out.is_dir():
-            raise UserError(f"output path {out} is a file, not a directory; choose a directory path")
-        ancestor = out
-        while not ancestor.exists():
-            ancestor = ancestor.parent
-    except OSError as exc:  # e.g. a name longer than the file system allows
-        raise os_error(exc, out, action="create") from None
-    if not ancestor.is_dir():
-        raise UserError(f"cannot create {out}: {ancestor} is a file; choose another output path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to {ancestor}: permission denied; choose a writable output path")
+    """`out` can be created and written (see `check_writable_target`), with some free space."""
+    check_writable_target(out, "output folder", is_dir=True)
+    ancestor = next(p for p in (out, *out.parents) if p.exists())
     if shutil.disk_usage(ancestor).free < MIN_FREE_BYTES:
         raise UserError(f"the disk holding {ancestor} is full (under {MIN_FREE_BYTES >> 20} MiB free); "
                         "free some space or choose another output path")

@@ -144,7 +144,7 @@ def test_output_path_is_a_file(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("keep me")
     assert_clean_error(run_cli("generate", target, *SMALL), "is a file, not a directory")
-    assert_clean_error(run_cli("generate", target / "sub", *SMALL), "is a file; choose another output path")
+    assert_clean_error(run_cli("generate", target / "sub", *SMALL), "is a file, not a folder")
     assert target.read_text() == "keep me"
 
 
