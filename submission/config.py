@@ -131,7 +131,10 @@ class GenerationConfig:
     def from_json(cls, text: str) -> "GenerationConfig":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            raise UserError("config is not a GenerationConfig: its JSON is nested too deeply; "
+                            "regenerate it with `python -m submission pack`") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer literal too long to convert
             raise UserError(f"config is not valid JSON ({exc}); regenerate it with `python -m submission pack`") from None
         return cls.from_dict(data)
 

@@ -143,6 +143,18 @@ def test_python_callers_get_type_errors_as_user_errors():
         GenerationConfig(seed=True)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ("{\"seed\": " + "9" * 5000 + "}", "not valid JSON"),
+    ("{\"camera_distance\": Infinity}", "camera_distance must be a finite number"),
+    ("{\"image_augment\": {\"scale_limit\": NaN}}", "image_augment.scale_limit must be a finite number"),
+])
+def test_bad_json_text_is_one_line(text, message):
+    with pytest.raises(UserError, match=message) as info:
+        GenerationConfig.from_json(text)
+    assert "\n" not in str(info.value)
+
+
 @pytest.fixture
 def no_generation(monkeypatch):
     """Make sure a CLI test never starts a real run, even against code that lets bad input through."""
@@ -164,6 +176,28 @@ def generate_error(capsys, tmp_path, *args: str) -> str:
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert not out.exists()
     return err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe{\x00}\x00", "is not UTF-8 text"),  # a UTF-16 file
+    (b"{\"seed\": 1, \"classes\": \"caf\xe9\"}", "is not UTF-8 text"),  # Latin-1
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"{\"seed\": " + b"9" * 5000 + b"}", "not valid JSON"),
+    (b" " * (2**20 + 1), "larger than 1 MiB"),
+    (b"{\"camera_distance\": Infinity}", "camera_distance must be a finite number"),
+    (b"{\"point_augment\": {\"scale_max\": Infinity}}", "point_augment scale"),
+    (b"{\"image_augment\": {\"brightness_limit\": Infinity}}", "image_augment.brightness_limit"),
+])
+def test_config_file_problems_are_one_line(capsys, tmp_path, no_generation, content, message):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    err = generate_error(capsys, tmp_path, "--config", str(path))
+    assert message in err and str(path) in err
+
+
+def test_config_path_that_is_a_directory_or_missing(capsys, tmp_path, no_generation):
+    assert "is a directory" in generate_error(capsys, tmp_path, "--config", str(tmp_path))
+    assert "No such file or directory" in generate_error(capsys, tmp_path, "--config", str(tmp_path / "missing.json"))
 
 
 @pytest.mark.parametrize("args, message", [
