@@ -200,3 +200,14 @@ def test_seeds_up_to_the_maximum_work():
 
     bank = build_bank(1, seed=MAX_SEED, points=500)
     assert np.isfinite(bank.point_cloud(0)).all()
+
+
+def test_build_bank_progress_counts_accepted_categories(bank, capsys):
+    quiet = build_bank(6, seed=3, points=3000)
+    assert capsys.readouterr().err == ""
+    shown = build_bank(6, seed=3, points=3000, progress=True)
+    err = capsys.readouterr().err
+    assert "category bank" in err and "6/6" in err
+    for name in ("candidate_ids", "maps", "probs"):  # the bar does not change the bank
+        np.testing.assert_array_equal(getattr(shown, name), getattr(bank, name))
+        np.testing.assert_array_equal(getattr(quiet, name), getattr(bank, name))
