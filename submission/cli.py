@@ -46,14 +46,36 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--bank", dest="bank_path", metavar="NPZ", help="use a saved category bank instead of building one")
 
 
+MAX_CONFIG_BYTES = 2**20  # a GenerationConfig JSON is about 1 KB; refuse to slurp a huge (or endless) file
+
+
+def read_config_file(path: str) -> GenerationConfig:
+    """The `GenerationConfig` saved in `path` (UTF-8 JSON); every problem is a one-line `UserError`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except IsADirectoryError:
+        raise UserError(f"--config {path} is a directory; give a GenerationConfig JSON file (e.g. params/config.json)") from None
+    except OSError as exc:
+        raise UserError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UserError(f"--config {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, so not a GenerationConfig JSON "
+                        "(those are about 1 KB); give the right file (e.g. params/config.json)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--config {path} is not UTF-8 text (byte {exc.start} is {data[exc.start:exc.start + 1]!r}); "
+                        "give a GenerationConfig JSON file saved as UTF-8") from None
+    try:
+        return GenerationConfig.from_json(text)
+    except UserError as exc:
+        raise UserError(f"--config {path}: {exc}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> GenerationConfig:
     base = GenerationConfig()
     if getattr(args, "config", None):
-        try:
-            with open(args.config) as f:
-                base = GenerationConfig.from_json(f.read())
-        except OSError as exc:
-            raise UserError(f"cannot read --config {args.config}: {exc.strerror}") from None
+        base = read_config_file(args.config)
     shard_index, shard_count = args.shard if args.shard else (None, None)
     return base.replace(classes=args.classes, images_per_class=args.images_per_class, image_size=args.image_size,
                         points=args.points, radius=args.radius, seed=args.seed, image_format=args.image_format,
