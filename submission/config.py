@@ -31,6 +31,11 @@ MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
 
 
+def is_device_name(name: Any) -> bool:
+    """One of `DEVICES`, or "cuda:N" for the N-th GPU."""
+    return isinstance(name, str) and (name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()))
+
+
 def batch_bytes(clouds: int, image_size: int, points: int) -> int:
     """Rough memory of rendering `clouds` views at once: the padded clouds (xyz + rgba float32,
     28 bytes a point) and the float32 RGB images (12 bytes a pixel); the renderer's working memory
@@ -41,6 +46,11 @@ def batch_bytes(clouds: int, image_size: int, points: int) -> int:
 def max_batch(image_size: int, points: int) -> int:
     """The most clouds one render batch may hold within `MAX_BATCH_BYTES` (at least 1)."""
     return max(1, MAX_BATCH_BYTES // batch_bytes(1, image_size, points))
+
+
+def _field(default: Any, help_text: str) -> Any:
+    """A dataclass field whose `metadata["help"]` is its one-line description (CLI help)."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
@@ -86,24 +96,25 @@ class GenerationConfig:
     ``None`` for an option means "use the default" where noted.
     """
 
-    classes: int = 1000
-    images_per_class: int = 1000
-    image_size: int = 224
-    points: int = 10_000  # IFS points per category before subsampling
-    radius: float = 0.015  # point radius in NDC units (PyTorch3D semantics)
-    points_per_pixel: int = 4
-    camera_distance: float = 10.0
-    fov_degrees: float = 10.0
-    seed: int = 0
-    device: str = "auto"  # auto: cuda when available, else cpu
-    backend: str = "auto"  # auto: pytorch3d on cuda, splat on cpu; see submission.render
-    workers: Optional[int] = None  # None: all cores
-    batch_size: int = 50  # clouds rendered per renderer call (speed only: images do not depend on it)
-    image_format: str = "png"
-    jpeg_quality: int = 95
-    bank_path: Optional[str] = None  # a saved category bank; None: build it from `seed`
-    shard_index: int = 0  # this run generates classes c with c % shard_count == shard_index
-    shard_count: int = 1
+    # The help text of each field is its command-line help (see submission/tools/options.py).
+    classes: int = _field(1000, "number of categories (the contest needs 1000)")
+    images_per_class: int = _field(1000, "images per category (the contest needs 1000)")
+    image_size: int = _field(224, "square image side in pixels")
+    points: int = _field(10_000, "IFS points per category before subsampling")
+    radius: float = _field(0.015, "point radius in NDC units (PyTorch3D semantics)")
+    points_per_pixel: int = _field(4, "nearest points alpha-composited per pixel")
+    camera_distance: float = _field(10.0, "camera distance from the origin (the cloud spans [-1, 1])")
+    fov_degrees: float = _field(10.0, "camera field of view in degrees")
+    seed: int = _field(0, "base seed; every image derives its own from (seed, class, index)")
+    device: str = _field("auto", "auto, cpu, cuda or cuda:N (auto: cuda when available)")
+    backend: str = _field("auto", "renderer: auto, pytorch3d or splat (auto: pytorch3d on cuda, splat on cpu)")
+    workers: Optional[int] = _field(None, "worker processes (default: all cores; at most 8 on cuda)")
+    batch_size: int = _field(50, "clouds per renderer call (speed only: images do not depend on it)")
+    image_format: str = _field("png", "image file format: png or jpg")
+    jpeg_quality: int = _field(95, "JPEG quality when image_format is jpg")
+    bank_path: Optional[str] = _field(None, "a saved category bank (npz) instead of building one from the seed")
+    shard_index: int = _field(0, "this run generates classes c with c % shard_count == shard_index")
+    shard_count: int = _field(1, "number of shards the classes are split into")
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
 
@@ -139,8 +150,12 @@ class GenerationConfig:
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> "GenerationConfig":
-        """A copy with some fields changed; ``None`` values are ignored (keep the current value)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with some fields changed (`dataclasses.replace`; validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, **overrides: Any) -> "GenerationConfig":
+        """A copy with the given options applied; ``None`` means "not given": keep the current value."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def class_ids(self) -> Tuple[int, ...]:
         """The classes this shard generates (all of them when unsharded)."""
@@ -248,7 +263,7 @@ def validate(config: GenerationConfig) -> None:
            f"in (1, {MAX_CAMERA_DISTANCE:g}] (the cloud spans [-1, 1]; e.g. 10)")
     number("fov_degrees", config.fov_degrees, lambda v: 0 < v < 180, "in (0, 180) (e.g. 10)")
     integer("seed", config.seed, 0, f"seed must be a non-negative integer, got {config.seed}", MAX_SEED, " (the largest seed is 2**56 - 1)")
-    need(config.device in DEVICES, f"unknown device {config.device!r}; choose one of {list(DEVICES)}")
+    need(is_device_name(config.device), f"unknown device {config.device!r}; choose one of {list(DEVICES)} (or cuda:N)")
     if config.workers is not None:
         integer("workers", config.workers, 1, f"workers must be at least 1 (or omitted for all cores), got {config.workers}",
                 MAX_WORKERS, " (or omit it for all cores)")

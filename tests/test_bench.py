@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from submission.cli import main
+from submission.tools.cli import main
 
 SMALL = ["bench", "--images", "3", "--points", "600", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
          "--min-seconds", "0"]
@@ -90,12 +90,12 @@ def test_bad_arguments_fail_with_one_line_and_exit_2(capsys, args, message):
     (["--end-to-end", "--e2e-classes", "2000", "--e2e-images-per-class", "100000"], "at most 100000000 images"),
 ])
 def test_bench_has_generates_limits_and_checks_them_before_any_work(capsys, monkeypatch, args, message):
-    import submission.bench
+    import submission.tools.bench
 
     def refuse(*args, **kwargs):
         raise AssertionError("bench started working: the input was not refused")
 
-    monkeypatch.setattr(submission.bench, "bench_clouds", refuse)  # never render, even on code that lets input through
+    monkeypatch.setattr(submission.tools.bench, "bench_clouds", refuse)  # never render, even on code that lets input through
     assert main([*SMALL, "--backends", "splat", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err

@@ -18,7 +18,7 @@ def test_defaults_are_the_contest_setting():
 def test_json_roundtrip_and_replace():
     config = GenerationConfig(classes=7, image_format="jpg", seed=3)
     assert GenerationConfig.from_json(config.to_json()) == config
-    assert config.replace(classes=None, seed=4) == GenerationConfig(classes=7, image_format="jpg", seed=4)
+    assert config.with_overrides(classes=None, seed=4) == GenerationConfig(classes=7, image_format="jpg", seed=4)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -168,7 +168,7 @@ def no_generation(monkeypatch):
 
 def generate_error(capsys, tmp_path, *args: str) -> str:
     """Run `generate` in-process with bad input: exit 2, one `error:` line, nothing written."""
-    from submission.cli import main
+    from submission.tools.cli import main
 
     out = tmp_path / "out"
     assert main(["generate", str(out), *args]) == 2

@@ -179,7 +179,7 @@ def test_unreadable_banks_are_one_line(tmp_path, bank, write):
 
 def test_generate_refuses_a_malformed_bank_before_writing(tmp_path, bank, capsys, monkeypatch):
     import submission.pipeline
-    from submission.cli import main
+    from submission.tools.cli import main
 
     def refuse(*args, **kwargs):
         raise AssertionError("generate went on to prepare the output: the bank was not refused")

@@ -13,7 +13,7 @@ import pytest
 from submission import GenerationConfig, generate, run_generation
 from submission.errors import UserError
 from submission.pipeline import STATE_DIRNAME
-from submission.verify import verify_dataset
+from submission.tools.verify import verify_dataset
 
 from .conftest import REPO, run_cli
 
@@ -217,7 +217,7 @@ def test_a_bank_of_another_seed_is_refused(tmp_path):
 
 
 def test_overwrite_refuses_home_before_touching_it(tmp_path):
-    from submission.pack import build_zip_bytes
+    from submission.tools.pack import build_zip_bytes
 
     home = tmp_path / "home"
     home.mkdir()

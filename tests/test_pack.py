@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from submission import cli as submission_cli
+from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
 from submission.fractal import CategoryBank, build_bank
-from submission.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
+from submission.tools.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
 
 from .conftest import simulate_read_only_disk
 
@@ -95,14 +95,18 @@ def packed(tmp_path_factory) -> Path:
 # --- the zip -------------------------------------------------------------------------------------
 
 def test_pack_writes_the_server_tree(packed):
-    sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes()
-               for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    # Only the code that runs on the server: not the tools, the CLI or a second copy of the adapter.
+    shipped = [p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
+               and p.relative_to(PACKAGE).parts[0] not in ("tools", "__main__.py", "server_generator.py")]
+    sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes() for p in shipped}
+    assert {"src/submission/pipeline.py", "src/submission/render/splat.py"} <= set(sources)
     with zipfile.ZipFile(packed) as archive:
         names = archive.namelist()
         files = {n: archive.read(n) for n in names if not n.endswith("/")}
     assert names == sorted(names)
     assert set(files) == {"params/bank.npz", "params/config.json", "requirements.txt", "src/generator.py", *sources}
     assert {"params/", "src/", "src/submission/", "src/submission/render/"} <= set(names)
+    assert not [n for n in names if "/tools/" in n or n.endswith(("__main__.py", "submission/server_generator.py"))]
     for name, data in sources.items():
         assert files[name] == data, name
     assert files["src/generator.py"] == (PACKAGE / "server_generator.py").read_bytes()
@@ -282,7 +286,7 @@ LONG_NAME = "a" * 300  # over NAME_MAX (255 bytes) on every common file system
 
 
 def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
-    """`submission.cli.main(args)` in this process (for the monkeypatched disk), as a CompletedProcess."""
+    """`submission.tools.cli.main(args)` in this process (for the monkeypatched disk), as a CompletedProcess."""
     returncode = submission_cli.main(list(args))
     captured = capsys.readouterr()
     return subprocess.CompletedProcess(args, returncode, captured.out, captured.err)

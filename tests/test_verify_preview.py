@@ -3,8 +3,8 @@ import pytest
 from PIL import Image
 
 from submission.errors import UserError
-from submission.preview import contact_sheet
-from submission.verify import verify_dataset
+from submission.tools.preview import contact_sheet
+from submission.tools.verify import verify_dataset
 
 from .conftest import run_cli
 

@@ -12,8 +12,8 @@ from typing import List, NamedTuple, Union
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .errors import UserError
-from .fileio import check_writable_target, make_dirs, write_atomic
+from ..errors import UserError
+from ..fileio import check_writable_target, make_dirs, write_atomic
 
 LABEL_WIDTH = 56
 # What Pillow raises for a file it cannot decode: not an image, truncated, broken chunks, too big.

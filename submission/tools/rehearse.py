@@ -29,8 +29,8 @@ import zlib
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from .errors import UserError
-from .fileio import check_overwritable, check_writable_target, make_dirs, remove_tree_for_overwrite
+from ..errors import UserError
+from ..fileio import check_overwritable, check_writable_target, make_dirs, remove_tree_for_overwrite
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 

@@ -19,14 +19,14 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
-from .config import (MAX_BATCH_BYTES, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_IMAGES_PER_CLASS, MAX_POINTS, MAX_SEED,
+from ..config import (MAX_BATCH_BYTES, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_IMAGES_PER_CLASS, MAX_POINTS, MAX_SEED,
                      MIN_IMAGE_SIZE, GenerationConfig, batch_bytes, max_batch)
-from .errors import UserError
-from .fractal import build_bank
-from .pointcloud import augment_cloud, pad_views
-from .render import create_renderer, resolve_backend
-from .seeding import STREAM_POINT_AUGMENT, rng_for
-from .system import resolve_device
+from ..errors import UserError
+from ..fractal import build_bank
+from ..pointcloud import augment_cloud, pad_views
+from ..render import create_renderer, resolve_backend
+from ..seeding import STREAM_POINT_AUGMENT, rng_for
+from ..system import resolve_device
 
 HELP = ("Time the renderer backends on the same random fractal clouds (images/s, ms/image, parity), "
         "and with --end-to-end a real small `generate` with its per-stage breakdown.")
@@ -122,7 +122,7 @@ def _validate(args: argparse.Namespace) -> Tuple[List[str], str, Optional[Genera
 
 def _e2e_config(args: argparse.Namespace, device: str) -> GenerationConfig:
     """The end-to-end run's config (validated like generate's: its batch size must fit in memory too)."""
-    from .pipeline import default_workers
+    from ..pipeline import default_workers
 
     return GenerationConfig(classes=args.e2e_classes or default_workers(device), images_per_class=args.e2e_images_per_class,
                             image_size=args.image_size, points=args.points, radius=args.radius,
@@ -172,7 +172,7 @@ def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths:
 def end_to_end(args: argparse.Namespace, device: str, progress: bool,
                config: Optional[GenerationConfig] = None) -> Dict[str, Any]:
     """A real `run_generation` of a small default-recipe dataset in a temporary directory."""
-    from .pipeline import run_generation
+    from ..pipeline import run_generation
 
     config = _e2e_config(args, device) if config is None else config
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:

@@ -18,15 +18,18 @@ import zipfile
 from pathlib import Path
 from typing import Dict, Mapping
 
-from .config import GenerationConfig
-from .errors import UserError
-from .fileio import check_writable_target, make_dirs, write_atomic
-from .fractal import CategoryBank, build_bank
+from ..config import GenerationConfig
+from ..errors import UserError
+from ..fileio import check_writable_target, make_dirs, write_atomic
+from ..fractal import CategoryBank, build_bank
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # submission/
 GENERATOR_TEMPLATE = PACKAGE_DIR / "server_generator.py"
+# What stays home: the developer tools, the command line that runs them, and the adapter (shipped
+# once, as src/generator.py). The zip carries only the code that runs on the server.
+NOT_SHIPPED = ("tools", "__main__.py", GENERATOR_TEMPLATE.name)
 SERVER_REQUIREMENTS = PACKAGE_DIR / "server_requirements.txt"
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no clock in the bytes
 FILE_MODE = 0o100644  # regular file, rw-r--r--
@@ -39,7 +42,7 @@ PACKED_DEFAULT_DEVICE = "cpu"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_generation_arguments
+    from .options import add_generation_arguments
 
     parser.add_argument("out", metavar="OUT.zip", help="the zip to write, e.g. dist/submission.zip")
     add_generation_arguments(parser)
@@ -47,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import config_from_args
+    from .options import config_from_args
 
     config = config_from_args(args)
     if args.device is None and config.device == "auto":
@@ -95,7 +98,7 @@ def build_zip_bytes(config: GenerationConfig) -> bytes:
     }
     for source in sorted(PACKAGE_DIR.rglob("*.py")):
         relative = source.relative_to(PACKAGE_DIR)
-        if "__pycache__" not in relative.parts:
+        if "__pycache__" not in relative.parts and relative.parts[0] not in NOT_SHIPPED:
             files[f"src/submission/{relative.as_posix()}"] = source.read_bytes()
     return deterministic_zip(files)
 
