@@ -184,7 +184,7 @@ def test_generate_refuses_a_malformed_bank_before_writing(tmp_path, bank, capsys
     def refuse(*args, **kwargs):
         raise AssertionError("generate went on to prepare the output: the bank was not refused")
 
-    monkeypatch.setattr(submission.pipeline, "_prepare_output", refuse)  # never write, even on code that lets it through
+    monkeypatch.setattr(submission.pipeline, "create_state", refuse)  # never write, even on code that lets it through
     path = tmp_path / "bank.npz"
     np.savez(path, **_with(bank, probs=_nan_at(bank.probs, (0, 0))))
     out = tmp_path / "out"

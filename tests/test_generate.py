@@ -12,7 +12,7 @@ import pytest
 
 from submission import GenerationConfig, generate, run_generation
 from submission.errors import UserError
-from submission.pipeline import STATE_DIRNAME
+from submission.fileio import STATE_DIRNAME
 from submission.tools.verify import verify_dataset
 
 from .conftest import REPO, run_cli

@@ -27,6 +27,7 @@ from ..pointcloud import augment_cloud, pad_views
 from ..render import create_renderer, resolve_backend
 from ..seeding import STREAM_POINT_AUGMENT, rng_for
 from ..system import resolve_device
+from .options import field_help
 
 HELP = ("Time the renderer backends on the same random fractal clouds (images/s, ms/image, parity), "
         "and with --end-to-end a real small `generate` with its per-stage breakdown.")
@@ -34,18 +35,18 @@ HELP = ("Time the renderer backends on the same random fractal clouds (images/s,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=16, help="clouds rendered by every backend (default 16)")
-    parser.add_argument("--points", type=int, default=10_000, help="IFS points per cloud before subsampling (default 10000)")
-    parser.add_argument("--image-size", type=int, default=224, help="square image side in pixels (default 224)")
-    parser.add_argument("--radius", type=float, default=0.015, help="point radius in NDC units (default 0.015)")
+    parser.add_argument("--points", type=int, default=GenerationConfig.points, help=field_help("points"))
+    parser.add_argument("--image-size", type=int, default=GenerationConfig.image_size, help=field_help("image_size"))
+    parser.add_argument("--radius", type=float, default=GenerationConfig.radius, help=field_help("radius"))
     parser.add_argument("--backends", default="splat,pytorch3d", help="comma-separated backends to time (default splat,pytorch3d)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=50, help="clouds per renderer call (default 50)")
+    parser.add_argument("--batch-size", type=int, default=GenerationConfig.batch_size, help=field_help("batch_size"))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the side-by-side timing (default 1: per-core figures, as generate "
                         "runs one single-threaded worker per core; OpenMP threads stall on a busy machine)")
     parser.add_argument("--min-seconds", type=float, default=3.0,
                         help="repeat passes of a fast backend until this much time is measured (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
+    parser.add_argument("--seed", type=int, default=GenerationConfig.seed, help=field_help("seed"))
     parser.add_argument("--end-to-end", action="store_true", help="also run a real generate into a temporary directory")
     parser.add_argument("--e2e-classes", type=int, help="classes of the end-to-end dataset (default: one per worker)")
     parser.add_argument("--e2e-images-per-class", type=int, default=1000,
@@ -122,7 +123,7 @@ def _validate(args: argparse.Namespace) -> Tuple[List[str], str, Optional[Genera
 
 def _e2e_config(args: argparse.Namespace, device: str) -> GenerationConfig:
     """The end-to-end run's config (validated like generate's: its batch size must fit in memory too)."""
-    from ..pipeline import default_workers
+    from ..plan import default_workers
 
     return GenerationConfig(classes=args.e2e_classes or default_workers(device), images_per_class=args.e2e_images_per_class,
                             image_size=args.image_size, points=args.points, radius=args.radius,
