@@ -68,6 +68,11 @@ class PointAugmentConfig:
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
     colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any per-image point-cloud augmentation is on."""
+        return self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
+
 
 @dataclass(frozen=True)
 class ImageAugmentConfig:
@@ -87,6 +92,11 @@ class ImageAugmentConfig:
     hue_shift_limit: float = 20.0
     sat_shift_limit: float = 30.0
     val_shift_limit: float = 20.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any transform can fire (each is on when its probability `*_p` is above 0)."""
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self) if f.name.endswith("_p"))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -39,14 +39,14 @@ class CategoryBank:
     """The accepted categories of one seed: small enough to ship in a submission's params/.
 
     seed:          base seed the orbits are drawn from
-    points:        orbit length per category
+    n_points:      orbit length (points) per category
     candidate_ids: (C,) int64, the candidate index j of each category (keys its orbit RNG)
     maps:          (C, MAX_MAPS, 3, 4) float64, [A | b] per map, unused maps zero
     probs:         (C, MAX_MAPS) float64, map probabilities (|det A| normalised), unused maps zero
     """
 
     seed: int
-    points: int
+    n_points: int
     candidate_ids: np.ndarray
     maps: np.ndarray
     probs: np.ndarray
@@ -59,20 +59,27 @@ class CategoryBank:
         if not 0 <= category < len(self):
             raise UserError(f"category {category} is outside this bank of {len(self)} categories")
         return orbit_cloud(self.seed, int(self.candidate_ids[category]), self.maps[category],
-                           self.probs[category], self.points)
+                           self.probs[category], self.n_points)
 
     def check_fits(self, config: Any, source: str = "category bank") -> None:
         """Raise `UserError` unless this bank can serve `config` (a `GenerationConfig`): enough
         categories, drawn from the config's seed, with its number of points."""
-        if len(self) < config.classes or self.seed != config.seed or self.points != config.points:
-            raise UserError(f"{source} ({len(self)} categories, seed {self.seed}, {self.points} points) does not fit the "
+        if len(self) < config.classes or self.seed != config.seed or self.n_points != config.points:
+            raise UserError(f"{source} ({len(self)} categories, seed {self.seed}, {self.n_points} points) does not fit the "
                             f"config ({config.classes} classes, seed {config.seed}, {config.points} points); "
                             "rebuild it (`python -m submission pack`) or drop it to build one from the config")
+
+    @classmethod
+    def for_config(cls, config: Any, categories: Optional[int] = None, progress: bool = False) -> "CategoryBank":
+        """The bank a `GenerationConfig` needs: its first `categories` (default: all its classes)
+        categories drawn from its seed with its number of points."""
+        return build_bank(config.classes if categories is None else categories, seed=config.seed,
+                          points=config.points, progress=progress)
 
     def to_bytes(self) -> bytes:
         """The bank as a compressed .npz file's bytes."""
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, version=BANK_FORMAT_VERSION, seed=self.seed, points=self.points,
+        np.savez_compressed(buffer, version=BANK_FORMAT_VERSION, seed=self.seed, points=self.n_points,
                             candidate_ids=self.candidate_ids, maps=self.maps, probs=self.probs)
         return buffer.getvalue()
 
@@ -135,7 +142,7 @@ def _checked_bank_arrays(arrays: Dict[str, np.ndarray], path: Any) -> Dict[str, 
         raise bad("maps entries must lie in [-1, 1] (IFS parameters are drawn from U(-1, 1))")
     if (probs < 0).any() or not np.allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-6):
         raise bad("every row of probs must be non-negative and sum to 1")
-    return dict(seed=seed, points=points, candidate_ids=ids.astype(np.int64), maps=maps, probs=probs)
+    return dict(seed=seed, n_points=points, candidate_ids=ids.astype(np.int64), maps=maps, probs=probs)
 
 
 def sample_candidates(seed: int, candidate_ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -258,5 +265,5 @@ def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: in
     finally:
         bar.close()
     n = n_categories
-    return CategoryBank(seed=seed, points=points, candidate_ids=np.asarray(accepted_ids[:n], np.int64),
+    return CategoryBank(seed=seed, n_points=points, candidate_ids=np.asarray(accepted_ids[:n], np.int64),
                         maps=np.stack(accepted_maps[:n]), probs=np.stack(accepted_probs[:n]))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .config import GenerationConfig
 from .errors import UserError
 from .fileio import check_overwritable, check_writable_target, remove_tree_for_overwrite
-from .fractal import CategoryBank, build_bank
+from .fractal import CategoryBank
 from .layout import class_dirname, expected_filenames, has_finished_layout, unexpected_entries
 from .plan import RunPlan
 from .state import classes_to_do, create_state, ensure_bank, finish, read_state_record, refuse_if_running, run_lock, state_record
@@ -171,7 +171,7 @@ def _finished_tree_matches(plan: RunPlan) -> Optional[bool]:
     if not has_finished_layout(plan.output_dir, config):
         return None
     bank = (CategoryBank.load(config.bank_path) if config.bank_path is not None
-            else build_bank(1, seed=config.seed, points=config.points))  # a bank's first category is its own
+            else CategoryBank.for_config(config, categories=1))  # a bank's first category is its own
     indices = sorted({0, config.images_per_class - 1})
     expected = ClassWriter(plan, bank).encode_images(0, indices)
     first_class = plan.output_dir / class_dirname(config, 0)

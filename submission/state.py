@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional
 from .config import GenerationConfig
 from .errors import UserError
 from .fileio import make_dirs, os_error, write_atomic
-from .fractal import CategoryBank, build_bank
+from .fractal import CategoryBank
 from .layout import class_dirname, class_is_complete
 from .plan import RunPlan
 
@@ -114,7 +114,7 @@ def ensure_bank(plan: RunPlan, progress: bool = False) -> Path:
             return path
         except UserError:
             pass
-    build_bank(config.classes, seed=config.seed, points=config.points, progress=progress).save(path)
+    CategoryBank.for_config(config, progress=progress).save(path)
     return path
 
 

@@ -77,7 +77,7 @@ def test_bank_save_load_roundtrip(tmp_path, bank):
     path = bank.save(tmp_path / "bank.npz")
     loaded = CategoryBank.load(path)
     np.testing.assert_array_equal(loaded.point_cloud(4), bank.point_cloud(4))
-    assert len(loaded) == len(bank) and loaded.points == bank.points
+    assert len(loaded) == len(bank) and loaded.n_points == bank.n_points
 
 
 def test_bank_errors(tmp_path, bank):
@@ -106,7 +106,7 @@ def test_bank_must_fit_the_config(bank, changes, fragment):
 
 
 def bank_arrays(bank):
-    return dict(version=1, seed=bank.seed, points=bank.points, candidate_ids=bank.candidate_ids, maps=bank.maps,
+    return dict(version=1, seed=bank.seed, points=bank.n_points, candidate_ids=bank.candidate_ids, maps=bank.maps,
                 probs=bank.probs)
 
 

@@ -118,7 +118,7 @@ def test_pack_writes_the_server_tree(packed):
     bank_file = packed.parent / "bank_from_zip.npz"
     bank_file.write_bytes(files["params/bank.npz"])
     bank, expected = CategoryBank.load(bank_file), build_bank(3, seed=0, points=2000)
-    assert (bank.seed, bank.points) == (expected.seed, expected.points)
+    assert (bank.seed, bank.n_points) == (expected.seed, expected.n_points)
     np.testing.assert_array_equal(bank.candidate_ids, expected.candidate_ids)
     np.testing.assert_array_equal(bank.maps, expected.maps)
     np.testing.assert_array_equal(bank.probs, expected.probs)

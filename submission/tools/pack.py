@@ -1,7 +1,7 @@
 """`python -m submission pack OUT.zip [generate options]`: the zip uploaded to Signate.
 
 Zip root (what the server unpacks):
-  params/bank.npz         the category bank (`build_bank(classes, seed, points)`)
+  params/bank.npz         the category bank (`CategoryBank.for_config(config)`)
   params/config.json      the frozen `GenerationConfig` (`bank_path` null: the adapter points it at bank.npz)
   requirements.txt        what the server image lacks (submission/server_requirements.txt)
   src/generator.py        the server's entry point (submission/server_generator.py)
@@ -21,7 +21,7 @@ from typing import Dict, Mapping
 from ..config import GenerationConfig
 from ..errors import UserError
 from ..fileio import check_writable_target, make_dirs, write_atomic
-from ..fractal import CategoryBank, build_bank
+from ..fractal import CategoryBank
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
 
@@ -91,7 +91,7 @@ def check_packable(config: GenerationConfig) -> None:
 def build_zip_bytes(config: GenerationConfig) -> bytes:
     """The submission zip for `config` as bytes (deterministic for a given config and source tree)."""
     files: Dict[str, bytes] = {
-        "params/bank.npz": bank_npz_bytes(build_bank(config.classes, seed=config.seed, points=config.points)),
+        "params/bank.npz": bank_npz_bytes(CategoryBank.for_config(config, progress=True)),
         "params/config.json": (config.to_json() + "\n").encode("utf-8"),
         "requirements.txt": SERVER_REQUIREMENTS.read_bytes(),
         "src/generator.py": GENERATOR_TEMPLATE.read_bytes(),
@@ -136,7 +136,6 @@ def deterministic_zip(files: Mapping[str, bytes], add_directories: bool = True) 
 def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         n_files = sum(1 for name in archive.namelist() if not name.endswith("/"))
-    image_augment_on = any(p > 0 for name, p in config.to_dict()["image_augment"].items() if name.endswith("_p"))
     lines = [
         f"wrote {out} ({len(data) / 2**20:.2f} MiB, {n_files} files)",
         f"  dataset:   {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
@@ -145,16 +144,11 @@ def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
         f"{config.points_per_pixel} points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}",
         f"  renderer:  backend {config.backend}, device {config.device}, batch {config.batch_size}, "
         f"workers {config.workers if config.workers is not None else 'all cores'}",
-        f"  augment:   points {'on' if _any_point_augment(config) else 'off'}, "
-        f"image {'on (albumentations)' if image_augment_on else 'off'}",
+        f"  augment:   points {'on' if config.point_augment.enabled else 'off'}, "
+        f"image {'on (albumentations)' if config.image_augment.enabled else 'off'}",
         "  next:      python -m submission rehearse " + f"{out} <OUTDIR> --classes 2 --images-per-class 4",
     ]
     if (config.classes, config.images_per_class) != (CONTEST_CLASSES, CONTEST_IMAGES_PER_CLASS):
         lines.append(f"note: the contest expects {CONTEST_CLASSES} x {CONTEST_IMAGES_PER_CLASS} images; "
                      "this pack is for a local trial only")
     return "\n".join(lines)
-
-
-def _any_point_augment(config: GenerationConfig) -> bool:
-    pa = config.point_augment
-    return pa.subsample or pa.scale_shift or pa.rotate or pa.noise_std > 0 or pa.colorize
