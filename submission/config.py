@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import UserError
+from .families import FAMILY_NAMES
 
 IMAGE_FORMATS = ("png", "jpg")
 DEVICES = ("auto", "cpu", "cuda")
@@ -116,6 +117,7 @@ class GenerationConfig:
     camera_distance: float = _field(10.0, "camera distance from the origin (the cloud spans [-1, 1])")
     fov_degrees: float = _field(10.0, "camera field of view in degrees")
     seed: int = _field(0, "base seed; every image derives its own from (seed, class, index)")
+    family: str = _field("fractal", "data family: the part that turns (seed, class, index) into an image")
     device: str = _field("auto", "auto, cpu, cuda or cuda:N (auto: cuda when available)")
     backend: str = _field("auto", "renderer: auto, pytorch3d or splat (auto: pytorch3d on cuda, splat on cpu)")
     workers: Optional[int] = _field(None, "worker processes (default: all cores; at most 8 on cuda)")
@@ -274,6 +276,7 @@ def validate(config: GenerationConfig) -> None:
     number("fov_degrees", config.fov_degrees, lambda v: 0 < v < 180, "in (0, 180) (e.g. 10)")
     integer("seed", config.seed, 0, f"seed must be a non-negative integer, got {config.seed}", MAX_SEED, " (the largest seed is 2**56 - 1)")
     need(is_device_name(config.device), f"unknown device {config.device!r}; choose one of {list(DEVICES)} (or cuda:N)")
+    need(config.family in FAMILY_NAMES, f"unknown data family {config.family!r}; known families: {', '.join(FAMILY_NAMES)}")
     if config.workers is not None:
         integer("workers", config.workers, 1, f"workers must be at least 1 (or omitted for all cores), got {config.workers}",
                 MAX_WORKERS, " (or omit it for all cores)")

@@ -1,0 +1,34 @@
+"""Data families behind one registry: a family is the one part that turns (seed, class, image
+index) into an image. Config, pipeline, writer, resume, sharding, byte-determinism, pack, rehearse
+and verify serve every family unchanged.
+
+    family = create_family("fractal")      # an unknown name raises, listing the known ones
+
+Modules load lazily (this file imports nothing heavy), so the config layer can validate names.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Dict
+
+from ..errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import Family
+
+# name -> "module:class"
+FAMILIES: Dict[str, str] = {
+    "fractal": "submission.families.fractal:FractalFamily",
+}
+FAMILY_NAMES = tuple(FAMILIES)
+
+
+def create_family(name: str) -> "Family":
+    """The family registered as `name`."""
+    if name not in FAMILIES:
+        raise UserError(f"unknown data family {name!r}; known families: {', '.join(FAMILY_NAMES)}")
+    module_name, class_name = FAMILIES[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+__all__ = ["FAMILIES", "FAMILY_NAMES", "create_family"]
