@@ -10,6 +10,7 @@ STREAM_BANK = 0
 STREAM_IFS_POINTS = 1
 STREAM_POINT_AUGMENT = 2
 STREAM_IMAGE_AUGMENT = 3
+STREAM_GLYPHS = 4  # the glyph family's per-image draws (fonts, sizes, angles, offsets, mixes)
 
 
 def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:

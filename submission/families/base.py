@@ -44,6 +44,11 @@ class Family(ABC):
         """Files the submission zip ships in params/ besides config.json (params-relative path -> bytes)."""
         return {}
 
+    def packed_config(self, config: GenerationConfig) -> GenerationConfig:
+        """The config the zip ships as params/config.json (e.g. local file locations nulled: the
+        server's `from_params` points them at params/)."""
+        return config
+
     def from_params(self, config: GenerationConfig, params_dir: Path) -> GenerationConfig:
         """On the server: check the shipped params/ files and return the config that uses them."""
         return config

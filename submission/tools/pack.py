@@ -86,10 +86,11 @@ def check_packable(config: GenerationConfig) -> None:
 
 def build_zip_bytes(config: GenerationConfig) -> bytes:
     """The submission zip for `config` as bytes (deterministic for a given config and source tree)."""
-    params = create_family(config.family).packed_params(config, progress=True)
+    family = create_family(config.family)
+    params = family.packed_params(config, progress=True)
     files: Dict[str, bytes] = {
         **{f"params/{name}": data for name, data in params.items()},
-        "params/config.json": (config.to_json() + "\n").encode("utf-8"),
+        "params/config.json": (family.packed_config(config).to_json() + "\n").encode("utf-8"),
         "requirements.txt": SERVER_REQUIREMENTS.read_bytes(),
         "src/generator.py": GENERATOR_TEMPLATE.read_bytes(),
     }
@@ -108,7 +109,8 @@ def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
         f"  dataset:   {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
         f"{config.image_format}, seed {config.seed}",
         f"  fractals:  {config.points} points per category, radius {config.radius}, "
-        f"{config.points_per_pixel} points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}",
+        f"{config.points_per_pixel} points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}"
+        if config.family == "fractal" else f"  family:    {config.family}",
         f"  renderer:  backend {config.backend}, device {config.device}, batch {config.batch_size}, "
         f"workers {config.workers if config.workers is not None else 'all cores'}",
         f"  augment:   points {'on' if config.point_augment.enabled else 'off'}, "
