@@ -1,0 +1,409 @@
+"""The glyph family (the 3rd-place recipe of the contest's write-ups): a class is a handful of
+similar-looking CJK characters; an image layers them, drawn at random, into dense coloured strokes.
+
+Per image (all draws from rng_for(seed, STREAM_GLYPHS, class, index), in one fixed order):
+  for each of `layers` RGB images and each of its 3 channels, every character of the class is drawn
+  with a font chosen among those that cover it, a font size in [size_min, size_max] x the image side,
+  a rotation in `rotation_step` steps, random horizontal/vertical flips, a Gaussian offset from the
+  centre (wrapping around the edges) and, now and then, a box blur, at a grey level in [ink_min, 1];
+  the channel is a Dirichlet(mix_alpha) convex mix of those character images, rescaled so its
+  brightest pixel lands uniformly between its own level and white; the layers are blended with
+  Dirichlet(1) weights (for two: alpha and 1 - alpha).
+
+Drawing: each (character, font) is rasterised once per class by Pillow's FreeType at the largest
+size (`class_context`), cropped to its ink; every placement is then one OpenCV affine warp of that
+master (scale, rotation, flips and offset in one matrix), and the mixing and blending are numpy.
+
+Assets: the class table (submission/families/glyph_table.json, built by
+`python -m submission.tools.glyph_table`; code points per class plus the font list) and the font
+files (Debian's fonts-noto-cjk, fonts-noto-cjk-extra, fonts-ipafont-*, fonts-ipaexfont-*,
+fonts-takao-*; `make fonts`). A submission ships both in params/ (fonts/ with their licences).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..config import GenerationConfig
+from ..errors import UserError
+from ..plan import RunPlan
+from ..seeding import STREAM_GLYPHS, rng_for
+from .base import Family, FamilyWorker
+
+TABLE_FILE = "glyph_table.json"
+FONTS_DIR = "fonts"
+DEFAULT_TABLE = Path(__file__).resolve().with_name(TABLE_FILE)
+TABLE_FORMAT = "glyph-table"
+TABLE_VERSION = 1
+SYSTEM_FONT_ROOT = Path("/usr/share/fonts")
+SYSTEM_DOC_ROOT = Path("/usr/share/doc")  # Debian's /usr/share/doc/<package>/copyright: the licence files
+MIN_TABLE_CHARS = 6  # a class of the table holds at least this many characters
+MAX_TABLE_BYTES = 16 * 2**20
+MAX_MASTER_SIZE = 512  # masters are rasterised at most this large (in px) and scaled up by the warp beyond
+MISSING_CHAR = "\U0010fffd"  # a code point no font maps: it draws the font's .notdef glyph
+
+
+def license_name(package: str) -> str:
+    """The file a package's licence (its Debian copyright file) is shipped as in params/fonts/."""
+    return f"LICENSE-{package}.txt"
+
+
+@dataclass(frozen=True)
+class FontSpec:
+    """One font of the table: a file name, a face index (TrueType collections) and its Debian package."""
+
+    file: str
+    index: int
+    package: str
+
+
+@dataclass(frozen=True)
+class GlyphTable:
+    """The classes (code points per class, most central first) and the fonts they are drawn with."""
+
+    fonts: Tuple[FontSpec, ...]
+    classes: Tuple[Tuple[int, ...], ...]
+    build: Dict[str, Any]
+
+    @classmethod
+    def load(cls, path: "os.PathLike[str] | str") -> "GlyphTable":
+        """Read and check a table; every problem is a one-line `UserError`."""
+        path = Path(path)
+        fix = "rebuild it with `python -m submission.tools.glyph_table` (or restore it from git)"
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_TABLE_BYTES + 1)
+        except FileNotFoundError:
+            raise UserError(f"glyph table {path} is missing; {fix}") from None
+        except OSError as exc:
+            raise UserError(f"cannot read glyph table {path}: {exc.strerror or exc}") from None
+        if len(data) > MAX_TABLE_BYTES:
+            raise UserError(f"glyph table {path} is larger than {MAX_TABLE_BYTES >> 20} MiB, so not a glyph table; {fix}")
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise UserError(f"glyph table {path} is not valid UTF-8 JSON ({str(exc).splitlines()[0][:80]}); {fix}") from None
+        try:
+            return cls.from_dict(raw)
+        except UserError as exc:
+            raise UserError(f"glyph table {path}: {exc}; {fix}") from None
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> "GlyphTable":
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise UserError(message)
+
+        need(isinstance(raw, dict) and raw.get("format") == TABLE_FORMAT, f"not a {TABLE_FORMAT} JSON object")
+        need(raw.get("version") == TABLE_VERSION, f"version {raw.get('version')!r} is not {TABLE_VERSION}")
+        fonts = raw.get("fonts")
+        need(isinstance(fonts, list) and len(fonts) > 0, "'fonts' must be a non-empty list")
+        specs = []
+        for k, font in enumerate(fonts):
+            need(isinstance(font, dict) and isinstance(font.get("file"), str) and font["file"]
+                 and os.path.basename(font["file"]) == font["file"] and not font["file"].startswith(".")
+                 and isinstance(font.get("index"), int) and not isinstance(font.get("index"), bool)
+                 and font["index"] >= 0 and isinstance(font.get("package"), str) and font["package"],
+                 f"fonts[{k}] must be {{'file': a plain file name, 'index': a face index >= 0, 'package': a name}}")
+            specs.append(FontSpec(font["file"], font["index"], font["package"]))
+        need(len({(s.file, s.index) for s in specs}) == len(specs), "'fonts' lists a font twice")
+        rows = raw.get("classes")
+        need(isinstance(rows, list) and len(rows) > 0, "'classes' must be a non-empty list")
+        classes = []
+        for c, row in enumerate(rows):
+            need(isinstance(row, list) and all(isinstance(p, int) and not isinstance(p, bool) and 0x20 < p <= 0x10FFFF
+                                               and not 0xD800 <= p < 0xE000 for p in row),
+                 f"class {c} must be a list of code points")
+            need(len(set(row)) == len(row) >= MIN_TABLE_CHARS,
+                 f"class {c} has {len(set(row))} distinct characters, fewer than {MIN_TABLE_CHARS} (or repeats one)")
+            classes.append(tuple(row))
+        build = raw.get("build", {})
+        need(isinstance(build, dict), "'build' must be an object")
+        return cls(fonts=tuple(specs), classes=tuple(classes), build=build)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"format": TABLE_FORMAT, "version": TABLE_VERSION,
+                "fonts": [{"file": s.file, "index": s.index, "package": s.package} for s in self.fonts],
+                "build": self.build, "classes": [list(row) for row in self.classes]}
+
+    def to_json(self) -> str:
+        """Compact JSON, one font and one class per line (small, and diffs read well)."""
+        data = self.to_dict()
+        line = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))  # noqa: E731
+        head = ",\n".join(f" {json.dumps(key)}: {line(data[key])}" for key in ("format", "version", "build"))
+        fonts = ",\n".join(f"  {line(font)}" for font in data["fonts"])
+        rows = ",\n".join(f"  {json.dumps(row, separators=(',', ':'))}" for row in data["classes"])
+        return "{\n" + head + ',\n "fonts": [\n' + fonts + '\n ],\n "classes": [\n' + rows + "\n ]\n}\n"
+
+    def check_fits(self, config: GenerationConfig, source: str) -> None:
+        if config.classes > len(self.classes):
+            raise UserError(f"{source} has {len(self.classes)} classes, fewer than the {config.classes} asked for; "
+                            f"use --classes {len(self.classes)} or fewer, or build a bigger table")
+
+
+def table_path(config: GenerationConfig) -> Path:
+    return Path(config.glyphs.table_path) if config.glyphs.table_path is not None else DEFAULT_TABLE
+
+
+@lru_cache(maxsize=4)
+def _system_font_index(root: str) -> Dict[str, str]:
+    """File name -> path of every file under `root` (the first in sorted order when a name repeats)."""
+    index: Dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            index.setdefault(name, os.path.join(folder, name))
+    return index
+
+
+def locate_fonts(fonts: Sequence[FontSpec], font_dir: Optional[str], hint: str = "") -> List[Path]:
+    """The path of each font: in `font_dir`, or found by file name under /usr/share/fonts (None).
+    A missing font is a one-line `UserError` naming it and where to get it."""
+    if font_dir is not None:
+        paths = [Path(font_dir) / spec.file for spec in fonts]
+        missing = [spec.file for spec, path in zip(fonts, paths) if not path.is_file()]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise UserError(f"font {missing[0]}{more} is missing from {font_dir}; "
+                            + (hint or "put the table's font files there, or set glyphs.font_dir to null "
+                                       "to use the system fonts (`make fonts`)"))
+        return paths
+    index = _system_font_index(str(SYSTEM_FONT_ROOT))
+    missing_specs = [spec for spec in fonts if spec.file not in index]
+    if missing_specs:
+        packages = sorted({spec.package for spec in missing_specs})
+        more = f" (and {len(missing_specs) - 1} more)" if len(missing_specs) > 1 else ""
+        raise UserError(f"font {missing_specs[0].file}{more} is not under {SYSTEM_FONT_ROOT}; install the Debian "
+                        f"package{'s' * (len(packages) > 1)} {' '.join(packages)} (`make fonts`, as root), "
+                        "or set glyphs.font_dir to a folder holding the fonts")
+    return [Path(index[spec.file]) for spec in fonts]
+
+
+def license_files(fonts: Sequence[FontSpec], font_dir: Optional[str]) -> Dict[str, Path]:
+    """params/fonts/ name -> source of each package's licence: beside the fonts (an unpacked
+    params/fonts/) or Debian's /usr/share/doc/<package>/copyright."""
+    out: Dict[str, Path] = {}
+    for package in sorted({spec.package for spec in fonts}):
+        name = license_name(package)
+        beside = Path(font_dir) / name if font_dir is not None else None
+        source = beside if beside is not None and beside.is_file() else SYSTEM_DOC_ROOT / package / "copyright"
+        if not source.is_file():
+            raise UserError(f"the licence of font package {package} ({source}) is missing, and a submission must ship "
+                            f"it with the fonts; install the Debian package {package} (`make fonts`)")
+        out[name] = source
+    return out
+
+
+class GlyphFamily(Family):
+    name = "glyphs"
+
+    def check(self, config: GenerationConfig) -> None:
+        path = table_path(config)
+        table = GlyphTable.load(path)
+        table.check_fits(config, source=f"glyph table {path}")
+        locate_fonts(table.fonts, config.glyphs.font_dir)
+
+    def packed_params(self, config: GenerationConfig, progress: bool = False) -> Dict[str, bytes]:
+        """params/glyph_table.json, params/fonts/<font files> and params/fonts/LICENSE-<package>.txt."""
+        self.check(config)
+        table_bytes = table_path(config).read_bytes()
+        table = GlyphTable.load(table_path(config))
+        files = {TABLE_FILE: table_bytes}
+        for spec, path in zip(table.fonts, locate_fonts(table.fonts, config.glyphs.font_dir)):
+            files[f"{FONTS_DIR}/{spec.file}"] = path.read_bytes()
+        for name, source in license_files(table.fonts, config.glyphs.font_dir).items():
+            files[f"{FONTS_DIR}/{name}"] = source.read_bytes()
+        return files
+
+    def packed_config(self, config: GenerationConfig) -> GenerationConfig:
+        return config.replace(glyphs=dataclasses.replace(config.glyphs, font_dir=None, table_path=None))
+
+    def from_params(self, config: GenerationConfig, params_dir: Path) -> GenerationConfig:
+        g = config.glyphs
+        if g.font_dir is not None or g.table_path is not None:
+            raise UserError(f"glyphs.font_dir and glyphs.table_path must be null in the packed config (the fonts are "
+                            f"params/{FONTS_DIR}/, the table params/{TABLE_FILE}), got {g.font_dir!r} and "
+                            f"{g.table_path!r}; re-pack with `python -m submission pack`")
+        table_file = params_dir / TABLE_FILE
+        if not table_file.is_file():
+            raise UserError(f"{table_file} is missing; re-pack with `python -m submission pack`")
+        table = GlyphTable.load(table_file)
+        table.check_fits(config, source=f"glyph table {table_file}")
+        fonts_dir = params_dir / FONTS_DIR
+        locate_fonts(table.fonts, str(fonts_dir), hint="re-pack with `python -m submission pack`")
+        return config.replace(glyphs=dataclasses.replace(g, font_dir=str(fonts_dir), table_path=str(table_file)))
+
+    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "GlyphWorker":
+        return GlyphWorker(plan.config)
+
+
+@dataclass(frozen=True)
+class Master:
+    """A character rasterised once at the master size, cropped to its ink: (h, w) uint8."""
+
+    bitmap: np.ndarray
+    centre: Tuple[float, float]  # (x, y) of the ink box centre, in bitmap pixels
+
+
+@dataclass(frozen=True)
+class ClassGlyphs:
+    """A class's characters with, for each, the masters of the fonts that cover it."""
+
+    chars: Tuple[int, ...]
+    masters: Tuple[Tuple[Master, ...], ...]  # masters[i]: one per covering font (at least one)
+
+
+class GlyphWorker(FamilyWorker):
+    """Draws a class's images; fonts are opened once per worker (one size: the master size)."""
+
+    def __init__(self, config: GenerationConfig):
+        self.config = config
+        self.glyphs = config.glyphs
+        self.table = GlyphTable.load(table_path(config))
+        self.font_paths = locate_fonts(self.table.fonts, self.glyphs.font_dir)
+        size = config.image_size
+        self.master_size = int(min(MAX_MASTER_SIZE, max(8, round(self.glyphs.size_max * size))))
+        self._fonts: Dict[int, Any] = {}
+        self._notdef: Dict[int, Optional[np.ndarray]] = {}
+
+    def _font(self, k: int) -> Any:
+        """Font k of the table at the master size (opened once per worker)."""
+        font = self._fonts.get(k)
+        if font is None:
+            from PIL import ImageFont
+
+            spec = self.table.fonts[k]
+            try:
+                font = ImageFont.truetype(str(self.font_paths[k]), self.master_size, index=spec.index,
+                                          layout_engine=ImageFont.Layout.BASIC)
+            except OSError as exc:
+                raise UserError(f"FreeType cannot open font {self.font_paths[k]} (face {spec.index}): {exc}; "
+                                f"reinstall the Debian package {spec.package} or re-pack") from None
+            self._fonts[k] = font
+            self._notdef[k] = self._rasterise(font, MISSING_CHAR)
+        return font
+
+    def _rasterise(self, font: Any, char: str) -> Optional[np.ndarray]:
+        """`char` drawn white on black at the master size, cropped to its ink (None when blank)."""
+        from PIL import Image, ImageDraw
+
+        side = int(self.master_size * 1.6) + 8
+        image = Image.new("L", (side, side), 0)
+        ImageDraw.Draw(image).text((side / 2, side / 2), char, font=font, fill=255, anchor="mm")
+        a = np.asarray(image)
+        rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+        if rows.size == 0:
+            return None
+        return np.ascontiguousarray(a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+
+    def class_context(self, category: int) -> ClassGlyphs:
+        """Masters of the class's first `chars_per_class` characters in every font that covers them
+        (a font that lacks a character draws its .notdef glyph, or nothing: that font is skipped)."""
+        row = self.table.classes[category][:self.glyphs.chars_per_class]
+        masters = []
+        for code in row:
+            per_font = []
+            for k in range(len(self.table.fonts)):
+                font = self._font(k)
+                bitmap = self._rasterise(font, chr(code))
+                notdef = self._notdef[k]
+                if bitmap is None or (notdef is not None and bitmap.shape == notdef.shape and np.array_equal(bitmap, notdef)):
+                    continue
+                h, w = bitmap.shape
+                per_font.append(Master(bitmap, ((w - 1) / 2.0, (h - 1) / 2.0)))
+            if not per_font:
+                raise UserError(f"no font of the glyph table covers U+{code:04X} (class {category}); rebuild the "
+                                "table with `python -m submission.tools.glyph_table` for these fonts")
+            masters.append(tuple(per_font))
+        return ClassGlyphs(tuple(row), tuple(masters))
+
+    def render(self, category: int, indices: Sequence[int], context: Any,
+               seconds: Optional[Dict[str, float]] = None) -> np.ndarray:
+        cfg = self.config
+        out = np.empty((len(indices), cfg.image_size, cfg.image_size, 3), np.uint8)
+        sampling = 0.0
+        t0 = time.perf_counter()
+        for b, j in enumerate(indices):
+            t = time.perf_counter()
+            draws = self.draw(context, rng_for(cfg.seed, STREAM_GLYPHS, category, j))
+            sampling += time.perf_counter() - t
+            out[b] = self.compose(context, draws)
+        if seconds is not None:
+            seconds["sampling"] += sampling
+            seconds["rendering"] += time.perf_counter() - t0 - sampling
+        return out
+
+    def draw(self, context: ClassGlyphs, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+        """Every random draw of one image, in a fixed order, for (layers, 3 channels, characters)."""
+        g = self.glyphs
+        n = len(context.chars)
+        shape = (g.layers, 3, n)
+        side = self.config.image_size
+        steps = max(1, int(math.floor(360.0 / g.rotation_step + 1e-9))) if g.rotation_step > 0 else 1
+        return {
+            "font": rng.random(shape),
+            "size": rng.uniform(g.size_min, g.size_max, shape) * side,
+            "angle": rng.integers(0, steps, shape) * g.rotation_step,
+            "hflip": rng.random(shape) < g.flip_p,
+            "vflip": rng.random(shape) < g.flip_p,
+            "offset": rng.normal(0.0, g.offset_std * side, shape + (2,)),
+            "ink": rng.uniform(g.ink_min, 1.0, shape),
+            "blur": rng.random(shape) < g.blur_p,
+            "mix": rng.dirichlet(np.full(n, g.mix_alpha), (g.layers, 3)),
+            "bright": rng.random((g.layers, 3)),
+            "blend": rng.dirichlet(np.ones(g.layers)),
+        }
+
+    def compose(self, context: ClassGlyphs, d: Dict[str, np.ndarray]) -> np.ndarray:
+        """(H, W, 3) uint8: per layer and channel, the characters warped from their masters and mixed,
+        the channel rescaled; then the layers blended. Memory stays O(image), whatever the counts."""
+        g = self.glyphs
+        side = self.config.image_size
+        centre = (side - 1) / 2.0
+        weights = (d["ink"] * d["mix"] / 255.0).astype(np.float32)  # (L, 3, n): each character's weight
+        image = np.zeros((3, side, side), np.float32)
+        channel = np.empty((side, side), np.float32)
+        for l in range(g.layers):
+            for c in range(3):
+                channel.fill(0.0)
+                for i, masters in enumerate(context.masters):
+                    master = masters[min(int(d["font"][l, c, i] * len(masters)), len(masters) - 1)]
+                    channel += self._place(master, d, (l, c, i), centre, side).astype(np.float32) * weights[l, c, i]
+                peak = float(channel.max())
+                if peak > 0:  # the brightest pixel lands uniformly in [peak, 1]
+                    channel *= np.float32((peak + float(d["bright"][l, c]) * (1.0 - peak)) / peak)
+                image[c] += channel * np.float32(d["blend"][l])
+        image = np.clip(image * np.float32(255.0) + np.float32(0.5), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(image.transpose(1, 2, 0))
+
+    def _place(self, master: Master, d: Dict[str, np.ndarray], at: Tuple[int, int, int], centre: float,
+               side: int) -> np.ndarray:
+        """One character: the master scaled, rotated, flipped and moved onto a (side, side) canvas."""
+        g = self.glyphs
+        scale = d["size"][at] / self.master_size
+        theta = math.radians(d["angle"][at])
+        cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
+        fx = -1.0 if d["hflip"][at] else 1.0
+        fy = -1.0 if d["vflip"][at] else 1.0
+        a = np.array([[cos * fx, sin * fy], [-sin * fx, cos * fy]])  # rotation after the flips, y down
+        dx, dy = d["offset"][at]
+        shift = np.zeros(2) if g.wrap else np.array([dx, dy])
+        t = np.array([centre, centre]) + shift - a @ np.array(master.centre)
+        matrix = np.hstack([a, t[:, None]])
+        placed = cv2.warpAffine(master.bitmap, matrix, (side, side), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if d["blur"][at] and g.blur_size > 1:
+            placed = cv2.blur(placed, (g.blur_size, g.blur_size))
+        if g.wrap:
+            placed = np.roll(placed, (int(round(dy)), int(round(dx))), axis=(0, 1))
+        return placed
