@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT := demo_out
 DEMO_ARGS := --classes 10 --images-per-class 20 --image-size 224
 
-.PHONY: run test venv venv-server clean
+.PHONY: run test venv venv-server clean fonts glyph-table
 
 venv: $(VENV)/.installed
 
@@ -40,3 +40,16 @@ $(VENV_SERVER)/.installed: submission/server_requirements.txt
 	$(VENV_SERVER)/bin/python -m pip install --quiet torch==2.0.1 torchvision==0.15.2 numpy==1.24.4 pillow==10.0.0 opencv-python==4.8.1.78
 	$(VENV_SERVER)/bin/python -m pip install --quiet --only-binary=:all: -r submission/server_requirements.txt
 	touch $@
+
+# The glyph family's 24 fonts (Noto Sans/Serif CJK in every weight, Takao, IPA, IPAex; SIL OFL / IPA Font
+# License, so a submission may ship them). Needs root; `make test` does not need them (those tests skip).
+GLYPH_FONT_PACKAGES := fonts-noto-cjk fonts-noto-cjk-extra fonts-ipafont-gothic fonts-ipafont-mincho \
+	fonts-ipaexfont-gothic fonts-ipaexfont-mincho fonts-takao-gothic fonts-takao-mincho
+
+fonts:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(GLYPH_FONT_PACKAGES)
+
+# Rebuild the committed class table (about 2 minutes; scikit-learn from requirements.txt, fonts from `make fonts`).
+glyph-table: venv
+	$(PY) -m submission.tools.glyph_table submission/families/glyph_table.json

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Tuple
 
-from .config import GenerationConfig
+from .config import GenerationConfig, ImageAugmentConfig
 from .errors import UserError
 
 # name -> (one-line description, factory)
@@ -52,3 +52,11 @@ def _check_name(name: str) -> None:
 @register_recipe("fractal", "the 4th-place 3D fractal recipe, the contest default (1000 x 1000 at 224 px)")
 def _fractal() -> GenerationConfig:
     return GenerationConfig()
+
+
+@register_recipe("glyphs", "the 3rd-place CJK glyph recipe: 1000 classes of similar-looking characters layered "
+                           "in colour (256 px, CPU, no image augmentation; fonts: make fonts)")
+def _glyphs() -> GenerationConfig:
+    no_augment = ImageAugmentConfig(transpose_p=0.0, hflip_p=0.0, vflip_p=0.0, affine_p=0.0, brightness_contrast_p=0.0,
+                                    hsv_p=0.0)  # the family draws its own flips, rotations, offsets and colours
+    return GenerationConfig(family="glyphs", image_size=256, device="cpu", image_augment=no_augment)
