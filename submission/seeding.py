@@ -10,6 +10,7 @@ STREAM_BANK = 0
 STREAM_IFS_POINTS = 1
 STREAM_POINT_AUGMENT = 2
 STREAM_IMAGE_AUGMENT = 3
+STREAM_BACKGROUND = 4  # point_augment.background (the fractal family's diamond-square backdrop)
 
 
 def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
