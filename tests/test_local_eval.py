@@ -1,7 +1,11 @@
 """Unit tests of local_eval: metric, config, CIFAR-100 reader, data checks, weight transfer."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import pickle
+import typing
 
 import numpy as np
 import pytest
@@ -66,6 +70,38 @@ def test_presets_and_none_override_keeps_preset_value():
 def test_config_rejects_bad_values(changes, words):
     with pytest.raises(UserError, match=words):
         build_config("smoke", changes)
+
+
+FLOAT_FIELDS = [f.name for f in dataclasses.fields(EvalConfig)
+                if typing.get_type_hints(EvalConfig)[f.name] is float]
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_config_rejects_non_finite_floats(name, value):
+    # NaN passed every "must not be negative" check; inf trained to a NaN loss.
+    with pytest.raises(UserError, match=f"{name} must be"):
+        build_config("smoke", {name: value})
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"finetune_momentum": 1.0}, r"finetune_momentum must be in \[0, 1\)"),
+    ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+    ({"finetune_label_smoothing": 1.0}, "finetune_label_smoothing"),
+    ({"seed": 1.5}, "seed must be an int"),
+    ({"amp": 1}, "amp must be a bool"),
+    ({"img_size": True}, "img_size must be an int"),
+    ({"pretrain_lr": "0.1"}, "pretrain_lr must be a float"),
+])
+def test_config_rejects_out_of_range_and_mistyped_values(changes, words):
+    with pytest.raises(UserError, match=words):
+        build_config("smoke", changes)
+
+
+def test_config_accepts_ints_for_floats_and_unset_optionals():
+    config = build_config("smoke", {"pretrain_lr": 1, "mixup": 0, "cutmix": 0})
+    assert config.pretrain_lr == 1 and not config.uses_mixup
+    assert build_config("smoke", {}).replace(depth=None, rand_augment=None).depth is None
 
 
 def test_unknown_preset_lists_known_ones():

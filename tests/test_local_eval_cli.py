@@ -213,6 +213,19 @@ def test_existing_out_with_other_config_is_refused(capsys, finished_run, dataset
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_non_finite_learning_rates_are_refused_before_writing(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    # inf used to train to a NaN loss and report score 150; nan crashed after writing run.json.
+    expect_error(capsys, smoke_args(generated, cifar, out, "--finetune-lr", "inf"),
+                 "finetune_lr must be a finite number, got inf")
+    expect_error(capsys, smoke_args(generated, cifar, out, "--pretrain-lr", "nan"),
+                 "pretrain_lr must be a finite number, got nan")
+    expect_error(capsys, smoke_args(generated, cifar, out, "--finetune-momentum", "1"),
+                 "finetune_momentum must be in [0, 1)")
+    assert not out.exists()
+
+
 def test_out_folder_of_something_else_is_refused(capsys, datasets, tmp_path):
     generated, cifar = datasets
     out = tmp_path / "mine"
