@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from .config import EvalConfig
 from .distributed import Runtime, all_reduce_sum, barrier
 
 PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
+# The learning-rate field to lower when a phase diverges.
+PHASE_LR_FIELD = {"pretrain": "pretrain_lr", "finetune": "finetune_lr", "scratch": "finetune_lr"}
 
 
 class StopRequested(Exception):
@@ -172,6 +175,19 @@ def load_checkpoint(path: Path) -> Optional[dict]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def _weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _diverged(spec: PhaseSpec, config: EvalConfig, epoch: int, what: str) -> UserError:
+    """The error that stops a phase whose loss or weights stopped being finite numbers."""
+    field_name = PHASE_LR_FIELD[spec.name]
+    flag = "--" + field_name.replace("_", "-")
+    return UserError(f"{spec.name} diverged in epoch {epoch + 1}/{spec.epochs}: {what}, so no "
+                     f"score would mean anything; rerun with a lower {flag} (now "
+                     f"{getattr(config, field_name)}) and a new --out")
+
+
 def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint: Path,
               budget: EpochBudget) -> PhaseHistory:
     """Train `spec.model` for its epochs, resuming from `checkpoint` when it holds some.
@@ -192,6 +208,11 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
         scheduler.load_state_dict(state["scheduler"])
         history = PhaseHistory(**state["history"])
         start = state["epoch"]
+        # A checkpoint written before divergence was checked for may record NaN losses.
+        for epoch, loss in enumerate(history.loss):
+            if not math.isfinite(loss):
+                raise _diverged(spec, config, epoch, f"{checkpoint} records a training loss of "
+                                f"{loss}")
     if start >= spec.epochs:
         return history
     trained = model
@@ -226,10 +247,23 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
             loss.backward()
             optimizer.step()
             scheduler.step_update(epoch * updates + step + 1)
-            loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
-            batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            value = loss.item()
+            # Alone, stop at once; under torchrun wait for the epoch's summed loss below, which
+            # every process sees alike (one process stopping alone would hang the others).
+            if not runtime.distributed and not math.isfinite(value):
+                raise _diverged(spec, config, epoch, f"the training loss became {value} at "
+                                f"step {step + 1}/{updates}")
+            loss_sum += torch.tensor([value, 1.0], dtype=torch.float64)
+            batches.set_postfix(loss=f"{value:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
         total, count = all_reduce_sum(loss_sum, runtime).tolist()
-        history.loss.append(total / max(count, 1.0))
+        mean_loss = total / max(count, 1.0)
+        if not math.isfinite(mean_loss):
+            raise _diverged(spec, config, epoch, f"the mean training loss became {mean_loss}")
+        # The last update can overflow the weights with a finite loss; DDP keeps them equal on
+        # every process, so all stop together. Checked before they are evaluated or saved.
+        if not _weights_finite(model):
+            raise _diverged(spec, config, epoch, "the model weights became NaN or inf")
+        history.loss.append(mean_loss)
         if spec.test is not None:
             history.top1.append(evaluate(model, spec.test, per_rank_batch * 2, runtime,
                                          config.amp))

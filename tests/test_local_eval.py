@@ -219,6 +219,19 @@ def test_unknown_model_is_a_user_error():
         build_model(build_config("smoke", {"model": "vit_nonexistent_patch3"}), 4)
 
 
+# --- report -------------------------------------------------------------------------------------
+
+def test_write_json_refuses_non_finite_numbers(tmp_path):
+    from local_eval.report import write_json
+
+    path = tmp_path / "report.json"
+    with pytest.raises(UserError, match=r"finetune\.top1\[1\], score are not a finite number"):
+        write_json({"finetune": {"top1": [1.0, math.nan]}, "score": math.inf}, path)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    write_json({"score": 1.5, "top1": [2.0], "none": None}, path)
+    assert json.loads(path.read_text()) == {"score": 1.5, "top1": [2.0], "none": None}
+
+
 # --- noise baseline -----------------------------------------------------------------------------
 
 def test_noise_dataset_counts_and_refusal(tmp_path):

@@ -226,6 +226,34 @@ def test_non_finite_learning_rates_are_refused_before_writing(capsys, datasets, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize("phase, flag", [("pretrain", "--pretrain-lr"),
+                                         ("finetune", "--finetune-lr")])
+def test_diverging_phase_stops_with_one_line(capsys, datasets, tmp_path, phase, flag):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    expect_error(capsys, smoke_args(generated, cifar, out, flag, "1e30", "--workers", "0"),
+                 f"{phase} diverged in epoch 1/")
+    capsys.readouterr()
+    assert main(smoke_args(generated, cifar, out, flag, "1e30", "--workers", "0")) == 2
+    err = capsys.readouterr().err
+    assert f"rerun with a lower {flag} (now 1e+30)" in err and "\n" not in err.strip()
+    assert not (out / "report.json").exists()
+    assert (out / "pretrain.pt").exists() == (phase == "finetune")
+
+
+def test_resume_refuses_a_checkpoint_that_recorded_a_nan_loss(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    argv = smoke_args(generated, cifar, out, "--workers", "0")
+    assert main(argv + ["--stop-after-epochs", "1"]) == 0
+    state = torch.load(out / "pretrain.pt", weights_only=False)
+    state["history"]["loss"][0] = float("nan")  # as a run before the divergence check left it
+    torch.save(state, out / "pretrain.pt")
+    capsys.readouterr()
+    expect_error(capsys, argv, "pretrain.pt records a training loss of nan")
+    assert not (out / "report.json").exists()
+
+
 def test_out_folder_of_something_else_is_refused(capsys, datasets, tmp_path):
     generated, cifar = datasets
     out = tmp_path / "mine"
