@@ -15,18 +15,12 @@ from submission.errors import UserError
 from .config import FIELD_HELP, PRESETS, EvalConfig, build_config, preset_config
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
 from .runner import RunSpec, run, validate
+from .userio import OneLineParser
 
 # Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
 UNSET_WORDS = ("none", "all", "off")
 _UNSET = object()
 _METAVARS = {int: "N", float: "X", str: "NAME", bool: "BOOL"}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (exit code 2)."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"error: {message} (see python -m local_eval --help)\n")
 
 
 def _bool(text: str) -> bool:
@@ -68,7 +62,7 @@ def _preset_values(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m local_eval",
         description="Pre-train a timm ViT on a generated ImageFolder, fine-tune it on CIFAR-100 "
                     "(or an ImageFolder pair) and report the contest metric: the sum of "

@@ -263,6 +263,59 @@ def test_out_folder_of_something_else_is_refused(capsys, datasets, tmp_path):
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
+def test_out_under_a_regular_file_is_refused(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    # mkdir used to raise NotADirectoryError with a traceback, after the data was loaded.
+    expect_error(capsys, smoke_args(generated, cifar, blocker / "run"),
+                 f"{blocker} is a file, not a folder")
+    expect_error(capsys, smoke_args(generated, cifar, blocker / "deeper" / "run"),
+                 f"{blocker} is a file, not a folder")
+    expect_error(capsys, smoke_args(generated, cifar, blocker), "is a file, not a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_out_in_a_read_only_folder_is_refused(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        expect_error(capsys, smoke_args(generated, cifar, locked / "run"), "permission denied")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_out_refused_as_not_writable_before_loading(capsys, datasets, tmp_path, monkeypatch):
+    # The up-front check, as a non-root user meets it (these tests may run as root).
+    import local_eval.userio
+
+    monkeypatch.setattr(local_eval.userio, "_can_write", lambda folder: False)
+    generated, cifar = datasets
+    expect_error(capsys, smoke_args(generated, cifar, tmp_path / "a" / "run"),
+                 f"--out {tmp_path / 'a' / 'run'} cannot be written: {tmp_path} is not writable")
+    assert not (tmp_path / "a").exists()
+
+
+def test_out_on_a_read_only_file_system_is_one_line(capsys, datasets, tmp_path, monkeypatch):
+    # What a read-only mount (EROFS) does to the mkdir that claims the run folder.
+    import errno
+    from pathlib import Path
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    generated, cifar = datasets
+    expect_error(capsys, smoke_args(generated, cifar, tmp_path / "run", "--workers", "0"),
+                 f"cannot create --out {tmp_path / 'run'}: Read-only file system")
+    assert not (tmp_path / "run").exists()
+
+
 def test_print_config_shows_overrides(capsys, datasets, tmp_path):
     generated, cifar = datasets
     argv = smoke_args(generated, cifar, tmp_path / "o", "--epochs", "5", "--rand-augment",
