@@ -6,10 +6,12 @@ import json
 import math
 import pickle
 import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from local_eval.config import PRESETS, EvalConfig, build_config, preset_config
 from local_eval.data import (check_image_folder, first_per_class, load_cifar100,
@@ -240,6 +242,89 @@ def test_noise_dataset_counts_and_refusal(tmp_path):
     assert files == [f"{c:05d}/{i:05d}.png" for c in range(3) for i in range(2)]
     with pytest.raises(UserError, match="not empty"):
         write_noise_dataset(out, classes=3, images_per_class=2, image_size=8)
+
+
+def test_noise_dataset_is_one_draw_per_class_whatever_the_chunking(tmp_path, monkeypatch):
+    import local_eval.noise
+
+    # 5 x 8 x 8 x 3 bytes per class; a 700-byte budget draws 4 images, then 1.
+    monkeypatch.setattr(local_eval.noise, "CHUNK_BYTES", 700)
+    out = write_noise_dataset(tmp_path / "noise", classes=2, images_per_class=5, image_size=7,
+                              seed=3)
+    rng = np.random.default_rng(3)
+    for label in range(2):
+        expected = rng.integers(0, 256, size=(5, 7, 7, 3), dtype=np.uint8)
+        for index in range(5):
+            written = np.asarray(Image.open(out / f"{label:05d}" / f"{index:05d}.png"))
+            assert np.array_equal(written, expected[index]), (label, index)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"classes": 0}, "must be at least 1"),
+    ({"image_size": 5000}, "at most 4096"),
+    ({"seed": -1}, "--seed must not be negative"),
+])
+def test_noise_dataset_refuses_bad_counts(tmp_path, kwargs, words):
+    arguments = {"classes": 2, "images_per_class": 2, "image_size": 8, **kwargs}
+    with pytest.raises(UserError, match=words):
+        write_noise_dataset(tmp_path / "noise", **arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_noise_dataset_refuses_out_at_or_under_a_file(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("keep")
+    for out in (blocker, blocker / "noise"):
+        with pytest.raises(UserError, match=f"{blocker} is a file, not a folder"):
+            write_noise_dataset(out, classes=2, images_per_class=1, image_size=4)
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_noise_dataset_failure_leaves_nothing_behind(tmp_path, monkeypatch):
+    import errno
+
+    calls = []
+
+    def disk_full(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        Path(path).write_bytes(b"png")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(UserError, match="disk full while writing .*00001/00000.png"):
+        write_noise_dataset(tmp_path / "noise", classes=2, images_per_class=2, image_size=4)
+    assert list(tmp_path.iterdir()) == []  # no noise.partial to block the rerun
+
+
+def test_noise_command_ctrl_c_exits_130_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    from local_eval.noise import main as noise_main
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted)
+    assert noise_main([str(tmp_path / "noise"), "--classes", "2"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted; nothing was written") and "\n" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_noise_command_line_errors_are_one_line(tmp_path, capsys):
+    from local_eval.noise import main as noise_main
+
+    (tmp_path / "file.txt").write_text("keep")
+    for argv in ([str(tmp_path / "file.txt" / "n")], [str(tmp_path / "n"), "--seed", "-1"],
+                 [str(tmp_path / "n"), "--classes", "0"]):
+        assert noise_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err, err
+    with pytest.raises(SystemExit) as exit_info:
+        noise_main([str(tmp_path / "n"), "--classes", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--classes" in err and "\n" not in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 
 
 # --- --download ---------------------------------------------------------------------------------
