@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +138,54 @@ def test_torchrun_two_cpu_processes_with_downstream_dir(datasets, tmp_path):
                for acc in report["finetune"]["top1"])
     assert report["score"] == pytest.approx(cumulative_error(report["finetune"]["top1"]))
     assert result.stdout.count("score ") == 1  # the summary comes from rank 0 only
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_exits_130_and_resumes(datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "run"
+    # Enough epochs that the run is still training when the signal comes.
+    argv = smoke_args(generated, cifar, out, "--pretrain-epochs", "500")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, "-m", "local_eval", *argv], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "pretrain.pt").is_file():  # an epoch is done: mid-training
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"still running 60 s after SIGINT: {process.communicate()[1][-3000:]}")
+    finally:
+        process.kill()
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip() == f"interrupted; rerun the same command to resume from {out}", err
+    done = torch.load(out / "pretrain.pt", weights_only=False)["epoch"]
+    assert 1 <= done < 500
+    resumed = run_cli(*argv, "--stop-after-epochs", "1")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(out / "pretrain.pt", weights_only=False)["epoch"] == done + 1
+
+
+def test_ctrl_c_message_says_whether_there_is_a_run_to_resume(capsys, datasets, tmp_path,
+                                                              monkeypatch):
+    import local_eval.cli
+
+    generated, cifar = datasets
+    out = tmp_path / "run"
+
+    def interrupted(spec, runtime, stop_after_epochs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_eval.cli, "run", interrupted)
+    assert main(smoke_args(generated, cifar, out)) == 130
+    assert capsys.readouterr().err == (f"interrupted before anything was written to {out}; "
+                                       f"rerun the same command\n")
 
 
 # --- bad input: one line on stderr, exit code 2, nothing written --------------------------------
