@@ -18,8 +18,8 @@ from torch import nn
 from submission.errors import UserError
 
 from .config import EvalConfig
-from .data import (Downstream, LabeledSplit, check_image_folder, cifar_dir, download_cifar100,
-                   load_cifar100, load_downstream_dir, load_pretrain_data)
+from .data import (Downstream, LabeledSplit, check_image_folder, check_images, cifar_dir,
+                   download_cifar100, load_cifar100, load_downstream_dir, load_pretrain_data)
 from .distributed import Runtime, barrier
 from .metric import cumulative_error, scored_epochs
 from .report import plot_curves, versions, write_json
@@ -184,6 +184,9 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
                  "the pre-training subset", "--pretrain-batch-size")
     _check_steps(downstream.train, config.finetune_batch_size, runtime.world_size,
                  "the fine-tuning set", "--finetune-batch-size")
+    # Every process checks (the same files), so all of them refuse together.
+    for split in (pretrain_data, downstream.train, downstream.test):
+        check_images(split.dataset, runtime.progress)
     # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
     if runtime.is_main:
         make_output_folder(out, "--out")

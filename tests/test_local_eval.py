@@ -174,6 +174,26 @@ def test_pretrain_subset(tmp_path):
         load_pretrain_data(root, build_config("smoke", {"pretrain_classes": 6}))
 
 
+def test_all_unreadable_images_stop_the_loader_with_one_line(tmp_path, capfd):
+    from torch.utils.data import DataLoader
+
+    from local_eval.data import MAX_SKIPPED_IN_A_ROW, UnreadableData
+
+    root = make_image_folder(tmp_path / "gen", classes=2, images_per_class=8)
+    for path in root.rglob("*.png"):
+        path.write_bytes(b"")
+    data = load_pretrain_data(root, build_config("smoke", {"pretrain_classes": 2}))
+    # In a worker process: DataLoader re-raises it from the worker's traceback text.
+    with pytest.raises(UnreadableData) as raised:
+        next(iter(DataLoader(data.dataset, batch_size=2, num_workers=1)))
+    message = str(raised.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert message == (f"--data: {MAX_SKIPPED_IN_A_ROW + 1} images in a row cannot be read, "
+                       f"from {root / '00000' / '00000.png'} on; the data is damaged, "
+                       f"regenerate it")
+    assert capfd.readouterr().err.count("warning: skipping unreadable") >= MAX_SKIPPED_IN_A_ROW + 1
+
+
 def test_downstream_dir_needs_matching_classes(tmp_path):
     make_image_folder(tmp_path / "d" / "train", classes=3, images_per_class=2)
     make_image_folder(tmp_path / "d" / "val", classes=2, images_per_class=2)

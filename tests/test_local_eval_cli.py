@@ -217,6 +217,53 @@ def test_not_an_image_folder_and_one_class(capsys, datasets, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] if how == "truncate" else b"not a png at all")
+
+
+def test_unreadable_images_are_refused_up_front(capsys, datasets, tmp_path):
+    _, cifar = datasets
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=9)
+    _damage(data / "00001" / "00003.png", "truncate")
+    _damage(data / "00002" / "00000.png", "garbage")
+    _damage(data / "00003" / "00008.png", "garbage")  # not among the first 8: never read
+    # A truncated PNG used to crash a DataLoader worker mid-run with a PIL traceback.
+    expect_error(capsys, smoke_args(data, cifar, tmp_path / "o"),
+                 f"--data: 2 of the 32 selected images cannot be read: "
+                 f"{data / '00001' / '00003.png'} (image file is truncated) and 1 more")
+    assert not (tmp_path / "o").exists()
+    downstream = tmp_path / "downstream"
+    make_image_folder(downstream / "train", classes=3, images_per_class=8, seed=1)
+    make_image_folder(downstream / "val", classes=3, images_per_class=2, seed=2)
+    _damage(downstream / "val" / "00002" / "00001.png", "garbage")
+    good = make_image_folder(tmp_path / "good", classes=4, images_per_class=8)
+    expect_error(capsys, smoke_args(good, cifar, tmp_path / "o", "--downstream-dir",
+                                    str(downstream), "--finetune-classes", "none"),
+                 f"--downstream-dir: 1 of the 6 selected images cannot be read: "
+                 f"{downstream / 'val' / '00002' / '00001.png'} (not an image file PIL can read)")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unreadable_image_in_a_large_set_is_skipped_with_a_warning(capfd, datasets, tmp_path,
+                                                                   monkeypatch):
+    import local_eval.data
+
+    monkeypatch.setattr(local_eval.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
+    _, cifar = datasets
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
+    bad = data / "00001" / "00003.png"
+    _damage(bad, "truncate")
+    assert main(smoke_args(data, cifar, tmp_path / "o")) == 0
+    err = capfd.readouterr().err
+    warnings = [line for line in err.splitlines() if line.strip()]
+    assert warnings, err
+    assert all(line == f"warning: skipping unreadable --data image {bad} (image file is "
+                       f"truncated); using the next image instead (regenerate or delete it)"
+               for line in warnings), err
+    assert (tmp_path / "o" / "report.json").is_file()
+
+
 def test_too_few_generated_classes_leaves_no_run_folder(capsys, datasets, tmp_path):
     _, cifar = datasets
     two = make_image_folder(tmp_path / "two", classes=2, images_per_class=8)
