@@ -5,7 +5,6 @@ pre-training on it should help fine-tuning no more than (or less than) random in
 """
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sys
@@ -16,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from submission.errors import UserError
+from submission.fileio import check_writable_target, os_error
 
-from .userio import OneLineParser, check_output_folder
+from .userio import OneLineParser
 
 # Larger images are refused: PIL treats an image of over ~89 M pixels as a decompression bomb
 # and the contest trains at 224 px.
@@ -50,7 +50,7 @@ def write_noise_dataset(out: Path, classes: int, images_per_class: int, image_si
     interruption removes OUT.partial again, so OUT is either complete or absent.
     """
     _check_counts(classes, images_per_class, image_size, seed)
-    check_output_folder(out, "OUT")
+    check_writable_target(out, "OUT", is_dir=True)
     try:
         if out.exists() and any(out.iterdir()):
             raise UserError(f"{out} exists and is not empty; pass a new folder")
@@ -82,11 +82,7 @@ def write_noise_dataset(out: Path, classes: int, images_per_class: int, image_si
         shutil.rmtree(temporary, ignore_errors=True)  # leave no half dataset behind
         if not isinstance(error, OSError):
             raise  # KeyboardInterrupt included: main() reports it
-        if error.errno == errno.ENOSPC:
-            raise UserError(f"disk full while writing {path}; free some space (or pick another "
-                            f"OUT) and rerun") from None
-        raise UserError(f"cannot write {path}: {error.strerror or error}; pass an OUT you can "
-                        f"write to") from None
+        raise os_error(error, path) from None
     return out
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from submission.errors import UserError
+from submission.fileio import check_writable_target, make_dirs
 
 from .config import EvalConfig
 from .data import (Downstream, LabeledSplit, check_image_folder, check_images, cifar_dir,
@@ -25,7 +26,6 @@ from .metric import cumulative_error, scored_epochs
 from .report import plot_curves, versions, write_json
 from .train import (EpochBudget, PhaseSpec, build_model, load_backbone, load_checkpoint,
                     StopRequested, run_phase, seed_everything, steps_per_epoch)
-from .userio import check_output_folder, make_output_folder
 
 RUN_FILE = "run.json"
 
@@ -65,7 +65,7 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> 
 def check_out_dir(spec: RunSpec) -> None:
     """Refuse an --out that cannot be written or holds something else than this same run."""
     out = spec.out
-    check_output_folder(out, "--out")
+    check_writable_target(out, "--out", is_dir=True)
     try:
         if not out.exists() or not any(out.iterdir()):
             return
@@ -189,7 +189,7 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
         check_images(split.dataset, runtime.progress)
     # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
     if runtime.is_main:
-        make_output_folder(out, "--out")
+        make_dirs(out, "--out")
         if not (out / RUN_FILE).exists():
             write_json(spec.identity(), out / RUN_FILE)
     barrier(runtime)

@@ -295,7 +295,7 @@ def test_noise_dataset_refuses_out_at_or_under_a_file(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("keep")
     for out in (blocker, blocker / "noise"):
-        with pytest.raises(UserError, match=f"{blocker} is a file, not a folder"):
+        with pytest.raises(UserError, match=f"{blocker} is a file, not a (folder|directory)"):
             write_noise_dataset(out, classes=2, images_per_class=1, image_size=4)
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 

@@ -369,7 +369,7 @@ def test_out_under_a_regular_file_is_refused(capsys, datasets, tmp_path):
                  f"{blocker} is a file, not a folder")
     expect_error(capsys, smoke_args(generated, cifar, blocker / "deeper" / "run"),
                  f"{blocker} is a file, not a folder")
-    expect_error(capsys, smoke_args(generated, cifar, blocker), "is a file, not a folder")
+    expect_error(capsys, smoke_args(generated, cifar, blocker), "is a file, not a directory")
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     assert blocker.read_text() == "keep me"
 
@@ -389,12 +389,12 @@ def test_out_in_a_read_only_folder_is_refused(capsys, datasets, tmp_path):
 
 def test_out_refused_as_not_writable_before_loading(capsys, datasets, tmp_path, monkeypatch):
     # The up-front check, as a non-root user meets it (these tests may run as root).
-    import local_eval.userio
+    import submission.fileio
 
-    monkeypatch.setattr(local_eval.userio, "_can_write", lambda folder: False)
+    monkeypatch.setattr(submission.fileio.os, "access", lambda folder, mode: False)
     generated, cifar = datasets
     expect_error(capsys, smoke_args(generated, cifar, tmp_path / "a" / "run"),
-                 f"--out {tmp_path / 'a' / 'run'} cannot be written: {tmp_path} is not writable")
+                 f"cannot write to {tmp_path}: permission denied, so --out {tmp_path / 'a' / 'run'} cannot be written")
     assert not (tmp_path / "a").exists()
 
 
@@ -409,7 +409,7 @@ def test_out_on_a_read_only_file_system_is_one_line(capsys, datasets, tmp_path, 
     monkeypatch.setattr(Path, "mkdir", read_only)
     generated, cifar = datasets
     expect_error(capsys, smoke_args(generated, cifar, tmp_path / "run", "--workers", "0"),
-                 f"cannot create --out {tmp_path / 'run'}: Read-only file system")
+                 f"cannot create --out {tmp_path / 'run'}: read-only file system")
     assert not (tmp_path / "run").exists()
 
 
