@@ -373,3 +373,17 @@ def test_download_uses_torchvision_and_reports_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "CIFAR100", Offline)
     with pytest.raises(UserError, match="could not download CIFAR-100.*by hand"):
         download_cifar100(tmp_path / "offline")
+
+
+def test_digits_downstream_is_an_image_folder_pair(tmp_path):
+    pytest.importorskip("sklearn")
+    from local_eval.data import check_image_folder
+    from local_eval.digits import write_digits
+
+    out = write_digits(tmp_path / "digits", train_per_class=5, size=16)
+    assert check_image_folder(out / "train", "train", "--downstream-dir") == 10
+    assert check_image_folder(out / "val", "val", "--downstream-dir") == 10
+    assert len(list((out / "train").rglob("*.png"))) == 50
+    assert len(list((out / "val").rglob("*.png"))) == 1797 - 50
+    with pytest.raises(UserError, match="not empty"):
+        write_digits(out)
