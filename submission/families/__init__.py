@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # name -> "module:class"
 FAMILIES: Dict[str, str] = {
     "fractal": "submission.families.fractal:FractalFamily",
+    "visualatom": "submission.families.visualatom:VisualAtomFamily",
 }
 FAMILY_NAMES = tuple(FAMILIES)
 
