@@ -16,6 +16,7 @@ from ..errors import UserError
 # name -> "module:class"
 FAMILIES: Dict[str, str] = {
     "fractal": "submission.families.fractal:FractalFamily",
+    "visualatom": "submission.families.visualatom:VisualAtomFamily",
 }
 FAMILY_NAMES = tuple(FAMILIES)
 
