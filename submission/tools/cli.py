@@ -102,10 +102,11 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--recipe", metavar="NAME", help="render this recipe's first classes instead of reading DIR")
     which.add_argument("--recipes", metavar="A,B,C", help="several recipes, their rows stacked and labelled by name")
-    p.add_argument("--image-size", type=int, help="render the recipes at this size (default: the recipe's)")
+    p.add_argument("--image-size", type=int, metavar="N", help="render the recipes at this size (default: the recipe's)")
     p.add_argument("--seed", type=int, help="render the recipes with this seed (default: the recipe's)")
     p.add_argument("--out", required=True, metavar="PNG", help="where to write the picture")
-    p.add_argument("--rows", type=int, default=8, help="classes shown, spread over the dataset (default 8)")
+    p.add_argument("--rows", type=int, default=8,
+                   help="classes shown: spread over a dataset, the first ones of a recipe (default 8)")
     p.add_argument("--samples", type=int, default=8, help="images per class (default 8)")
     p.add_argument("--tile", type=int, default=96, help="tile side in pixels (default 96)")
     p.set_defaults(func=_run_preview)
