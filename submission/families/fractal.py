@@ -67,6 +67,15 @@ class FractalFamily(Family):
         self.check(config)
         return config
 
+    def describe(self, config: GenerationConfig) -> str:
+        pa = config.point_augment
+        return (f"fractal: {config.points} points per category, radius {config.radius}, {config.points_per_pixel} "
+                f"points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}, "
+                f"point augmentation {'on' if pa.enabled else 'off'}")
+
+    def engine(self, plan: RunPlan) -> str:
+        return f"{plan.backend} on {plan.device}"
+
     def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "FractalWorker":
         config = plan.config
         if plan.asset_file is not None:

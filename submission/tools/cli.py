@@ -27,7 +27,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     if report.images:
         print(f"wrote {report.images} images ({report.classes_written} classes, {report.classes_skipped} already done) "
               f"to {report.output_dir} in {report.seconds:.1f} s: {report.images_per_s:.1f} images/s "
-              f"[{report.backend} on {report.device}, {report.workers} workers]")
+              f"[{report.engine}, {report.workers} workers]")
     return 0
 
 
