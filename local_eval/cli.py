@@ -14,19 +14,13 @@ from submission.errors import UserError
 
 from .config import FIELD_HELP, PRESETS, EvalConfig, build_config, preset_config
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
-from .runner import RunSpec, run, validate
+from .runner import RUN_FILE, RunSpec, run, validate
+from .userio import OneLineParser
 
 # Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
 UNSET_WORDS = ("none", "all", "off")
 _UNSET = object()
 _METAVARS = {int: "N", float: "X", str: "NAME", bool: "BOOL"}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (exit code 2)."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"error: {message} (see python -m local_eval --help)\n")
 
 
 def _bool(text: str) -> bool:
@@ -68,7 +62,7 @@ def _preset_values(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m local_eval",
         description="Pre-train a timm ViT on a generated ImageFolder, fine-tune it on CIFAR-100 "
                     "(or an ImageFolder pair) and report the contest metric: the sum of "
@@ -169,6 +163,12 @@ def _summary(report: Dict[str, Any], out: Path) -> List[str]:
     return lines
 
 
+def _interrupted_line(out: Path) -> str:
+    if (out / RUN_FILE).is_file():
+        return f"interrupted; rerun the same command to resume from {out}"
+    return f"interrupted before anything was written to {out}; rerun the same command"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -188,6 +188,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
+        if world_from_env()[0] == 0:
+            print(_interrupted_line(args.out), file=sys.stderr)
+        return 130
     if runtime.is_main:
         if report is None:
             print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "

@@ -6,10 +6,21 @@ from a preset plus overrides, where an override of ``None`` means "keep the pres
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from submission.errors import UserError
+
+
+def _fits(value: Any, kind: type) -> bool:
+    """isinstance, except that bool is no int or float, and an int is a fine float."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class EvalConfig:
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         positive = ["img_size", "pretrain_epochs", "pretrain_batch_size", "finetune_epochs",
                     "finetune_batch_size"]
         for name in positive:
@@ -74,10 +86,16 @@ class EvalConfig:
             value = getattr(self, name)
             if value is not None and value < 2:
                 raise UserError(f"{name} must be at least 2 (or unset), got {value}")
-        for name in ["hflip", "vflip", "random_erasing", "label_smoothing",
-                     "finetune_label_smoothing"]:
+        for name in ["hflip", "vflip", "random_erasing"]:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        # timm's label-smoothing losses assert smoothing < 1 (1 would leave no true-class weight).
+        for name in ["label_smoothing", "finetune_label_smoothing"]:
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        # Momentum 1 or more never forgets a gradient: SGD diverges.
+        if not 0.0 <= self.finetune_momentum < 1.0:
+            raise UserError(f"finetune_momentum must be in [0, 1), got {self.finetune_momentum}")
         if not 0.0 < self.crop_scale_min <= 1.0:
             raise UserError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         for name in ["pretrain_lr", "finetune_lr"]:
@@ -85,12 +103,34 @@ class EvalConfig:
                 raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ["mixup", "cutmix", "color_jitter", "pretrain_weight_decay",
                      "finetune_weight_decay", "pretrain_warmup_epochs", "finetune_warmup_epochs",
-                     "pretrain_min_lr", "finetune_min_lr", "finetune_momentum"]:
+                     "pretrain_min_lr", "finetune_min_lr"]:
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
                             f"{self.patch_size}; pick sizes that divide")
+
+    def _check_numbers(self) -> None:
+        """Every field holds its declared type, and every float is finite.
+
+        NaN passes every "must not be negative" test below (each comparison with it is False),
+        trains to a NaN loss, and never equals itself, so a run.json holding it would refuse
+        the very command that wrote it; inf trains to NaN too.
+        """
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            kinds = [k for k in typing.get_args(hints[field.name]) if k is not type(None)]
+            kind = kinds[0] if kinds else hints[field.name]
+            if value is None and kinds:
+                continue
+            if not _fits(value, kind):
+                raise UserError(f"{field.name} must be {'an' if kind is int else 'a'} "
+                                f"{kind.__name__}, got {value!r}")
+            if kind is float and not math.isfinite(value):
+                raise UserError(f"{field.name} must be a finite number, got {value}; pass an "
+                                f"ordinary value like the preset's "
+                                f"(python -m local_eval --help lists them)")
 
     @property
     def uses_mixup(self) -> bool:

@@ -30,6 +30,8 @@ MAX_BATCH_BYTES = 4 * 2**30  # estimated memory of one render batch per worker (
 MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and the camera sits 10 away
 MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
+BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
+MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
 
 
 def is_device_name(name: Any) -> bool:
@@ -68,11 +70,23 @@ class PointAugmentConfig:
     rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
     colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
+    # PointWOLF (Kim et al. 2021), off: weighted local transformations around FPS anchors; the
+    # defaults are the paper's (unit-sphere units; see pointcloud.pointwolf).
+    pointwolf: bool = False
+    pointwolf_anchors: int = 4  # anchor points, by farthest-point sampling
+    pointwolf_sigma: float = 0.5  # Gaussian kernel bandwidth
+    pointwolf_rotate: float = 10.0  # local rotation angles in U(-limit, limit) degrees per axis
+    pointwolf_scale: float = 3.0  # local scale in U(1, limit) per axis
+    pointwolf_translate: float = 0.25  # local translation in U(-limit, limit) per axis
+    # What the points are composited over: black, or a colourised diamond-square plasma fractal
+    # (Anderson & Farrell 2021; see backgrounds.py). Did not help in the 4th-place study.
+    background: str = "black"
 
     @property
     def enabled(self) -> bool:
         """Whether any per-image point-cloud augmentation is on."""
-        return self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
+        return (self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
+                or self.pointwolf or self.background != "black")
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,13 @@ class ImageAugmentConfig:
     hue_shift_limit: float = 20.0
     sat_shift_limit: float = 30.0
     val_shift_limit: float = 20.0
+    # Off by default (each made the 4th-place leaderboard score worse); applied after the above.
+    cutout_p: float = 0.0  # CoarseDropout: black rectangles
+    cutout_holes: int = 8  # 1..holes rectangles per image
+    cutout_size: float = 0.1  # rectangle sides drawn in [size / 2, size] x the image side
+    distortion_p: float = 0.0  # GridDistortion (5 x 5 grid, reflected border)
+    distortion_limit: float = 0.3  # grid steps scaled by 1 + U(-limit, limit)
+    trivialaugment_p: float = 0.0  # torchvision TrivialAugmentWide (one random op at a random strength)
 
     @property
     def enabled(self) -> bool:
@@ -119,6 +140,37 @@ class GlyphConfig:
     ink_min: float = 0.0625  # each character's grey level is drawn uniformly in [ink_min, 1]
     mix_alpha: float = 1.0  # Dirichlet concentration of each channel's convex mix of the characters
     layers: int = 2  # RGB images alpha-blended into one with Dirichlet(1) weights (1: no blend)
+
+
+@dataclass(frozen=True)
+class VisualAtomConfig:
+    """The visualatom family (Takashima et al., CVPR 2023, "Visual Atoms"); defaults are the public
+    renderer's best-practice VisualAtom-1k settings (visual_atomic_renderer/make_VisualAtom.sh).
+    Lengths are pixels of the paper's 512 px canvas (scaled to `canvas_size`). Per class: vertices,
+    orbits, n1 != n2, noise, step, radius, ovals; per image: centre, orbit grays, vertex noise."""
+
+    canvas_size: int = 512  # drawn at this side (1 px lines), then area-resized to image_size
+    vertices_min: int = 200  # q, the quantization: vertices per orbit, per class
+    vertices_max: int = 1000
+    orbits_min: int = 1  # K, orbits per class
+    orbits_max: int = 200
+    freq_min: int = 0  # n1, n2: the two sinusoid frequencies, per class
+    freq_max: int = 20
+    amplitude: float = 0.5  # lambda1 = lambda2: each wave's outward step per orbit
+    noise_min: float = 0.0  # eta ~ U(noise_min, noise_max): the Perlin-noise coefficient, per class
+    noise_max: float = 4.0
+    radial_step_max: float = 0.1  # the renderer's `line_width`: extra outward step U(0, max) per class
+    radius_min: int = 10  # first orbit's radius, an integer in [min, max] per class
+    radius_max: int = 60
+    oval_max: float = 2.0  # x and y stretch of the first orbit, each U(1, oval_max) per class
+    center_range: float = 1.0  # centre uniform in canvas/2 +- center_range * canvas/2, per image
+    gray_min: int = 0  # each orbit's gray level, uniform per image
+    gray_max: int = 255
+    line_thickness: int = 1  # canvas pixels
+    antialias: bool = False  # the renderer draws aliased 1 px lines
+
+    def __post_init__(self) -> None:
+        _validate_visualatom(self)
 
 
 @dataclass(frozen=True)
@@ -151,6 +203,7 @@ class GenerationConfig:
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
     glyphs: GlyphConfig = field(default_factory=GlyphConfig)
+    visualatom: VisualAtomConfig = field(default_factory=VisualAtomConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -168,7 +221,7 @@ class GenerationConfig:
             raise UserError(f"config must be a JSON object, got {type(data).__name__}")
         kwargs = _typed_kwargs(cls, data, "config")
         for name, sub_cls in (("point_augment", PointAugmentConfig), ("image_augment", ImageAugmentConfig),
-                              ("glyphs", GlyphConfig)):
+                              ("visualatom", VisualAtomConfig), ("glyphs", GlyphConfig)):
             if name in kwargs:
                 kwargs[name] = sub_cls(**_typed_kwargs(sub_cls, kwargs[name], name))
         return cls(**kwargs)
@@ -324,9 +377,22 @@ def validate(config: GenerationConfig) -> None:
          f"point_augment scale must satisfy 0 < scale_min <= scale_max <= {MAX_POINT_SCALE:g}, got {pa.scale_min}..{pa.scale_max}")
     number("point_augment.shift", pa.shift, lambda v: 0 <= v <= MAX_POINT_SHIFT, f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.2)")
     number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
+    need(isinstance(pa.pointwolf, bool), f"point_augment.pointwolf must be true or false, got {_short(pa.pointwolf)}")
+    integer("point_augment.pointwolf_anchors", pa.pointwolf_anchors, 1,
+            f"point_augment.pointwolf_anchors must be at least 1, got {_short(pa.pointwolf_anchors)} (e.g. 4)",
+            MAX_POINTWOLF_ANCHORS, " (e.g. 4)")
+    number("point_augment.pointwolf_sigma", pa.pointwolf_sigma, lambda v: 0 < v <= 10, "in (0, 10] (e.g. 0.5)")
+    number("point_augment.pointwolf_rotate", pa.pointwolf_rotate, lambda v: 0 <= v <= 180, "in [0, 180] degrees (e.g. 10)")
+    number("point_augment.pointwolf_scale", pa.pointwolf_scale, lambda v: 1 <= v <= MAX_POINT_SCALE,
+           f"in [1, {MAX_POINT_SCALE:g}] (e.g. 3)")
+    number("point_augment.pointwolf_translate", pa.pointwolf_translate, lambda v: 0 <= v <= MAX_POINT_SHIFT,
+           f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.25)")
+    need(pa.background in BACKGROUNDS, f"unknown point_augment.background {_short(pa.background)}; choose one of {list(BACKGROUNDS)}")
 
+    need(isinstance(config.visualatom, VisualAtomConfig),
+         f"visualatom must be a VisualAtomConfig, got {type(config.visualatom).__name__}")
     ia = config.image_augment
-    for name in ("transpose_p", "hflip_p", "vflip_p", "affine_p", "brightness_contrast_p", "hsv_p"):
+    for name in (f.name for f in dataclasses.fields(ia) if f.name.endswith("_p")):
         p = getattr(ia, name)
         need(_is_finite(p) and 0.0 <= p <= 1.0, f"image_augment.{name} is a probability and must be in [0, 1], got {p}")
     # (field, low, high, high included, what it is): the ranges albumentations and OpenCV make sense of.
@@ -338,12 +404,76 @@ def validate(config: GenerationConfig) -> None:
             ("contrast_limit", 0.0, 1.0, True, "a fraction of the contrast"),
             ("hue_shift_limit", 0.0, 180.0, True, "OpenCV hue units, 0-179"),
             ("sat_shift_limit", 0.0, 255.0, True, "8-bit saturation units"),
-            ("val_shift_limit", 0.0, 255.0, True, "8-bit value units")):
+            ("val_shift_limit", 0.0, 255.0, True, "8-bit value units"),
+            ("cutout_size", 0.0, 1.0, True, "a fraction of the image side"),
+            ("distortion_limit", 0.0, 1.0, False, "grid steps scaled by 1 + U(-limit, limit)")):
         value = getattr(ia, name)
         ok = _is_finite(value) and low <= value and (value <= high if closed else value < high)
         need(ok, f"image_augment.{name} must be a finite number in [{low:g}, {high:g}{']' if closed else ')'} ({what}), "
                  f"got {_short(value)}")
+    integer("image_augment.cutout_holes", ia.cutout_holes, 1,
+            f"image_augment.cutout_holes must be at least 1, got {_short(ia.cutout_holes)} (e.g. 8)", 1000, " (e.g. 8)")
+    need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")
     _validate_glyphs(config.glyphs, need, integer, number)
+
+
+# Upper bounds of the visualatom family: 25x / 10x the paper's, so a typo fails at once.
+MAX_ATOM_VERTICES = 10_000
+MAX_ATOM_ORBITS = 1_000
+MAX_ATOM_POINTS = 4_000_000  # vertices_max x orbits_max: 64 MB of float64 x/y per image
+MAX_ATOM_LENGTH = 10_000.0  # paper pixels; the canvas is 512
+
+
+def _validate_visualatom(va: "VisualAtomConfig") -> None:
+    """Raise `UserError` naming the first bad visualatom field (types, finiteness, ranges, order)."""
+
+    def integer(name: str, low: int, high: int) -> int:
+        value = getattr(va, name)
+        if not (_is_int(value) and low <= value <= high):
+            raise UserError(f"visualatom.{name} must be an integer in [{low}, {high}], got {_short(value)}")
+        return value
+
+    def number(name: str, low: float, high: float) -> float:
+        value = getattr(va, name)
+        if not (_is_finite(value) and low <= value <= high):
+            raise UserError(f"visualatom.{name} must be a finite number in [{low:g}, {high:g}], got {_short(value)}")
+        return value
+
+    def ordered(low: str, high: str) -> None:
+        if getattr(va, low) > getattr(va, high):
+            raise UserError(f"visualatom.{low} must be at most visualatom.{high}, got "
+                            f"{getattr(va, low)} > {getattr(va, high)}")
+
+    integer("canvas_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+    integer("vertices_min", 3, MAX_ATOM_VERTICES)
+    integer("vertices_max", 3, MAX_ATOM_VERTICES)
+    ordered("vertices_min", "vertices_max")
+    integer("orbits_min", 1, MAX_ATOM_ORBITS)
+    integer("orbits_max", 1, MAX_ATOM_ORBITS)
+    ordered("orbits_min", "orbits_max")
+    if va.vertices_max * va.orbits_max > MAX_ATOM_POINTS:
+        raise UserError(f"visualatom.vertices_max x orbits_max must be at most {MAX_ATOM_POINTS}, got "
+                        f"{va.vertices_max} x {va.orbits_max}; lower one of them (the paper: 1000 x 200)")
+    integer("freq_min", 0, 1000)
+    integer("freq_max", 0, 1000)
+    if va.freq_min >= va.freq_max:
+        raise UserError(f"visualatom.freq_min must be below freq_max (n1 and n2 differ), got {va.freq_min}..{va.freq_max}")
+    number("amplitude", 0.0, MAX_ATOM_LENGTH)
+    number("noise_min", 0.0, MAX_ATOM_LENGTH)
+    number("noise_max", 0.0, MAX_ATOM_LENGTH)
+    ordered("noise_min", "noise_max")
+    number("radial_step_max", 0.0, MAX_ATOM_LENGTH)
+    integer("radius_min", 0, int(MAX_ATOM_LENGTH))
+    integer("radius_max", 0, int(MAX_ATOM_LENGTH))
+    ordered("radius_min", "radius_max")
+    number("oval_max", 1.0, 100.0)
+    number("center_range", 0.0, 1.0)
+    integer("gray_min", 0, 255)
+    integer("gray_max", 0, 255)
+    ordered("gray_min", "gray_max")
+    integer("line_thickness", 1, 64)
+    if not isinstance(va.antialias, bool):
+        raise UserError(f"visualatom.antialias must be true or false, got {_short(va.antialias)}")
 
 
 MAX_GLYPH_CHARS = 64  # characters drawn per class: every one is drawn in each channel of every image

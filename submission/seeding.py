@@ -10,7 +10,11 @@ STREAM_BANK = 0
 STREAM_IFS_POINTS = 1
 STREAM_POINT_AUGMENT = 2
 STREAM_IMAGE_AUGMENT = 3
-STREAM_GLYPHS = 4  # the glyph family's per-image draws (fonts, sizes, angles, offsets, mixes)
+STREAM_BACKGROUND = 4  # point_augment.background (the fractal family's diamond-square backdrop)
+# The visualatom family: class parameters from (seed, class), image draws from (seed, class, image).
+STREAM_VISUALATOM_CLASS = 20
+STREAM_VISUALATOM_IMAGE = 21
+STREAM_GLYPHS = 30  # the glyph family's per-image draws (fonts, sizes, angles, offsets, mixes)
 
 
 def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:

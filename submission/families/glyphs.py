@@ -243,6 +243,12 @@ class GlyphFamily(Family):
         locate_fonts(table.fonts, str(fonts_dir), hint="re-pack with `python -m submission pack`")
         return config.replace(glyphs=dataclasses.replace(g, font_dir=str(fonts_dir), table_path=str(table_file)))
 
+    def describe(self, config: GenerationConfig) -> str:
+        g = config.glyphs
+        return (f"glyphs: {g.chars_per_class} CJK characters per class from {g.table_path or 'the packaged table'}, "
+                f"fonts {'in ' + g.font_dir if g.font_dir else 'from /usr/share/fonts'}, size {g.size_min:g}-{g.size_max:g} "
+                f"x side, rotation step {g.rotation_step:g} deg, {g.layers} layers")
+
     def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "GlyphWorker":
         return GlyphWorker(plan.config)
 
