@@ -51,12 +51,12 @@ class Generator:
             if config.image_augment.enabled:
                 _require_modules(("albumentations",), why="image augmentation is on in params/config.json")
                 _check_image_augment(config)
-            backend, device = _check_render(config)
+            engine = _check_render(config, family)
         except user_error as exc:
             raise SubmissionSetupError(f"params/{CONFIG_FILE}: {exc}") from None
         cls.config = config
         print(f"Generator: {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
-              f"{config.image_format}, backend {backend} on {device} "
+              f"{config.image_format}, family {config.family} ({engine}) "
               f"(pytorch3d {'importable' if _importable('pytorch3d.renderer') else 'not importable'}), "
               f"python {sys.version.split()[0]}, torch {importlib.import_module('torch').__version__}", flush=True)
 
@@ -113,7 +113,7 @@ def _check_image_augment(config: Any) -> None:
                                    f"{augmented.shape} {augmented.dtype}; install the zip's requirements.txt")
 
 
-def _check_render(config: Any) -> "tuple[str, str]":
+def _check_render(config: Any, family: Any) -> str:
     """Resolve device and backend ('auto' falls back to splat without PyTorch3D) and render the first
     image of class 0 with the family's worker, so a missing backend or an incompatible torch fails
     here, in seconds, not hours into `generate`."""
@@ -128,4 +128,4 @@ def _check_render(config: Any) -> "tuple[str, str]":
         torch = importlib.import_module("torch")
         raise SubmissionSetupError(f"the {plan.backend} renderer returned {tuple(image.shape)} {image.dtype} images, "
                                    f"expected (1, {size}, {size}, 3) uint8; this torch ({torch.__version__}) may not fit")
-    return plan.backend, plan.device
+    return family.engine(plan)

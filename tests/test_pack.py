@@ -164,7 +164,7 @@ def test_rehearse_without_pytorch3d_falls_back_to_splat(packed, tmp_path):
     out = tmp_path / "dataset"
     result = cli("rehearse", str(packed), str(out), "--classes", "2", "--images-per-class", "3", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "backend splat" in result.stdout and "pytorch3d not importable" in result.stdout
+    assert "family fractal (splat on cpu)" in result.stdout and "pytorch3d not importable" in result.stdout
     assert_dataset(out, classes=2, images_per_class=3, size=64)
     assert sha256(packed) == zip_hash  # the override edits the unpacked copy only
 
