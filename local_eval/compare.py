@@ -51,6 +51,17 @@ class ComparePlan:
         """Every run, seed by seed, so that paired results for all datasets come early."""
         return [(d.name, p, s) for p in self.presets for s in self.seeds for d in self.datasets]
 
+    @property
+    def cache(self) -> Path:
+        return self.out / "cache"
+
+    def data_path(self, name: str) -> Optional[Path]:
+        """Where dataset `name` is (or will be, once materialized); None: no pre-training."""
+        dataset = next(d for d in self.datasets if d.name == name)
+        if isinstance(dataset, NoiseDataset):
+            return dataset.folder(self.cache)
+        return dataset.materialize(self.cache)  # a folder, or None for scratch
+
     def run_dir(self, key: RunKey) -> Path:
         dataset, preset, seed = key
         return self.out / "runs" / dataset / preset / f"seed{seed}"
@@ -129,8 +140,7 @@ def check_plan(plan: ComparePlan, world_size: int) -> None:
                                     f"--pretrain-classes {available} or generate more")
     for key in plan.keys():
         dataset = next(d for d in plan.datasets if d.name == key[0])
-        path = dataset.path if isinstance(dataset, FolderDataset) else None
-        spec = plan.spec(key, path)
+        spec = plan.spec(key, plan.data_path(key[0]))
         if key[2] == plan.seeds[0]:  # the inputs are the same for every seed
             validate(spec, world_size, check_data=not isinstance(dataset, NoiseDataset))
         else:
@@ -182,7 +192,7 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
     """Run (or resume) every run of `plan`; returns compare.json's content, None if stopped."""
     from .compare_report import write_outputs
 
-    cache = plan.out / "cache"
+    cache = plan.cache
     if runtime.is_main:
         plan.out.mkdir(parents=True, exist_ok=True)
         if not (plan.out / PLAN_FILE).exists():
@@ -194,7 +204,7 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
                     f"{dataset.folder(cache)}")
                 dataset.materialize(cache)
     barrier(runtime)
-    data = {d.name: d.materialize(cache) for d in plan.datasets}
+    data = {d.name: plan.data_path(d.name) for d in plan.datasets}
     progress, reports = Progress(plan), {}
     keys = plan.keys()
     for key in keys:
