@@ -20,7 +20,9 @@ COPY ${ZIP} /submission.zip
 RUN python -m zipfile -e /submission.zip /opt/packed \
     && pip install --no-cache-dir -r /opt/packed/requirements.txt
 
-# `rehearse` comes from the zip's own copy of the package; it unpacks the zip again into a temp
-# folder and runs the server sequence from there. Mount a host folder on /out for the dataset.
-WORKDIR /opt/packed/src
+# The zip carries only what runs on the server, so `rehearse` (a developer tool) comes from the
+# repository's package; it unpacks the zip again into a temp folder and runs the server sequence
+# from there, importing the packed copy. Mount a host folder on /out for the dataset.
+COPY submission /opt/tools/submission
+WORKDIR /opt/tools
 CMD ["python", "-m", "submission", "rehearse", "/submission.zip", "/out/dataset"]

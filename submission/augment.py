@@ -7,6 +7,7 @@ import numpy as np
 
 from .config import ImageAugmentConfig
 from .errors import UserError
+from .seeding import int_seed
 
 ImageAugmenter = Callable[[np.ndarray, int], np.ndarray]
 
@@ -44,7 +45,7 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
         # "apply?" draws identical (all fire or none do); give each transform its own seed.
         compose.set_random_seed(seed)
         for index, transform in enumerate(compose.transforms):
-            transform.set_random_seed(int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint32)[0]))
+            transform.set_random_seed(int_seed(seed, index))
         return compose(image=image)["image"]
 
     return augment

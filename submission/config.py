@@ -3,14 +3,54 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import UserError
 
 IMAGE_FORMATS = ("png", "jpg")
 DEVICES = ("auto", "cpu", "cuda")
 MIN_IMAGE_SIZE = 16
+
+# Upper bounds: generous for real use (the contest is 1000 x 1000 images of 224 px from 10k
+# points), small enough that a typo fails at once instead of exhausting memory or running for years.
+MAX_IMAGE_SIZE = 4096  # 16.8 Mpx: one float32 RGB render is already 200 MB
+MAX_CLASSES = 100_000
+MAX_IMAGES_PER_CLASS = 100_000
+MAX_TOTAL_IMAGES = 100_000_000  # classes x images_per_class: 100x the contest's million (days of rendering, TBs)
+MAX_POINTS = 1_000_000  # 100x the default; bank build time and renderer memory grow linearly with it
+MAX_SEED = 2**56 - 1  # the largest seed whose counter-RNG key (seed * 256 + stream) fits in 64 bits
+MAX_POINTS_PER_PIXEL = 150  # PyTorch3D's rasterizer limit (kMaxPointsPerPixel)
+MAX_CAMERA_DISTANCE = 1000.0  # farther, the cloud is a few pixels wide and float32 depths lose their order
+MAX_WORKERS = 1024
+MAX_BATCH_BYTES = 4 * 2**30  # estimated memory of one render batch per worker (see `batch_bytes`)
+MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and the camera sits 10 away
+MAX_POINT_SHIFT = 10.0
+MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
+
+
+def is_device_name(name: Any) -> bool:
+    """One of `DEVICES`, or "cuda:N" for the N-th GPU."""
+    return isinstance(name, str) and (name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()))
+
+
+def batch_bytes(clouds: int, image_size: int, points: int) -> int:
+    """Rough memory of rendering `clouds` views at once: the padded clouds (xyz + rgba float32,
+    28 bytes a point) and the float32 RGB images (12 bytes a pixel); the renderer's working memory
+    on top is bounded separately (the splat backend works in chunks)."""
+    return clouds * (points * 28 + image_size * image_size * 12)
+
+
+def max_batch(image_size: int, points: int) -> int:
+    """The most clouds one render batch may hold within `MAX_BATCH_BYTES` (at least 1)."""
+    return max(1, MAX_BATCH_BYTES // batch_bytes(1, image_size, points))
+
+
+def _field(default: Any, help_text: str) -> Any:
+    """A dataclass field whose `metadata["help"]` is its one-line description (CLI help)."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
@@ -27,6 +67,11 @@ class PointAugmentConfig:
     rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
     colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any per-image point-cloud augmentation is on."""
+        return self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
 
 
 @dataclass(frozen=True)
@@ -48,6 +93,11 @@ class ImageAugmentConfig:
     sat_shift_limit: float = 30.0
     val_shift_limit: float = 20.0
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any transform can fire (each is on when its probability `*_p` is above 0)."""
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self) if f.name.endswith("_p"))
+
 
 @dataclass(frozen=True)
 class GenerationConfig:
@@ -56,24 +106,25 @@ class GenerationConfig:
     ``None`` for an option means "use the default" where noted.
     """
 
-    classes: int = 1000
-    images_per_class: int = 1000
-    image_size: int = 224
-    points: int = 10_000  # IFS points per category before subsampling
-    radius: float = 0.015  # point radius in NDC units (PyTorch3D semantics)
-    points_per_pixel: int = 4
-    camera_distance: float = 10.0
-    fov_degrees: float = 10.0
-    seed: int = 0
-    device: str = "auto"  # auto: cuda when available, else cpu
-    backend: str = "auto"  # auto: pytorch3d on cuda, splat on cpu; see submission.render
-    workers: Optional[int] = None  # None: all cores
-    batch_size: int = 50  # clouds rendered per renderer call (speed only: images do not depend on it)
-    image_format: str = "png"
-    jpeg_quality: int = 95
-    bank_path: Optional[str] = None  # a saved category bank; None: build it from `seed`
-    shard_index: int = 0  # this run generates classes c with c % shard_count == shard_index
-    shard_count: int = 1
+    # The help text of each field is its command-line help (see submission/tools/options.py).
+    classes: int = _field(1000, "number of categories (the contest needs 1000)")
+    images_per_class: int = _field(1000, "images per category (the contest needs 1000)")
+    image_size: int = _field(224, "square image side in pixels")
+    points: int = _field(10_000, "IFS points per category before subsampling")
+    radius: float = _field(0.015, "point radius in NDC units (PyTorch3D semantics)")
+    points_per_pixel: int = _field(4, "nearest points alpha-composited per pixel")
+    camera_distance: float = _field(10.0, "camera distance from the origin (the cloud spans [-1, 1])")
+    fov_degrees: float = _field(10.0, "camera field of view in degrees")
+    seed: int = _field(0, "base seed; every image derives its own from (seed, class, index)")
+    device: str = _field("auto", "auto, cpu, cuda or cuda:N (auto: cuda when available)")
+    backend: str = _field("auto", "renderer: auto, pytorch3d or splat (auto: pytorch3d on cuda, splat on cpu)")
+    workers: Optional[int] = _field(None, "worker processes (default: all cores; at most 8 on cuda)")
+    batch_size: int = _field(50, "clouds per renderer call (speed only: images do not depend on it)")
+    image_format: str = _field("png", "image file format: png or jpg")
+    jpeg_quality: int = _field(95, "JPEG quality when image_format is jpg")
+    bank_path: Optional[str] = _field(None, "a saved category bank (npz) instead of building one from the seed")
+    shard_index: int = _field(0, "this run generates classes c with c % shard_count == shard_index")
+    shard_count: int = _field(1, "number of shards the classes are split into")
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
 
@@ -101,13 +152,20 @@ class GenerationConfig:
     def from_json(cls, text: str) -> "GenerationConfig":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            raise UserError("config is not a GenerationConfig: its JSON is nested too deeply; "
+                            "regenerate it with `python -m submission pack`") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer literal too long to convert
             raise UserError(f"config is not valid JSON ({exc}); regenerate it with `python -m submission pack`") from None
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> "GenerationConfig":
-        """A copy with some fields changed; ``None`` values are ignored (keep the current value)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with some fields changed (`dataclasses.replace`; validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, **overrides: Any) -> "GenerationConfig":
+        """A copy with the given options applied; ``None`` means "not given": keep the current value."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def class_ids(self) -> Tuple[int, ...]:
         """The classes this shard generates (all of them when unsharded)."""
@@ -142,9 +200,23 @@ def _typed_kwargs(cls: type, data: Any, where: str) -> Dict[str, Any]:
         if isinstance(value, bool) and expected is not bool and bool not in (expected if isinstance(expected, tuple) else (expected,)):
             raise UserError(f"{where}.{key} must be {_type_name(expected)}, got a boolean")
         if not isinstance(value, expected):
-            raise UserError(f"{where}.{key} must be {_type_name(expected)}, got {type(value).__name__} {value!r}")
-        out[key] = float(value) if isinstance(default, float) else value
+            raise UserError(f"{where}.{key} must be {_type_name(expected)}, got {type(value).__name__} {_short(value)}")
+        if isinstance(default, float):
+            try:
+                value = float(value)
+            except OverflowError:
+                raise UserError(f"{where}.{key} must be a finite number, got an integer of {len(str(value))} digits") from None
+        out[key] = value
     return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters so an error message stays one readable line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for str() (sys.set_int_max_str_digits)
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _type_name(expected: Any) -> str:
@@ -152,34 +224,96 @@ def _type_name(expected: Any) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in types)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def validate(config: GenerationConfig) -> None:
-    """Raise `UserError` naming the first bad field and how to fix it."""
+    """Raise `UserError` naming the first bad field and how to fix it.
+
+    Every numeric field is checked for its type, finiteness and range, so a config that passes
+    cannot produce blank or NaN images, a traceback deep in a worker, or an absurd allocation.
+    """
 
     def need(ok: bool, message: str) -> None:
         if not ok:
             raise UserError(message)
 
-    need(config.classes > 0, f"classes must be a positive integer, got {config.classes} (e.g. --classes 1000)")
-    need(config.images_per_class > 0, f"images_per_class must be a positive integer, got {config.images_per_class} (e.g. --images-per-class 1000)")
-    need(config.image_size >= MIN_IMAGE_SIZE, f"image_size must be at least {MIN_IMAGE_SIZE} pixels, got {config.image_size} (e.g. --image-size 224)")
-    need(config.points >= 1, f"points must be at least 1, got {config.points} (e.g. --points 10000)")
-    need(0 < config.radius < 1, f"radius must be in (0, 1) NDC units, got {config.radius} (e.g. 0.015)")
-    need(config.points_per_pixel >= 1, f"points_per_pixel must be at least 1, got {config.points_per_pixel}")
-    need(config.camera_distance > 1, f"camera_distance must be greater than 1 (the cloud spans [-1, 1]), got {config.camera_distance}")
-    need(0 < config.fov_degrees < 180, f"fov_degrees must be in (0, 180), got {config.fov_degrees}")
-    need(config.seed >= 0, f"seed must be a non-negative integer, got {config.seed}")
-    need(config.device in DEVICES, f"unknown device {config.device!r}; choose one of {list(DEVICES)}")
-    need(config.workers is None or config.workers >= 1, f"workers must be at least 1 (or omitted for all cores), got {config.workers}")
-    need(config.batch_size >= 1, f"batch_size must be at least 1, got {config.batch_size}")
+    def integer(name: str, value: Any, low: int, low_message: str, high: Optional[int] = None, how: str = "") -> None:
+        need(_is_int(value), f"{name} must be an integer, got {type(value).__name__} {_short(value)}")
+        need(value >= low, low_message)
+        if high is not None:
+            need(value <= high, f"{name} must be at most {high}, got {_short(value)}{how}")
+
+    def number(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> None:
+        """A finite number for which `ok(value)` holds, described by `rule`."""
+        need(_is_finite(value) and ok(value), f"{name} must be a finite number {rule}, got {_short(value)}")
+
+    integer("classes", config.classes, 1, f"classes must be a positive integer, got {config.classes} (e.g. --classes 1000)",
+            MAX_CLASSES)
+    integer("images_per_class", config.images_per_class, 1,
+            f"images_per_class must be a positive integer, got {config.images_per_class} (e.g. --images-per-class 1000)",
+            MAX_IMAGES_PER_CLASS)
+    total = config.classes * config.images_per_class
+    need(total <= MAX_TOTAL_IMAGES, f"classes x images_per_class must be at most {MAX_TOTAL_IMAGES} images, got "
+         f"{config.classes} x {config.images_per_class} = {total}; lower --classes or --images-per-class")
+    integer("image_size", config.image_size, MIN_IMAGE_SIZE,
+            f"image_size must be at least {MIN_IMAGE_SIZE} pixels, got {config.image_size} (e.g. --image-size 224)",
+            MAX_IMAGE_SIZE, " pixels (e.g. --image-size 224)")
+    integer("points", config.points, 1, f"points must be at least 1, got {config.points} (e.g. --points 10000)",
+            MAX_POINTS, " (e.g. --points 10000)")
+    number("radius", config.radius, lambda v: 0 < v < 1, "in (0, 1) NDC units (e.g. 0.015)")
+    integer("points_per_pixel", config.points_per_pixel, 1, f"points_per_pixel must be at least 1, got {config.points_per_pixel}",
+            MAX_POINTS_PER_PIXEL, " (e.g. 4)")
+    number("camera_distance", config.camera_distance, lambda v: 1 < v <= MAX_CAMERA_DISTANCE,
+           f"in (1, {MAX_CAMERA_DISTANCE:g}] (the cloud spans [-1, 1]; e.g. 10)")
+    number("fov_degrees", config.fov_degrees, lambda v: 0 < v < 180, "in (0, 180) (e.g. 10)")
+    integer("seed", config.seed, 0, f"seed must be a non-negative integer, got {config.seed}", MAX_SEED, " (the largest seed is 2**56 - 1)")
+    need(is_device_name(config.device), f"unknown device {config.device!r}; choose one of {list(DEVICES)} (or cuda:N)")
+    if config.workers is not None:
+        integer("workers", config.workers, 1, f"workers must be at least 1 (or omitted for all cores), got {config.workers}",
+                MAX_WORKERS, " (or omit it for all cores)")
+    integer("batch_size", config.batch_size, 1, f"batch_size must be at least 1, got {config.batch_size}")
+    clouds = min(config.batch_size, config.images_per_class)  # a batch never spans two classes
+    need(batch_bytes(clouds, config.image_size, config.points) <= MAX_BATCH_BYTES,
+         f"batch_size {config.batch_size} needs about {batch_bytes(clouds, config.image_size, config.points) / 2**30:.1f} GiB "
+         f"per render batch at {config.image_size} px and {config.points} points (at most {MAX_BATCH_BYTES >> 30} GiB); "
+         f"use --batch-size {max_batch(config.image_size, config.points)} or less (it does not change the images)")
     need(config.image_format in IMAGE_FORMATS, f"unknown image format {config.image_format!r}; choose one of {list(IMAGE_FORMATS)}")
-    need(1 <= config.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {config.jpeg_quality}")
+    need(_is_int(config.jpeg_quality) and 1 <= config.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {config.jpeg_quality}")
+    need(_is_int(config.shard_index) and _is_int(config.shard_count), f"shard must be two integers I/N, got "
+         f"{_short(config.shard_index)}/{_short(config.shard_count)} (e.g. --shard 0/4)")
     need(config.shard_count >= 1 and 0 <= config.shard_index < config.shard_count,
          f"shard must be I/N with 0 <= I < N, got {config.shard_index}/{config.shard_count} (e.g. --shard 0/4)")
+    need(config.shard_count <= MAX_CLASSES, f"shard count N must be at most {MAX_CLASSES}, got {config.shard_count}")
+
     pa = config.point_augment
-    need(0 < pa.keep_min <= pa.keep_max <= 1, f"point_augment keep fraction must satisfy 0 < keep_min <= keep_max <= 1, got {pa.keep_min}..{pa.keep_max}")
-    need(0 < pa.scale_min <= pa.scale_max, f"point_augment scale must satisfy 0 < scale_min <= scale_max, got {pa.scale_min}..{pa.scale_max}")
-    need(pa.shift >= 0 and pa.noise_std >= 0, "point_augment shift and noise_std must be non-negative")
+    need(_is_finite(pa.keep_min) and _is_finite(pa.keep_max) and 0 < pa.keep_min <= pa.keep_max <= 1,
+         f"point_augment keep fraction must satisfy 0 < keep_min <= keep_max <= 1, got {pa.keep_min}..{pa.keep_max}")
+    need(_is_finite(pa.scale_min) and _is_finite(pa.scale_max) and 0 < pa.scale_min <= pa.scale_max <= MAX_POINT_SCALE,
+         f"point_augment scale must satisfy 0 < scale_min <= scale_max <= {MAX_POINT_SCALE:g}, got {pa.scale_min}..{pa.scale_max}")
+    number("point_augment.shift", pa.shift, lambda v: 0 <= v <= MAX_POINT_SHIFT, f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.2)")
+    number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
+
     ia = config.image_augment
     for name in ("transpose_p", "hflip_p", "vflip_p", "affine_p", "brightness_contrast_p", "hsv_p"):
         p = getattr(ia, name)
-        need(0.0 <= p <= 1.0, f"image_augment.{name} is a probability and must be in [0, 1], got {p}")
+        need(_is_finite(p) and 0.0 <= p <= 1.0, f"image_augment.{name} is a probability and must be in [0, 1], got {p}")
+    # (field, low, high, high included, what it is): the ranges albumentations and OpenCV make sense of.
+    for name, low, high, closed, what in (
+            ("shift_limit", 0.0, 1.0, True, "a fraction of the image size"),
+            ("scale_limit", 0.0, 1.0, False, "scale is drawn in [1 - limit, 1 + limit]"),
+            ("rotate_limit", 0.0, 180.0, True, "degrees"),
+            ("brightness_limit", 0.0, 1.0, True, "a fraction of the full range"),
+            ("contrast_limit", 0.0, 1.0, True, "a fraction of the contrast"),
+            ("hue_shift_limit", 0.0, 180.0, True, "OpenCV hue units, 0-179"),
+            ("sat_shift_limit", 0.0, 255.0, True, "8-bit saturation units"),
+            ("val_shift_limit", 0.0, 255.0, True, "8-bit value units")):
+        value = getattr(ia, name)
+        ok = _is_finite(value) and low <= value and (value <= high if closed else value < high)
+        need(ok, f"image_augment.{name} must be a finite number in [{low:g}, {high:g}{']' if closed else ')'} ({what}), "
+                 f"got {_short(value)}")

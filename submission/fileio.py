@@ -1,17 +1,22 @@
-"""Writing files so that a kill never leaves a truncated one, with clear errors when the disk says no;
-and the one guarded way to clear an output folder for --overwrite."""
+"""File-system safety in one place: atomic writes (a kill never leaves a truncated file), output
+paths checked before any slow work, one-line errors for what the disk says, and the one guarded way
+to clear an output folder for --overwrite."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
-from typing import List
+from typing import List, Tuple, Union
 
 from .errors import UserError
 
+PathLike = Union[str, "os.PathLike[str]"]
 TMP_SUFFIX = ".tmp"
+NAME_MAX = 255  # bytes per file or folder name on ext4, xfs, btrfs, tmpfs, APFS and NTFS
 STATE_DIRNAME = ".generate-state"  # generate's bookkeeping while a run is unfinished
 # What `generate` (and a packed generator) writes: OUT/<digits>/<digits>_<digits>.<png|jpg>, plus
 # the hidden temporary names of `write_atomic`. Only such entries are ever removed by --overwrite.
@@ -19,47 +24,109 @@ _IMAGE_NAME = re.compile(r"\.?\d+_\d+\.(png|jpg)(\.tmp)?")
 MAX_LISTED = 3
 
 
-def os_error(exc: OSError, path: Path, action: str = "write") -> UserError:
+def os_error(exc: OSError, path: PathLike, action: str = "write") -> UserError:
     """A one-line `UserError` for an OSError met while creating or writing `path`."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return UserError(f"disk full while writing {path} (no space or no inodes left); free some space (or pick another "
-                         "output directory) and rerun the same command to resume")
+        return UserError(f"disk full while writing {path} (no space or no inodes left); free some space (or pick "
+                         "another output directory) and rerun the same command to resume")
     if exc.errno == errno.EROFS:
-        return UserError(f"cannot {action} {path}: the file system is read-only; choose a writable output path")
+        return UserError(f"cannot {action} {path}: read-only file system; choose an output path on a writable disk")
     if exc.errno == errno.ENAMETOOLONG:
-        return UserError(f"cannot {action} {path}: a file or folder name is too long (255 bytes at most); "
-                         "choose a shorter output path")
-    if exc.errno == errno.ENOTDIR:
-        return UserError(f"cannot {action} {path}: a part of the path is a file, not a folder; "
-                         "choose another output path")
+        return UserError(f"cannot {action} {_short(path)}: file name too long (most file systems allow {NAME_MAX} "
+                         "bytes per file or folder name); choose a shorter name")
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return UserError(f"cannot {action} {path}: a file is in the way where a folder must be; choose another path")
     return UserError(f"cannot {action} {path}: {exc.strerror}; check the output directory's permissions")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def _tmp_name(name: str) -> str:
+    """`.NAME.tmp`; shortened, with a hash of NAME, when the extra 5 bytes would push a legal NAME
+    over the file system's name-length limit."""
+    tmp = f".{name}{TMP_SUFFIX}"
+    if len(os.fsencode(tmp)) <= NAME_MAX:
+        return tmp
+    # 50 characters are at most 200 bytes in UTF-8: the result stays well under NAME_MAX
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
+    return f".{name[:50]}~{digest}{TMP_SUFFIX}"
+
+
+def write_atomic(path: PathLike, data: bytes) -> None:
     """Write to a hidden temporary name beside `path`, then rename it into place."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
+    tmp = path.with_name(_tmp_name(path.name))
     try:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        try:  # best effort: on a read-only or vanished disk this fails too, and must not hide `exc`
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise os_error(exc, path) from None
 
 
-def make_dirs(path: Path) -> None:
+def make_dirs(path: PathLike, what: str = "folder") -> None:
     """`mkdir -p` with the same one-line errors as `write_atomic`."""
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"cannot create folder {path}: a file of that name is in the way; "
-                        "choose another output path") from None
     except OSError as exc:
-        raise os_error(exc, Path(path), action="create") from None
+        raise os_error(exc, path, action=f"create {what}") from None
 
 
-def check_overwritable(path: Path, force: bool = False) -> None:
+def check_writable_target(path: PathLike, what: str, is_dir: bool = False) -> None:
+    """Raise `UserError` unless `path` can be created (or replaced) by this user, before any slow work.
+
+    `path` is a file to write, or with `is_dir` a folder to write into; `what` names it in the message
+    (e.g. "OUTDIR"). Checked: no name over NAME_MAX bytes, no regular file where a folder must be, and
+    the nearest existing folder on the way is writable and not on a read-only file system.
+    """
+    path = Path(path)
+    absolute = Path(os.path.abspath(path))
+    for part in absolute.parts:
+        size = len(os.fsencode(part))
+        if size > NAME_MAX:
+            raise UserError(f"{what} {_short(path)}: the name {part[:24]}... is {size} bytes, over the {NAME_MAX}-byte "
+                            "limit of most file systems (file name too long); choose a shorter name")
+    start = absolute if is_dir else absolute.parent
+    folder, mode = _nearest_existing(start, path, what)
+    if not stat.S_ISDIR(mode):
+        if folder == absolute:
+            raise UserError(f"{what} {path} is a file, not a directory; give a directory path")
+        raise UserError(f"{folder} is a file, not a folder, so {what} {path} cannot be created; choose another output path")
+    if _read_only(folder):
+        raise UserError(f"{what} {path} is on a read-only file system ({folder}); choose a path on a writable disk")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {folder}: permission denied, so {what} {path} cannot be written there; "
+                        "choose a writable output path (or fix its permissions)")
+
+
+def _nearest_existing(start: Path, path: Path, what: str) -> Tuple[Path, int]:
+    """(the first of `start` and its parents that exists, its st_mode)."""
+    for folder in (start, *start.parents):
+        try:
+            return folder, os.stat(folder).st_mode
+        except (FileNotFoundError, NotADirectoryError):  # not there yet, or under a file: look higher
+            continue
+        except OSError as exc:
+            raise os_error(exc, path, action=f"use {what}") from None
+    raise UserError(f"cannot use {what} {path}: no folder of it exists")  # unreachable: the root exists
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # no statvfs (Windows): the write itself will say
+        return False
+
+
+def _short(path: PathLike) -> str:
+    """`path` for a message: an over-long one would drown the line."""
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]}"
+
+
+def check_overwritable(path: PathLike, force: bool = False) -> None:
     """Refuse to --overwrite what no one means to lose, before anything is touched.
 
     The path is resolved (``..``, ``~`` and symbolic links in its parents), then refused when it
@@ -103,7 +170,7 @@ def foreign_entries(root: Path) -> List[Path]:
     return foreign
 
 
-def remove_tree_for_overwrite(path: Path, force: bool = False) -> None:
+def remove_tree_for_overwrite(path: PathLike, force: bool = False) -> None:
     """Empty a folder the user asked to --overwrite (after `check_overwritable`). The folder itself
     stays: it may be a mount point (a Docker volume), which cannot be removed."""
     target = Path(path).expanduser().resolve()

@@ -17,9 +17,10 @@ def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream, *keys])))
 
 
-def int_seed(seed: int, stream: int, *keys: int) -> int:
-    """A 32-bit integer seed for libraries that take one (albumentations)."""
-    return int(np.random.SeedSequence([seed, stream, *keys]).generate_state(1, np.uint32)[0])
+def int_seed(seed: int, *keys: int) -> int:
+    """A 32-bit integer seed derived from (seed, *keys), for libraries that take one (albumentations);
+    callers pass a stream and item keys, e.g. ``int_seed(seed, STREAM_IMAGE_AUGMENT, c, j)``."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1, np.uint32)[0])
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -53,7 +53,7 @@ class Generator:
                                  f"got {config.bank_path!r}; re-pack with `python -m submission pack`")
             config = config.replace(bank_path=str(bank_file))
             _check_bank(bank_file, config)
-            if _image_augment_enabled(config):
+            if config.image_augment.enabled:
                 _require_modules(("albumentations",), why="image augmentation is on in params/config.json")
                 _check_image_augment(config)
             backend, device = _check_renderer(config)
@@ -110,10 +110,6 @@ def _check_bank(bank_file: Path, config: Any) -> None:
     from submission.fractal import CategoryBank
 
     CategoryBank.load(bank_file).check_fits(config, source=str(bank_file))
-
-
-def _image_augment_enabled(config: Any) -> bool:
-    return any(p > 0 for name, p in config.to_dict()["image_augment"].items() if name.endswith("_p"))
 
 
 def _check_image_augment(config: Any) -> None:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import os
 
+from .config import DEVICES
 from .errors import UserError
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def available_cores() -> int:

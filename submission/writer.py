@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -18,51 +17,35 @@ import numpy as np
 import torch
 
 from .augment import build_image_augmenter
-from .config import GenerationConfig
 from .fileio import TMP_SUFFIX, make_dirs, write_atomic
 from .fractal import CategoryBank
+from .layout import class_dirname, image_filename
+from .plan import RunPlan
 from .pointcloud import augment_cloud, pad_views
-from .render import RenderSettings, create_renderer
+from .render import create_renderer
 from .seeding import STREAM_IMAGE_AUGMENT, STREAM_POINT_AUGMENT, int_seed, rng_for
 
 STAGES = ("sampling", "rendering", "augmentation", "encoding")
 
 
-def name_width(count: int) -> int:
-    """Zero-padding width: ImageFolder sorts class folders by name, so names must sort numerically."""
-    return max(5, len(str(count - 1)))
-
-
-def class_dirname(config: GenerationConfig, category: int) -> str:
-    return f"{category:0{name_width(config.classes)}d}"
-
-
-def image_filename(config: GenerationConfig, category: int, index: int) -> str:
-    return f"{class_dirname(config, category)}_{index:0{name_width(config.images_per_class)}d}.{config.image_format}"
-
-
-def expected_filenames(config: GenerationConfig, category: int) -> List[str]:
-    return [image_filename(config, category, j) for j in range(config.images_per_class)]
-
-
 class ClassWriter:
-    """Generates whole classes; one per process. `device`/`backend` are already resolved."""
+    """Generates whole classes of `plan`; one per process."""
 
-    def __init__(self, config: GenerationConfig, bank: CategoryBank, device: str, backend: str):
-        self.config = config
+    def __init__(self, plan: RunPlan, bank: CategoryBank):
+        self.plan = plan
         self.bank = bank
-        self.renderer = create_renderer(backend, RenderSettings.from_config(config, device=device))
-        self.augment = build_image_augmenter(config.image_augment)
-        if config.image_format == "png":
+        self.renderer = create_renderer(plan.backend, plan.render_settings())
+        self.augment = build_image_augmenter(plan.config.image_augment)
+        if plan.config.image_format == "png":
             self.ext, self.params = ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]
         else:
-            self.ext, self.params = ".jpg", [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]
+            self.ext, self.params = ".jpg", [cv2.IMWRITE_JPEG_QUALITY, plan.config.jpeg_quality]
 
-    def write_class(self, category: int, output_dir: str, done_dir: str) -> Dict[str, float]:
+    def write_class(self, category: int) -> Dict[str, float]:
         """Write every image of `category` and then its done marker; returns seconds per stage."""
-        cfg = self.config
+        cfg = self.plan.config
         seconds = dict.fromkeys(STAGES, 0.0)
-        class_dir = Path(output_dir) / class_dirname(cfg, category)
+        class_dir = self.plan.output_dir / class_dirname(cfg, category)
         make_dirs(class_dir)
         for stale in class_dir.glob(f".*{TMP_SUFFIX}"):  # left by a killed run
             stale.unlink()
@@ -76,14 +59,14 @@ class ClassWriter:
             for j, data in zip(indices, encoded):
                 write_atomic(class_dir / image_filename(cfg, category, j), data)
             seconds["encoding"] += time.perf_counter() - t0
-        write_atomic(Path(done_dir) / class_dirname(cfg, category), b"")
+        write_atomic(self.plan.done_dir / class_dirname(cfg, category), b"")
         return seconds
 
     def encode_images(self, category: int, indices: Sequence[int], cloud: Optional[np.ndarray] = None,
                       seconds: Optional[Dict[str, float]] = None) -> List[bytes]:
         """The encoded file bytes of images `indices` of `category` (one renderer batch); adds the
         time of each stage to `seconds` when given."""
-        cfg = self.config
+        cfg = self.plan.config
         cloud = self.bank.point_cloud(category) if cloud is None else cloud
         t0 = time.perf_counter()
         views = [augment_cloud(cloud, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
@@ -117,15 +100,14 @@ class ClassWriter:
 _WORKER: Optional[ClassWriter] = None
 
 
-def init_worker(config: GenerationConfig, bank_file: str, device: str, backend: str, threads: int,
-                parent_pid: int) -> None:
+def init_worker(plan: RunPlan, threads: int, parent_pid: int) -> None:
     global _WORKER
     # A pool worker outlives a parent killed with SIGKILL (it waits on its task queue forever):
     # watch the parent and leave with it.
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
-    _WORKER = ClassWriter(config, CategoryBank.load(bank_file), device, backend)
+    _WORKER = ClassWriter(plan, CategoryBank.load(plan.bank_file))
 
 
 def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 1.0) -> None:
@@ -134,6 +116,6 @@ def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 1.0) -> None:
     os._exit(1)
 
 
-def write_class_in_worker(category: int, output_dir: str, done_dir: str) -> Dict[str, float]:
+def write_class_in_worker(category: int) -> Dict[str, float]:
     assert _WORKER is not None, "init_worker was not called in this process"
-    return _WORKER.write_class(category, output_dir, done_dir)
+    return _WORKER.write_class(category)

@@ -23,3 +23,72 @@ def small_config():
     from submission import GenerationConfig
 
     return GenerationConfig(classes=4, images_per_class=6, image_size=64, points=2000, workers=1, batch_size=4)
+
+
+def simulate_read_only_disk(monkeypatch, root: Path) -> None:
+    """Make everything under `root` behave as a read-only mount does for root (the tests run as root,
+    and mounting needs privileges): statvfs reports ST_RDONLY, access(W_OK) is refused, and mkdir,
+    open for writing, replace and unlink (even of a missing file) fail with EROFS."""
+    import builtins
+    import errno
+
+    root = Path(os.path.abspath(root))
+
+    def under(path) -> bool:
+        try:
+            path = Path(os.path.abspath(os.fsdecode(path)))
+        except TypeError:  # a file descriptor
+            return False
+        return path == root or root in path.parents
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+
+    real = {name: getattr(os, name) for name in ("statvfs", "access", "mkdir", "replace", "unlink", "open")}
+    real_open = builtins.open
+
+    class ReadOnly:
+        def __init__(self, result):
+            self._result = result
+            self.f_flag = result.f_flag | os.ST_RDONLY
+
+        def __getattr__(self, name):
+            return getattr(self._result, name)
+
+    def statvfs(path):
+        return ReadOnly(real["statvfs"](path)) if under(path) else real["statvfs"](path)
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and under(path):
+            return False
+        return real["access"](path, mode, *args, **kwargs)
+
+    def writer(name):
+        def call(path, *args, **kwargs):
+            if under(path):
+                refuse(path)
+            return real[name](path, *args, **kwargs)
+        return call
+
+    def replace(src, dst, *args, **kwargs):
+        if under(src) or under(dst):
+            refuse(dst)
+        return real["replace"](src, dst, *args, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and under(path):
+            refuse(path)
+        return real["open"](path, flags, *args, **kwargs)
+
+    def builtin_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and under(file):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "mkdir", writer("mkdir"))
+    monkeypatch.setattr(os, "unlink", writer("unlink"))
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(builtins, "open", builtin_open)

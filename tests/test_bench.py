@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from submission.cli import main
+from submission.tools.cli import main
 
 SMALL = ["bench", "--images", "3", "--points", "600", "--image-size", "32", "--batch-size", "2", "--device", "cpu",
          "--min-seconds", "0"]
@@ -71,5 +71,31 @@ def test_end_to_end_runs_a_real_generate_and_cleans_up(capsys, monkeypatch, tmp_
 ])
 def test_bad_arguments_fail_with_one_line_and_exit_2(capsys, args, message):
     assert main([*SMALL, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "100000"], "--image-size must be at most 4096"),
+    (["--points", "1000000000"], "--points must be at most 1000000"),
+    (["--seed", str(2**56)], "--seed must be at most 72057594037927935"),
+    (["--images", "1000000000"], "use --images"),
+    (["--images", "64", "--image-size", "4096"], "use --images 21 or less"),
+    (["--bank", "1000000000"], "--bank must be at most 100000"),
+    (["--threads", "1000000"], "--threads must be at most 1024"),
+    (["--min-seconds", "inf"], "--min-seconds must be in [0, 3600]"),
+    (["--min-seconds", "nan"], "--min-seconds must be in [0, 3600]"),
+    (["--end-to-end", "--e2e-classes", "1000000000"], "--e2e-classes must be at most 100000"),
+    (["--end-to-end", "--e2e-images-per-class", "1000000000"], "--e2e-images-per-class must be at most 100000"),
+    (["--end-to-end", "--e2e-classes", "2000", "--e2e-images-per-class", "100000"], "at most 100000000 images"),
+])
+def test_bench_has_generates_limits_and_checks_them_before_any_work(capsys, monkeypatch, args, message):
+    import submission.tools.bench
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("bench started working: the input was not refused")
+
+    monkeypatch.setattr(submission.tools.bench, "bench_clouds", refuse)  # never render, even on code that lets input through
+    assert main([*SMALL, "--backends", "splat", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err

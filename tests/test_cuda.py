@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from submission import GenerationConfig, generate
-from submission.bench import bench_clouds
+from submission.tools.bench import bench_clouds
 from submission.render import create_renderer, pytorch3d_available
-from submission.verify import verify_dataset
+from submission.tools.verify import verify_dataset
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

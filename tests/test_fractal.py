@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 
@@ -75,7 +77,7 @@ def test_bank_save_load_roundtrip(tmp_path, bank):
     path = bank.save(tmp_path / "bank.npz")
     loaded = CategoryBank.load(path)
     np.testing.assert_array_equal(loaded.point_cloud(4), bank.point_cloud(4))
-    assert len(loaded) == len(bank) and loaded.points == bank.points
+    assert len(loaded) == len(bank) and loaded.n_points == bank.n_points
 
 
 def test_bank_errors(tmp_path, bank):
@@ -101,3 +103,111 @@ def test_bank_must_fit_the_config(bank, changes, fragment):
     with pytest.raises(UserError, match="does not fit the config") as info:
         bank.check_fits(fitting.replace(**changes))
     assert fragment in str(info.value)
+
+
+def bank_arrays(bank):
+    return dict(version=1, seed=bank.seed, points=bank.n_points, candidate_ids=bank.candidate_ids, maps=bank.maps,
+                probs=bank.probs)
+
+
+def _with(bank, **changes):
+    return {**bank_arrays(bank), **changes}
+
+
+def _nan_at(array, index, value=np.nan):
+    array = array.copy()
+    array[index] = value
+    return array
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda b: _with(b, maps=b.maps[..., :3]), "maps has shape (6, 7, 3, 3), expected (6, 7, 3, 4)"),
+    (lambda b: _with(b, maps=b.maps[:, :6]), "maps has shape (6, 6, 3, 4)"),
+    (lambda b: _with(b, maps=b.maps[:5]), "maps has shape (5, 7, 3, 4), expected (6, 7, 3, 4) for 6 categories"),
+    (lambda b: _with(b, probs=b.probs[:, :6]), "probs has shape (6, 6), expected (6, 7)"),
+    (lambda b: _with(b, probs=b.probs[:4]), "probs has shape (4, 7)"),
+    (lambda b: _with(b, candidate_ids=b.candidate_ids[:5]), "expected (5, 7, 3, 4) for 5 categories"),
+    (lambda b: _with(b, candidate_ids=b.candidate_ids[None]), "candidate_ids must be a non-empty 1-D array"),
+    (lambda b: _with(b, candidate_ids=b.candidate_ids[:0], maps=b.maps[:0], probs=b.probs[:0]), "non-empty"),
+    (lambda b: _with(b, candidate_ids=-b.candidate_ids), "distinct non-negative"),
+    (lambda b: _with(b, candidate_ids=b.candidate_ids * 0), "distinct non-negative"),
+    (lambda b: _with(b, candidate_ids=b.candidate_ids.astype(np.float64)), "candidate_ids has dtype float64"),
+    (lambda b: _with(b, maps=_nan_at(b.maps, (2, 0, 1, 1))), "must be finite"),
+    (lambda b: _with(b, maps=_nan_at(b.maps, (0, 0, 0, 3), np.inf)), "must be finite"),
+    (lambda b: _with(b, probs=_nan_at(b.probs, (1, 0))), "must be finite"),
+    (lambda b: _with(b, probs=_nan_at(b.probs, (5, 1), -np.inf)), "must be finite"),
+    (lambda b: _with(b, maps=b.maps * 3), "must lie in [-1, 1]"),
+    (lambda b: _with(b, probs=b.probs * 2), "sum to 1"),
+    (lambda b: _with(b, probs=-b.probs), "non-negative"),
+    (lambda b: _with(b, maps=b.maps.astype(str)), "maps has dtype <U"),
+    (lambda b: _with(b, seed=np.array([3, 4])), "seed must be one integer"),
+    (lambda b: _with(b, seed=np.uint64(2**56)), "seed 72057594037927936 is outside"),
+    (lambda b: _with(b, points=0), "points 0 is outside"),
+    (lambda b: _with(b, points=1.5), "points must be one integer"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_malformed_banks_are_refused_at_load(tmp_path, bank, make, fragment):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **make(bank))
+    with pytest.raises(UserError, match="malformed") as info:
+        CategoryBank.load(path)
+    message = str(info.value)
+    assert fragment in message and str(path) in message and "\n" not in message, message
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("write", [
+    lambda path, bank: path.write_bytes(_npy_bytes(bank.maps)),  # a .npy array under the .npz name
+    lambda path, bank: path.write_bytes(bank.to_bytes()[:200]),  # truncated
+    lambda path, bank: path.write_bytes(b"PK\x03\x04" + b"\x00" * 100),  # a broken zip
+    lambda path, bank: path.write_text("not a bank"),
+    lambda path, bank: path.mkdir(),
+    lambda path, bank: np.savez(path, **{k: v for k, v in bank_arrays(bank).items() if k != "probs"}),  # a missing array
+    lambda path, bank: np.savez(path, **_with(bank, maps=np.array([{"a": 1}], dtype=object))),  # pickled objects
+])
+def test_unreadable_banks_are_one_line(tmp_path, bank, write):
+    path = tmp_path / "bank.npz"
+    write(path, bank)
+    with pytest.raises(UserError, match="category bank") as info:
+        CategoryBank.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_generate_refuses_a_malformed_bank_before_writing(tmp_path, bank, capsys, monkeypatch):
+    import submission.pipeline
+    from submission.tools.cli import main
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generate went on to prepare the output: the bank was not refused")
+
+    monkeypatch.setattr(submission.pipeline, "create_state", refuse)  # never write, even on code that lets it through
+    path = tmp_path / "bank.npz"
+    np.savez(path, **_with(bank, probs=_nan_at(bank.probs, (0, 0))))
+    out = tmp_path / "out"
+    assert main(["generate", str(out), "--bank", str(path), "--classes", "6", "--images-per-class", "1", "--seed", "3",
+                 "--points", "3000", "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: category bank") and "must be finite" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_seeds_up_to_the_maximum_work():
+    from submission.config import MAX_SEED
+
+    bank = build_bank(1, seed=MAX_SEED, points=500)
+    assert np.isfinite(bank.point_cloud(0)).all()
+
+
+def test_build_bank_progress_counts_accepted_categories(bank, capsys):
+    quiet = build_bank(6, seed=3, points=3000)
+    assert capsys.readouterr().err == ""
+    shown = build_bank(6, seed=3, points=3000, progress=True)
+    err = capsys.readouterr().err
+    assert "category bank" in err and "6/6" in err
+    for name in ("candidate_ids", "maps", "probs"):  # the bar does not change the bank
+        np.testing.assert_array_equal(getattr(shown, name), getattr(bank, name))
+        np.testing.assert_array_equal(getattr(quiet, name), getattr(bank, name))

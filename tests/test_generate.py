@@ -12,8 +12,8 @@ import pytest
 
 from submission import GenerationConfig, generate, run_generation
 from submission.errors import UserError
-from submission.pipeline import STATE_DIRNAME
-from submission.verify import verify_dataset
+from submission.fileio import STATE_DIRNAME
+from submission.tools.verify import verify_dataset
 
 from .conftest import REPO, run_cli
 
@@ -144,7 +144,7 @@ def test_output_path_is_a_file(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("keep me")
     assert_clean_error(run_cli("generate", target, *SMALL), "is a file, not a directory")
-    assert_clean_error(run_cli("generate", target / "sub", *SMALL), "is a file; choose another output path")
+    assert_clean_error(run_cli("generate", target / "sub", *SMALL), "is a file, not a folder")
     assert target.read_text() == "keep me"
 
 
@@ -217,7 +217,7 @@ def test_a_bank_of_another_seed_is_refused(tmp_path):
 
 
 def test_overwrite_refuses_home_before_touching_it(tmp_path):
-    from submission.pack import build_zip_bytes
+    from submission.tools.pack import build_zip_bytes
 
     home = tmp_path / "home"
     home.mkdir()

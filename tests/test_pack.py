@@ -5,8 +5,11 @@ import hashlib
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -15,9 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
 from submission.fractal import CategoryBank, build_bank
-from submission.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
+from submission.tools.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
+
+from .conftest import simulate_read_only_disk
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "submission"
@@ -89,14 +95,18 @@ def packed(tmp_path_factory) -> Path:
 # --- the zip -------------------------------------------------------------------------------------
 
 def test_pack_writes_the_server_tree(packed):
-    sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes()
-               for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    # Only the code that runs on the server: not the tools, the CLI or a second copy of the adapter.
+    shipped = [p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
+               and p.relative_to(PACKAGE).parts[0] not in ("tools", "__main__.py", "server_generator.py")]
+    sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes() for p in shipped}
+    assert {"src/submission/pipeline.py", "src/submission/render/splat.py"} <= set(sources)
     with zipfile.ZipFile(packed) as archive:
         names = archive.namelist()
         files = {n: archive.read(n) for n in names if not n.endswith("/")}
     assert names == sorted(names)
     assert set(files) == {"params/bank.npz", "params/config.json", "requirements.txt", "src/generator.py", *sources}
     assert {"params/", "src/", "src/submission/", "src/submission/render/"} <= set(names)
+    assert not [n for n in names if "/tools/" in n or n.endswith(("__main__.py", "submission/server_generator.py"))]
     for name, data in sources.items():
         assert files[name] == data, name
     assert files["src/generator.py"] == (PACKAGE / "server_generator.py").read_bytes()
@@ -108,7 +118,7 @@ def test_pack_writes_the_server_tree(packed):
     bank_file = packed.parent / "bank_from_zip.npz"
     bank_file.write_bytes(files["params/bank.npz"])
     bank, expected = CategoryBank.load(bank_file), build_bank(3, seed=0, points=2000)
-    assert (bank.seed, bank.points) == (expected.seed, expected.points)
+    assert (bank.seed, bank.n_points) == (expected.seed, expected.n_points)
     np.testing.assert_array_equal(bank.candidate_ids, expected.candidate_ids)
     np.testing.assert_array_equal(bank.maps, expected.maps)
     np.testing.assert_array_equal(bank.probs, expected.probs)
@@ -266,6 +276,250 @@ def test_rehearse_rejects_a_bad_packed_config_in_get_params(packed, tmp_path, ed
     result = cli("rehearse", str(bad), str(out))
     assert_one_line_error(result, "refused to start", "params/config.json", fragment)
     assert not any(out.iterdir())
+
+
+# --- output paths and interpreters: one line, before anything slow -------------------------------
+
+ROOT_WRITES_ANYWHERE = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                                          reason="root ignores permission bits")
+LONG_NAME = "a" * 300  # over NAME_MAX (255 bytes) on every common file system
+
+
+def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`submission.tools.cli.main(args)` in this process (for the monkeypatched disk), as a CompletedProcess."""
+    returncode = submission_cli.main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, returncode, captured.out, captured.err)
+
+
+def test_pack_under_a_regular_file_is_one_line(tmp_path):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("mine")
+    for target in (blocker / "x.zip", blocker / "sub" / "x.zip"):
+        assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), f"{blocker} is a file, not a folder")
+    assert blocker.read_text() == "mine"
+
+
+def test_pack_with_an_over_long_name_is_one_line(tmp_path):
+    for target in (tmp_path / f"{LONG_NAME}.zip", tmp_path / LONG_NAME / "x.zip"):
+        assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), "over the 255-byte limit", "shorter name")
+    assert list(tmp_path.iterdir()) == []
+
+
+@ROOT_WRITES_ANYWHERE
+def test_pack_into_an_unwritable_folder_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        for target in (locked / "x.zip", locked / "sub" / "x.zip"):
+            assert_one_line_error(cli("pack", str(target), *PACK_OPTIONS), f"{locked} is not writable")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_pack_onto_a_read_only_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    simulate_read_only_disk(monkeypatch, disk)
+    for target in (disk / "x.zip", disk / "dist" / "x.zip"):
+        assert_one_line_error(cli_in_process(capsys, "pack", str(target), *PACK_OPTIONS), "read-only file system")
+    monkeypatch.undo()
+    assert list(disk.iterdir()) == []
+
+
+def tiny_zip(path: Path, generator: str) -> Path:
+    """A zip that passes rehearse's checks, with `generator` as src/generator.py (no package, no torch)."""
+    return make_zip(path, {"params/config.json": json.dumps({"classes": 1, "images_per_class": 1}).encode(),
+                           "src/generator.py": generator.encode()})
+
+
+CRASHING_GENERATOR = "raise RuntimeError('crashed on purpose by the test')\n"
+# Writes its pid where the test says, then waits to be killed.
+SLEEPING_GENERATOR = """\
+import os, time
+class Generator:
+    @classmethod
+    def get_params(cls, params_path):
+        target = os.environ["REHEARSE_TEST_PIDFILE"]
+        with open(target + ".part", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(target + ".part", target)
+        time.sleep(600)
+"""
+
+
+def fake_python(path: Path, script: str) -> Path:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def test_rehearse_given_a_folder_says_it_is_one(tmp_path):
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    assert_one_line_error(cli("rehearse", str(folder), str(tmp_path / "out")), f"{folder} is a folder, not a zip",
+                          f"e.g. {folder / 'submission.zip'}")
+    packed_zip = tiny_zip(folder / "mine.zip", CRASHING_GENERATOR)
+    assert_one_line_error(cli("rehearse", str(folder), str(tmp_path / "out")), f"e.g. {packed_zip}")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("script, fragment", [
+    ("exit 1\n", "exited with code 1 (no output)"),
+    # A Python that cannot import anything, not even its own standard library.
+    (f'PYTHONHOME=/nonexistent exec "{sys.executable}" "$@"\n', "No module named 'encodings'"),
+])
+def test_rehearse_checks_the_interpreter_first(tmp_path, script, fragment):
+    python = fake_python(tmp_path / "python", script)
+    out = tmp_path / "out"
+    result = cli("rehearse", str(tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)), str(out), "--python", str(python))
+    assert_one_line_error(result, f"--python {python} does not work", fragment)
+    assert "traceback" not in result.stderr.lower()
+    assert not out.exists()
+
+
+def test_rehearse_claims_a_traceback_only_when_the_child_printed_one(tmp_path):
+    crashing = tiny_zip(tmp_path / "crash.zip", CRASHING_GENERATOR)
+    result = cli("rehearse", str(crashing), str(tmp_path / "a"))
+    assert result.returncode == 2 and "RuntimeError: crashed on purpose by the test" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the packed generator failed with exit code 1 (traceback above)"), last
+
+    # An interpreter that answers the version check, then dies without a traceback.
+    python = fake_python(tmp_path / "python", 'case "$*" in *"print(sys.version)"*) echo "3.10.12 (fake)";;\n'
+                         '*) echo "child lost its marbles" >&2; exit 3;; esac\n')
+    result = cli("rehearse", str(crashing), str(tmp_path / "b"), "--python", str(python))
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the packed generator failed with exit code 3 (no traceback"), last
+    assert "child lost its marbles" in last and "traceback above" not in result.stderr
+
+    # A wrapper script that runs Python as its child (no exec): the guard that ends the run with
+    # rehearse must not mistake the wrapper for a dead rehearse.
+    wrapper = fake_python(tmp_path / "wrapper", f'"{sys.executable}" "$@"\n')
+    result = cli("rehearse", str(crashing), str(tmp_path / "c"), "--python", str(wrapper))
+    assert result.returncode == 2 and "RuntimeError: crashed on purpose by the test" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the packed generator failed with exit code 1 "
+                                                             "(traceback above)"), result.stderr
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 and /proc: Linux")
+@pytest.mark.parametrize("python", ["this", "wrapper script"])
+def test_kill_9_of_rehearse_takes_its_child_down_and_the_next_run_removes_its_temp_folder(tmp_path, python):
+    temp_root, pidfile = tmp_path / "tmp", tmp_path / "child.pid"
+    temp_root.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp_root), "REHEARSE_TEST_PIDFILE": str(pidfile)}
+    sleeper = tiny_zip(tmp_path / "sleeper.zip", SLEEPING_GENERATOR)
+    interpreter = sys.executable if python == "this" else str(fake_python(tmp_path / "py", f'"{sys.executable}" "$@"\n'))
+    log = tmp_path / "rehearse.log"
+    with open(log, "wb") as log_file:
+        parent = subprocess.Popen([sys.executable, "-m", "submission", "rehearse", str(sleeper), str(tmp_path / "out"),
+                                   "--python", interpreter], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    child = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pidfile.exists():
+            assert parent.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        child = int(pidfile.read_text())
+        leftovers = list(temp_root.iterdir())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the server-sequence child outlived rehearse's kill -9"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+    # A kill -9 runs no cleanup: the temp folder stays, named for the dead run ...
+    assert len(leftovers) == 1 and re.fullmatch(rf"rehearse-{parent.pid}-[a-z0-9_]{{8}}", leftovers[0].name), leftovers
+    assert leftovers[0].is_dir()
+    result = cli("rehearse", str(tiny_zip(tmp_path / "crash.zip", CRASHING_GENERATOR)), str(tmp_path / "out2"), env=env)
+    assert result.returncode == 2 and f"removed {leftovers[0]}" in result.stdout, result.stdout + result.stderr
+    assert list(temp_root.iterdir()) == []  # ... the next run does, and cleans up its own
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pid liveness via os.kill(pid, 0)")
+def test_rehearse_removes_only_stale_temp_folders(tmp_path):
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    dead, alive = _dead_pid(), os.getpid()
+    stale = temp_root / f"rehearse-{dead}-ab_cd123"
+    (stale / "unpacked" / "src").mkdir(parents=True)
+    (stale / "unpacked" / "src" / "generator.py").write_text("pass\n")
+    kept = [temp_root / name for name in (
+        f"rehearse-{alive}-ab_cd123",  # its run is still going
+        f"rehearse-{dead}-ab_cd1234", f"rehearse-{dead}-AB_CD123", f"rehearse-{dead}",  # not the exact pattern
+        f"rehearse-x{dead}-ab_cd123", f"bench-generate-{dead}-ab_cd123", f"xrehearse-{dead}-ab_cd123",
+    )]
+    for folder in kept:
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine")
+    not_a_folder = temp_root / f"rehearse-{dead}-zzzzzzzz"
+    not_a_folder.write_text("mine")
+    env = {**os.environ, "TMPDIR": str(temp_root)}
+    result = cli("rehearse", str(tiny_zip(tmp_path / "crash.zip", CRASHING_GENERATOR)), str(tmp_path / "out"), env=env)
+    assert result.returncode == 2 and f"removed {stale}" in result.stdout, result.stdout + result.stderr
+    assert not stale.exists()
+    assert sorted(temp_root.iterdir()) == sorted([*kept, not_a_folder])
+    assert all((folder / "keep.txt").read_text() == "mine" for folder in kept) and not_a_folder.read_text() == "mine"
+
+
+def test_rehearse_outdir_under_a_file_is_one_line(tmp_path):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("mine")
+    packed_zip = tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)
+    for out in (blocker / "out", blocker / "sub" / "out"):
+        assert_one_line_error(cli("rehearse", str(packed_zip), str(out)), f"{blocker} is a file, not a folder")
+    assert_one_line_error(cli("rehearse", str(packed_zip), str(tmp_path / LONG_NAME)), "over the 255-byte limit")
+    assert blocker.read_text() == "mine"
+
+
+def test_rehearse_outdir_on_a_read_only_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    packed_zip = tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)
+    disk = tmp_path / "ro"
+    (disk / "empty").mkdir(parents=True)
+    simulate_read_only_disk(monkeypatch, disk)
+    for out in (disk / "out", disk / "deeper" / "out", disk / "empty"):
+        assert_one_line_error(cli_in_process(capsys, "rehearse", str(packed_zip), str(out)), "read-only file system")
+
+
+@ROOT_WRITES_ANYWHERE
+def test_rehearse_outdir_in_an_unwritable_folder_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert_one_line_error(cli("rehearse", str(tiny_zip(tmp_path / "x.zip", CRASHING_GENERATOR)),
+                                  str(locked / "out")), f"{locked} is not writable")
+    finally:
+        locked.chmod(0o700)
 
 
 # --- the Dockerfile ------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def newer_api_uses(source: str) -> List[str]:
 
 def test_package_has_the_expected_modules():
     names = {p.relative_to(PACKAGE).as_posix() for p in package_files()}
-    assert {"__init__.py", "config.py", "pack.py", "rehearse.py", "server_generator.py"} <= names
+    assert {"__init__.py", "config.py", "pipeline.py", "tools/pack.py", "tools/rehearse.py", "server_generator.py"} <= names
 
 
 @pytest.mark.parametrize("path", package_files(), ids=lambda p: p.relative_to(PACKAGE).as_posix())

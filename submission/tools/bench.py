@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from tqdm import tqdm
 
-from .config import MIN_IMAGE_SIZE, GenerationConfig
-from .errors import UserError
-from .fractal import build_bank
-from .pointcloud import augment_cloud, pad_views
-from .render import create_renderer, resolve_backend
-from .seeding import STREAM_POINT_AUGMENT, rng_for
-from .system import resolve_device
+from ..config import (MAX_BATCH_BYTES, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_IMAGES_PER_CLASS, MAX_POINTS, MAX_SEED,
+                     MIN_IMAGE_SIZE, GenerationConfig, batch_bytes, max_batch)
+from ..errors import UserError
+from ..fractal import build_bank
+from ..pointcloud import augment_cloud, pad_views
+from ..render import create_renderer, resolve_backend
+from ..seeding import STREAM_POINT_AUGMENT, rng_for
+from ..system import resolve_device
+from .options import field_help
 
 HELP = ("Time the renderer backends on the same random fractal clouds (images/s, ms/image, parity), "
         "and with --end-to-end a real small `generate` with its per-stage breakdown.")
@@ -32,18 +35,18 @@ HELP = ("Time the renderer backends on the same random fractal clouds (images/s,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=16, help="clouds rendered by every backend (default 16)")
-    parser.add_argument("--points", type=int, default=10_000, help="IFS points per cloud before subsampling (default 10000)")
-    parser.add_argument("--image-size", type=int, default=224, help="square image side in pixels (default 224)")
-    parser.add_argument("--radius", type=float, default=0.015, help="point radius in NDC units (default 0.015)")
+    parser.add_argument("--points", type=int, default=GenerationConfig.points, help=field_help("points"))
+    parser.add_argument("--image-size", type=int, default=GenerationConfig.image_size, help=field_help("image_size"))
+    parser.add_argument("--radius", type=float, default=GenerationConfig.radius, help=field_help("radius"))
     parser.add_argument("--backends", default="splat,pytorch3d", help="comma-separated backends to time (default splat,pytorch3d)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=50, help="clouds per renderer call (default 50)")
+    parser.add_argument("--batch-size", type=int, default=GenerationConfig.batch_size, help=field_help("batch_size"))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for the side-by-side timing (default 1: per-core figures, as generate "
                         "runs one single-threaded worker per core; OpenMP threads stall on a busy machine)")
     parser.add_argument("--min-seconds", type=float, default=3.0,
                         help="repeat passes of a fast backend until this much time is measured (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random fractal clouds (default 0)")
+    parser.add_argument("--seed", type=int, default=GenerationConfig.seed, help=field_help("seed"))
     parser.add_argument("--end-to-end", action="store_true", help="also run a real generate into a temporary directory")
     parser.add_argument("--e2e-classes", type=int, help="classes of the end-to-end dataset (default: one per worker)")
     parser.add_argument("--e2e-images-per-class", type=int, default=1000,
@@ -54,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    backends, device = _validate(args)
+    backends, device, e2e_config = _validate(args)
     torch.set_num_threads(args.threads)
     points, colors, lengths = bench_clouds(args.images, args.points, args.seed)
     progress = not args.json
@@ -73,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
                             "differing_values": int((diff > 0).sum()), "values": diff.numel()}
         result["speedup"] = result["backends"][backends[0]]["images_per_s"] / result["backends"][backends[1]]["images_per_s"]
     if args.end_to_end:
-        result["end_to_end"] = end_to_end(args, device, progress)
+        result["end_to_end"] = end_to_end(args, device, progress, e2e_config)
     if args.bank:
         start = time.perf_counter()
-        build_bank(args.bank, seed=args.seed, points=args.points)
+        build_bank(args.bank, seed=args.seed, points=args.points, progress=progress)
         result["bank"] = {"categories": args.bank, "points": args.points, "seconds": time.perf_counter() - start}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -85,24 +88,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate(args: argparse.Namespace) -> Tuple[List[str], str]:
-    for flag, value, low in (("--images", args.images, 1), ("--points", args.points, 1), ("--batch-size", args.batch_size, 1),
-                             ("--image-size", args.image_size, MIN_IMAGE_SIZE), ("--e2e-classes", 1 if args.e2e_classes is None else args.e2e_classes, 1),
-                             ("--e2e-images-per-class", args.e2e_images_per_class, 1), ("--seed", args.seed, 0),
-                             ("--threads", args.threads, 1)):
+MAX_MIN_SECONDS = 3600.0
+MAX_THREADS = 1024
+
+
+def _validate(args: argparse.Namespace) -> Tuple[List[str], str, Optional[GenerationConfig]]:
+    """Check every option before any work, with generate's limits; returns the backends, the
+    device and the end-to-end run's config (None without --end-to-end)."""
+    for flag, value, low, high in (
+            ("--images", args.images, 1, None), ("--points", args.points, 1, MAX_POINTS),
+            ("--batch-size", args.batch_size, 1, None), ("--image-size", args.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+            ("--e2e-classes", 1 if args.e2e_classes is None else args.e2e_classes, 1, MAX_CLASSES),
+            ("--e2e-images-per-class", args.e2e_images_per_class, 1, MAX_IMAGES_PER_CLASS), ("--seed", args.seed, 0, MAX_SEED),
+            ("--threads", args.threads, 1, MAX_THREADS), ("--bank", 1 if args.bank is None else args.bank, 1, MAX_CLASSES)):
         if value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
-    if args.bank is not None and args.bank < 1:
-        raise UserError(f"--bank must be at least 1, got {args.bank}")
-    if args.min_seconds < 0:
-        raise UserError(f"--min-seconds must be >= 0, got {args.min_seconds}")
+        if high is not None and value > high:
+            raise UserError(f"{flag} must be at most {high}, got {value}")
+    # Every backend keeps all --images clouds and images in memory at once (for the parity figures).
+    if batch_bytes(args.images, args.image_size, args.points) > MAX_BATCH_BYTES:
+        raise UserError(f"--images {args.images} at {args.image_size} px and {args.points} points needs about "
+                        f"{batch_bytes(args.images, args.image_size, args.points) / 2**30:.1f} GiB per backend "
+                        f"(at most {MAX_BATCH_BYTES >> 30} GiB); use --images {max_batch(args.image_size, args.points)} or less")
+    if not (math.isfinite(args.min_seconds) and 0 <= args.min_seconds <= MAX_MIN_SECONDS):
+        raise UserError(f"--min-seconds must be in [0, {MAX_MIN_SECONDS:g}], got {args.min_seconds}")
     if not 0 < args.radius < 1:
         raise UserError(f"--radius must be in (0, 1) NDC units, got {args.radius} (e.g. 0.015)")
     device = resolve_device(args.device)
     backends = [resolve_backend(b.strip(), device) for b in args.backends.split(",") if b.strip()]
     if not backends or len(set(backends)) != len(backends):
         raise UserError(f"--backends must list distinct backends separated by commas, got {args.backends!r} (e.g. splat,pytorch3d)")
-    return backends, device
+    return backends, device, (_e2e_config(args, device) if args.end_to_end else None)
+
+
+def _e2e_config(args: argparse.Namespace, device: str) -> GenerationConfig:
+    """The end-to-end run's config (validated like generate's: its batch size must fit in memory too)."""
+    from ..plan import default_workers
+
+    return GenerationConfig(classes=args.e2e_classes or default_workers(device), images_per_class=args.e2e_images_per_class,
+                            image_size=args.image_size, points=args.points, radius=args.radius,
+                            seed=args.seed, device=device, batch_size=args.batch_size)
 
 
 def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -145,13 +170,12 @@ def time_renderer(renderer, points: torch.Tensor, colors: torch.Tensor, lengths:
     return elapsed / passes, torch.cat(images).cpu()
 
 
-def end_to_end(args: argparse.Namespace, device: str, progress: bool) -> Dict[str, Any]:
+def end_to_end(args: argparse.Namespace, device: str, progress: bool,
+               config: Optional[GenerationConfig] = None) -> Dict[str, Any]:
     """A real `run_generation` of a small default-recipe dataset in a temporary directory."""
-    from .pipeline import default_workers, run_generation
+    from ..pipeline import run_generation
 
-    config = GenerationConfig(classes=args.e2e_classes or default_workers(device), images_per_class=args.e2e_images_per_class,
-                              image_size=args.image_size, points=args.points, radius=args.radius,
-                              seed=args.seed, device=device, batch_size=args.batch_size)
+    config = _e2e_config(args, device) if config is None else config
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
         report = run_generation(f"{tmp}/dataset", config, progress=progress)
     stages = {name: {"seconds": s, "ms_per_image": 1e3 * s / report.images,

@@ -1,7 +1,7 @@
 """`python -m submission pack OUT.zip [generate options]`: the zip uploaded to Signate.
 
 Zip root (what the server unpacks):
-  params/bank.npz         the category bank (`build_bank(classes, seed, points)`)
+  params/bank.npz         the category bank (`CategoryBank.for_config(config)`)
   params/config.json      the frozen `GenerationConfig` (`bank_path` null: the adapter points it at bank.npz)
   requirements.txt        what the server image lacks (submission/server_requirements.txt)
   src/generator.py        the server's entry point (submission/server_generator.py)
@@ -18,15 +18,18 @@ import zipfile
 from pathlib import Path
 from typing import Dict, Mapping
 
-from .config import GenerationConfig
-from .errors import UserError
-from .fileio import write_atomic
-from .fractal import CategoryBank, build_bank
+from ..config import GenerationConfig
+from ..errors import UserError
+from ..fileio import check_writable_target, make_dirs, write_atomic
+from ..fractal import CategoryBank
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # submission/
 GENERATOR_TEMPLATE = PACKAGE_DIR / "server_generator.py"
+# What stays home: the developer tools, the command line that runs them, and the adapter (shipped
+# once, as src/generator.py). The zip carries only the code that runs on the server.
+NOT_SHIPPED = ("tools", "__main__.py", GENERATOR_TEMPLATE.name)
 SERVER_REQUIREMENTS = PACKAGE_DIR / "server_requirements.txt"
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no clock in the bytes
 FILE_MODE = 0o100644  # regular file, rw-r--r--
@@ -39,7 +42,7 @@ PACKED_DEFAULT_DEVICE = "cpu"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_generation_arguments
+    from .options import add_generation_arguments
 
     parser.add_argument("out", metavar="OUT.zip", help="the zip to write, e.g. dist/submission.zip")
     add_generation_arguments(parser)
@@ -47,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import config_from_args
+    from .options import config_from_args
 
     config = config_from_args(args)
     if args.device is None and config.device == "auto":
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     check_packable(config)
     print(f"pack: building the category bank ({config.classes} categories x {config.points} points)...", flush=True)
     data = build_zip_bytes(config)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent, "OUT.zip's")
     write_atomic(out, data)
     print(summary(out, config, data))
     return 0
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 def check_pack_target(out: Path, overwrite: bool) -> None:
     if out.suffix.lower() != ".zip":
         raise UserError(f"{out} does not end in .zip; name the submission e.g. dist/submission.zip")
+    # Before anything slow: under a file, an over-long name, an unwritable folder or disk is one line.
+    check_writable_target(out, "OUT.zip")
     if out.is_dir():
         raise UserError(f"{out} is a directory; give a file name such as {out / 'submission.zip'}")
     if out.exists() and not overwrite:
@@ -86,14 +91,14 @@ def check_packable(config: GenerationConfig) -> None:
 def build_zip_bytes(config: GenerationConfig) -> bytes:
     """The submission zip for `config` as bytes (deterministic for a given config and source tree)."""
     files: Dict[str, bytes] = {
-        "params/bank.npz": bank_npz_bytes(build_bank(config.classes, seed=config.seed, points=config.points)),
+        "params/bank.npz": bank_npz_bytes(CategoryBank.for_config(config, progress=True)),
         "params/config.json": (config.to_json() + "\n").encode("utf-8"),
         "requirements.txt": SERVER_REQUIREMENTS.read_bytes(),
         "src/generator.py": GENERATOR_TEMPLATE.read_bytes(),
     }
     for source in sorted(PACKAGE_DIR.rglob("*.py")):
         relative = source.relative_to(PACKAGE_DIR)
-        if "__pycache__" not in relative.parts:
+        if "__pycache__" not in relative.parts and relative.parts[0] not in NOT_SHIPPED:
             files[f"src/submission/{relative.as_posix()}"] = source.read_bytes()
     return deterministic_zip(files)
 
@@ -131,7 +136,6 @@ def deterministic_zip(files: Mapping[str, bytes], add_directories: bool = True) 
 def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         n_files = sum(1 for name in archive.namelist() if not name.endswith("/"))
-    image_augment_on = any(p > 0 for name, p in config.to_dict()["image_augment"].items() if name.endswith("_p"))
     lines = [
         f"wrote {out} ({len(data) / 2**20:.2f} MiB, {n_files} files)",
         f"  dataset:   {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
@@ -140,16 +144,11 @@ def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
         f"{config.points_per_pixel} points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}",
         f"  renderer:  backend {config.backend}, device {config.device}, batch {config.batch_size}, "
         f"workers {config.workers if config.workers is not None else 'all cores'}",
-        f"  augment:   points {'on' if _any_point_augment(config) else 'off'}, "
-        f"image {'on (albumentations)' if image_augment_on else 'off'}",
+        f"  augment:   points {'on' if config.point_augment.enabled else 'off'}, "
+        f"image {'on (albumentations)' if config.image_augment.enabled else 'off'}",
         "  next:      python -m submission rehearse " + f"{out} <OUTDIR> --classes 2 --images-per-class 4",
     ]
     if (config.classes, config.images_per_class) != (CONTEST_CLASSES, CONTEST_IMAGES_PER_CLASS):
         lines.append(f"note: the contest expects {CONTEST_CLASSES} x {CONTEST_IMAGES_PER_CLASS} images; "
                      "this pack is for a local trial only")
     return "\n".join(lines)
-
-
-def _any_point_augment(config: GenerationConfig) -> bool:
-    pa = config.point_augment
-    return pa.subsample or pa.scale_shift or pa.rotate or pa.noise_std > 0 or pa.colorize

@@ -10,8 +10,8 @@ from typing import List, Optional, Tuple, Union
 from PIL import Image
 from tqdm import tqdm
 
-from .errors import UserError
-from .system import available_cores
+from ..errors import UserError
+from ..system import available_cores
 
 MAX_LISTED_PROBLEMS = 3
 POOL_THRESHOLD = 4000  # images; fewer are checked in-process

@@ -6,64 +6,21 @@ import importlib
 import sys
 from typing import List, Optional
 
-from .config import IMAGE_FORMATS, GenerationConfig
-from .errors import UserError
+from ..errors import UserError
+from .options import add_generation_arguments, config_from_args
 
 # Subcommands implemented in their own modules; each defines HELP, add_arguments(parser), run(args).
 # Only the module of the command being run is imported, so `--help` and bad options answer fast.
 MODULE_COMMANDS = {
-    "bench": ("submission.bench", "time the renderers side by side (and a real generate, --end-to-end)"),
-    "pack": ("submission.pack", "write the Signate submission zip (params/, src/, requirements.txt)"),
-    "rehearse": ("submission.rehearse", "run a submission zip exactly as the Signate server does, then validate"),
+    "bench": ("submission.tools.bench", "time the renderers side by side (and a real generate, --end-to-end)"),
+    "pack": ("submission.tools.pack", "write the Signate submission zip (params/, src/, requirements.txt)"),
+    "rehearse": ("submission.tools.rehearse", "run a submission zip exactly as the Signate server does, then validate"),
 }
-
-
-def _shard(text: str):
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, got {text!r}") from None
-    return index, count
-
-
-def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that make a `GenerationConfig`; omitted ones keep the default (or --config's value)."""
-    g = parser.add_argument_group("dataset (defaults: the contest setting)")
-    g.add_argument("--config", metavar="JSON", help="start from a saved GenerationConfig (e.g. params/config.json)")
-    g.add_argument("--classes", type=int, help="number of categories (default 1000)")
-    g.add_argument("--images-per-class", type=int, help="images per category (default 1000)")
-    g.add_argument("--image-size", type=int, help="square image side in pixels (default 224)")
-    g.add_argument("--points", type=int, help="IFS points per category before subsampling (default 10000)")
-    g.add_argument("--radius", type=float, help="point radius in NDC units (default 0.015)")
-    g.add_argument("--seed", type=int, help="base seed; every image derives its own from (seed, class, index) (default 0)")
-    g.add_argument("--format", dest="image_format", choices=IMAGE_FORMATS, help="image file format (default png)")
-    r = parser.add_argument_group("execution (do not change the images)")
-    r.add_argument("--device", help="auto, cpu or cuda (default auto: cuda when available)")
-    r.add_argument("--backend", help="renderer: auto, pytorch3d or splat (default auto: pytorch3d on cuda, splat on cpu)")
-    r.add_argument("--workers", type=int, help="worker processes (default: all cores; at most 8 on cuda)")
-    r.add_argument("--batch-size", type=int, help="clouds per renderer call (default 50)")
-    r.add_argument("--shard", type=_shard, metavar="I/N", help="generate only classes c with c %% N == I (default 0/1)")
-    r.add_argument("--bank", dest="bank_path", metavar="NPZ", help="use a saved category bank instead of building one")
-
-
-def config_from_args(args: argparse.Namespace) -> GenerationConfig:
-    base = GenerationConfig()
-    if getattr(args, "config", None):
-        try:
-            with open(args.config) as f:
-                base = GenerationConfig.from_json(f.read())
-        except OSError as exc:
-            raise UserError(f"cannot read --config {args.config}: {exc.strerror}") from None
-    shard_index, shard_count = args.shard if args.shard else (None, None)
-    return base.replace(classes=args.classes, images_per_class=args.images_per_class, image_size=args.image_size,
-                        points=args.points, radius=args.radius, seed=args.seed, image_format=args.image_format,
-                        device=args.device, backend=args.backend, workers=args.workers, batch_size=args.batch_size,
-                        shard_index=shard_index, shard_count=shard_count, bank_path=args.bank_path)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from .pipeline import run_generation
+    from ..pipeline import run_generation
 
     report = run_generation(args.output_dir, config, overwrite=args.overwrite, progress=not args.quiet,
                             overwrite_all=args.overwrite_all)

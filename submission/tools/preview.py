@@ -1,0 +1,76 @@
+"""A contact sheet of a generated dataset: one row per class, a few samples per row."""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+import zlib
+from pathlib import Path
+from typing import List, NamedTuple, Union
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..errors import UserError
+from ..fileio import check_writable_target, make_dirs, write_atomic
+
+LABEL_WIDTH = 56
+# What Pillow raises for a file it cannot decode: not an image, truncated, broken chunks, too big.
+UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
+
+
+class ContactSheet(NamedTuple):
+    path: Path
+    skipped: List[Path]  # files that could not be read as images; their tiles are left blank
+
+
+def contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str, os.PathLike], rows: int = 8,
+                  samples: int = 8, tile: int = 96) -> Path:
+    """Write a PNG grid of `rows` classes (spread evenly over the sorted folders) x `samples` images.
+
+    An unreadable file leaves its tile blank and is named in a one-line warning on stderr.
+    """
+    sheet = build_contact_sheet(dataset_dir, out_png, rows=rows, samples=samples, tile=tile)
+    if sheet.skipped:
+        print(skipped_warning(sheet.skipped), file=sys.stderr, flush=True)
+    return sheet.path
+
+
+def skipped_warning(skipped: List[Path]) -> str:
+    return (f"warning: preview skipped {len(skipped)} unreadable image file(s), first {skipped[0]}; "
+            "their tiles are blank (`python -m submission verify DIR` checks every file)")
+
+
+def build_contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str, os.PathLike], rows: int = 8,
+                        samples: int = 8, tile: int = 96) -> ContactSheet:
+    """`contact_sheet` without the warning: the written path and the files skipped as unreadable."""
+    root, out = Path(dataset_dir), Path(out_png)
+    if rows < 1 or samples < 1 or tile < 8:
+        raise UserError(f"rows and samples must be >= 1 and tile >= 8, got {rows}, {samples}, {tile}")
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory; pass the folder `generate` wrote")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise UserError(f"{root} holds no class folders; generate a dataset first")
+    check_writable_target(out, "the preview")
+    picks = [class_dirs[i] for i in np.unique(np.linspace(0, len(class_dirs) - 1, min(rows, len(class_dirs))).round().astype(int))]
+    sheet = Image.new("RGB", (LABEL_WIDTH + samples * (tile + 2), len(picks) * (tile + 2)), (40, 40, 40))
+    draw = ImageDraw.Draw(sheet)
+    skipped: List[Path] = []
+    for row, class_dir in enumerate(picks):
+        y = row * (tile + 2)
+        draw.text((4, y + tile // 2 - 6), class_dir.name, fill=(230, 230, 230))
+        for col, image_path in enumerate(sorted(class_dir.iterdir())[:samples]):
+            try:
+                with Image.open(image_path) as image:
+                    thumbnail = image.convert("RGB").resize((tile, tile), Image.BILINEAR)
+            except UNREADABLE:
+                skipped.append(image_path)
+                continue
+            sheet.paste(thumbnail, (LABEL_WIDTH + col * (tile + 2), y))
+    make_dirs(out.parent, "the preview's")
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    write_atomic(out, buffer.getvalue())
+    return ContactSheet(out, skipped)

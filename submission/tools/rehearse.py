@@ -1,0 +1,356 @@
+"""`python -m submission rehearse OUT.zip OUTDIR`: run a packed zip exactly as the Signate server does.
+
+The zip is unpacked into a temporary folder; a fresh Python process, started in that folder (not in
+`src/`), appends `src/` to `sys.path`, runs `from generator import Generator`,
+`Generator.get_params(<params/>)` and `Generator.generate(OUTDIR)`; then the organizer-style
+validation runs on OUTDIR (exact counts, PIL-readable, one size and channel count, nothing else).
+`--classes/--images-per-class` shrink the run for a local trial by editing the unpacked
+params/config.json; the zip itself is never modified.
+
+`--python` is checked first (it must print its version). The child's stderr streams through as it
+comes; a failure says "traceback above" only when the child printed one. The child ends when
+rehearse does, even by kill -9; the temp folder `rehearse-<pid>-*` such a kill leaves behind is
+removed by the next rehearse once that pid is gone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+import zlib
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from ..errors import UserError
+from ..fileio import check_overwritable, check_writable_target, make_dirs, remove_tree_for_overwrite
+
+HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
+
+# Temporary folders are `rehearse-<pid>-<tempfile's 8 random characters>`: a run killed with -9 leaves
+# its folder behind, and the next run removes the ones whose pid is gone.
+TEMP_PREFIX = "rehearse-"
+TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9]+)-[a-z0-9_]{8}")
+PYTHON_CHECK_TIMEOUT_S = 120
+STDERR_TAIL_BYTES = 64 * 1024
+ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)\b|Fatal |error:)")
+
+# What the server executes, as a fresh interpreter sees it: argv = [src, params, out, error_file,
+# rehearse's pid]. A `SubmissionSetupError` (the adapter's "cannot run here" message) goes to
+# error_file and exits 2 so the caller can print it as one line; anything else is a crash and keeps
+# its traceback. The one addition to the server's steps: the run ends when rehearse does, even by
+# kill -9 (Linux: PR_SET_PDEATHSIG; any POSIX system: a thread that sees rehearse's pid, or its own
+# parent, go away; the parent differs from rehearse when --python is a wrapper script).
+SERVER_SEQUENCE = """\
+import os, sys, threading, time
+src_dir, params_dir, out_dir, error_file, rehearse_pid = sys.argv[1:6]
+def _exit_with_rehearse(rehearse_pid):
+    if os.name != "posix":
+        return
+    try:
+        import ctypes, signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    except Exception:
+        pass  # not Linux: the thread below does it
+    first_parent = os.getppid()
+    def gone():
+        if os.getppid() != first_parent:
+            return True
+        try:
+            os.kill(rehearse_pid, 0)  # gone, even if it died before this process started
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
+    def watch():
+        while not gone():
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-rehearse", daemon=True).start()
+_exit_with_rehearse(int(rehearse_pid))
+sys.path.append(src_dir)
+from generator import Generator
+try:
+    Generator.get_params(params_dir)
+except Exception as exc:
+    if type(exc).__name__ != "SubmissionSetupError":
+        raise
+    with open(error_file, "w", encoding="utf-8") as f:
+        f.write(str(exc))
+    sys.exit(2)
+Generator.generate(out_dir)
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("zip", metavar="OUT.zip", help="the submission zip written by `python -m submission pack`")
+    parser.add_argument("outdir", metavar="OUTDIR", help="where the dataset is written (must not exist, or be empty)")
+    parser.add_argument("--classes", type=int, default=None, help="override the packed class count (local trial)")
+    parser.add_argument("--images-per-class", type=int, default=None,
+                        help="override the packed images per class (local trial)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter that plays the server (default: this one), e.g. .venv-server/bin/python")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="empty a non-empty OUTDIR first (only a generated tree: class folders of images)")
+    parser.add_argument("--overwrite-all", action="store_true",
+                        help="like --overwrite, but also delete files generate did not write (never the root, "
+                             "your home or a folder holding the current directory)")
+
+
+def run(args: argparse.Namespace) -> int:
+    zip_path, outdir = Path(args.zip), Path(args.outdir)
+    check_zip(zip_path)
+    for name, value in (("--classes", args.classes), ("--images-per-class", args.images_per_class)):
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be a positive integer, got {value}")
+    # Absolute (not resolved: a venv's python is a symlink that must stay one), since the child
+    # starts in another directory.
+    python = os.path.abspath(shutil.which(args.python) or args.python)
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise UserError(f"--python {args.python} is not an executable interpreter")
+    check_outdir(outdir, overwrite=args.overwrite or args.overwrite_all, force=args.overwrite_all)
+    python_version = check_python(python, shown=args.python)
+
+    for stale in remove_stale_temp_dirs():
+        print(f"rehearse: removed {stale}, left by a rehearse that was killed", flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
+        root = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(root)
+        classes, images_per_class = apply_overrides(root / "params" / "config.json", args.classes, args.images_per_class)
+        if outdir.is_dir() and any(outdir.iterdir()):  # checked above: only with --overwrite
+            remove_tree_for_overwrite(outdir, force=args.overwrite_all)
+        make_dirs(outdir, "OUTDIR")  # an empty folder, as the server hands out
+        print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python} "
+              f"(Python {python_version})", flush=True)
+        error_file = Path(tmp) / "setup_error.txt"
+        command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
+                   str(outdir.resolve()), str(error_file), str(os.getpid())]
+        returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
+        if returncode == 2 and error_file.is_file():
+            raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
+        if returncode != 0:
+            raise UserError(failure_message(returncode, stderr_tail))
+
+    from .verify import verify_dataset
+
+    report = verify_dataset(outdir, classes=classes, images_per_class=images_per_class)
+    print(f"rehearse: OK, {outdir} passes the organizer-style validation "
+          f"({report.classes} classes, {report.images} images, all {report.image_size[0]}x{report.image_size[1]} {report.mode})")
+    return 0
+
+
+def check_python(python: str, shown: str) -> str:
+    """Run `python -s -c 'import sys; print(sys.version)'`; its version, or a one-line `UserError`."""
+    try:
+        result = subprocess.run([python, "-s", "-c", "import sys; print(sys.version)"], stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=PYTHON_CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"--python {shown} did not print its version within {PYTHON_CHECK_TIMEOUT_S} s; "
+                        "pass a working interpreter, e.g. .venv-server/bin/python") from None
+    except OSError as exc:
+        raise UserError(f"--python {shown} cannot be started ({exc.strerror}); pass a Python interpreter, "
+                        "e.g. .venv-server/bin/python") from None
+    if result.returncode != 0:
+        said = error_line(result.stderr) or error_line(result.stdout)
+        raise UserError(f"--python {shown} does not work: `import sys; print(sys.version)` exited with code "
+                        f"{result.returncode} ({'it said: ' + said if said else 'no output'}); "
+                        "pass a working interpreter, e.g. .venv-server/bin/python")
+    return (last_line(result.stdout) or "version unknown").split()[0]
+
+
+def run_streaming_stderr(command: List[str], cwd: Path) -> Tuple[int, bytes]:
+    """Run `command`; its stderr is copied to ours as it comes (progress bars too) and its last
+    STDERR_TAIL_BYTES are returned with the exit code, so a failure can be described truthfully."""
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tail = bytearray()
+    copier = threading.Thread(target=_copy_stderr, args=(process.stderr, tail), name="rehearse-stderr", daemon=True)
+    copier.start()
+    try:
+        returncode = process.wait()
+    except BaseException:  # Ctrl-C reached the child too: let it stop, then make sure it has
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    finally:
+        # Worker processes of the child inherit the pipe; never hang on one that outlives it.
+        copier.join(timeout=5)
+    return returncode, bytes(tail)
+
+
+def _copy_stderr(stream, tail: bytearray) -> None:
+    sink = getattr(sys.stderr, "buffer", None)
+    while True:
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            break
+        try:
+            if sink is not None:
+                sink.write(chunk)
+                sink.flush()
+            else:
+                sys.stderr.write(chunk.decode("utf-8", "replace"))
+                sys.stderr.flush()
+        except (OSError, ValueError):  # our stderr is gone: keep draining so the child never blocks
+            pass
+        tail += chunk
+        del tail[:-STDERR_TAIL_BYTES]
+    stream.close()
+
+
+def failure_message(returncode: int, stderr_tail: bytes) -> str:
+    """One line for a failed child: how it ended, and a traceback only if it printed one."""
+    text = stderr_tail.decode("utf-8", "replace")
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        ended = f"was killed by {name}" + (" (out of memory?)" if -returncode == signal.SIGKILL else "")
+    else:
+        ended = f"failed with exit code {returncode}"
+    if "Traceback (most recent call last)" in text:
+        detail = "traceback above"
+    else:
+        said = error_line(text)
+        detail = f"no traceback; its last error output: {said}" if said else "no traceback, no error output"
+    return f"the packed generator {ended} ({detail}); fix it and re-pack before uploading"
+
+
+def last_line(output) -> str:
+    """The last non-blank line of `output` (progress bars redraw with \\r), cut to 200 characters."""
+    lines = _lines(output)
+    return lines[-1][:200] if lines else ""
+
+
+def error_line(output) -> str:
+    """The last line of `output` that names an error (`...Error: ...`, `Fatal ...`), else its last line."""
+    lines = _lines(output)
+    errors = [line for line in lines if ERROR_LINE.search(line)]
+    return (errors or lines or [""])[-1][:200]
+
+
+def _lines(output) -> List[str]:
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    return [line.strip() for line in re.split(r"[\r\n]", output) if line.strip()]
+
+
+def remove_stale_temp_dirs(temp_root: Optional[Path] = None) -> List[Path]:
+    """Delete the temporary folders of rehearse runs that were killed before they could (kill -9).
+
+    Only folders in `temp_root` (default: the one `tempfile` uses) named exactly
+    `rehearse-<pid>-<8 random characters>`, owned by this user, whose pid is no longer running.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) is no liveness test elsewhere
+        return []
+    root = Path(temp_root if temp_root is not None else tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = TEMP_NAME.fullmatch(entry.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid we wrote: leave the folder alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def check_zip(zip_path: Path) -> None:
+    """The server contract: a readable zip with params/ and src/generator.py at its root."""
+    try:
+        is_dir, is_file = zip_path.is_dir(), zip_path.is_file()
+    except OSError as exc:  # e.g. a name over the file system's limit
+        raise UserError(f"cannot read {zip_path}: {exc.strerror}; pass the zip `python -m submission pack` wrote") from None
+    if is_dir:
+        zips = sorted(zip_path.glob("*.zip"))
+        example = zips[0] if zips else zip_path / "submission.zip"
+        raise UserError(f"{zip_path} is a folder, not a zip; pass the zip file `python -m submission pack` "
+                        f"wrote, e.g. {example}")
+    if not is_file:
+        raise UserError(f"{zip_path} does not exist; write it with `python -m submission pack {zip_path}`")
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            names = archive.namelist()
+            corrupt_member = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise UserError(f"{zip_path} is not a readable zip ({exc}); re-pack it with `python -m submission pack`") from None
+    if corrupt_member is not None:
+        raise UserError(f"{zip_path} is corrupt (bad CRC in {corrupt_member}); re-pack it with `python -m submission pack`")
+    unsafe = [n for n in names if n.startswith("/") or ".." in n.split("/")]
+    if unsafe:
+        raise UserError(f"{zip_path} has entries outside its root {unsafe[:3]}; re-pack it with `python -m submission pack`")
+    missing = [need for need, ok in (("params/", any(n.startswith("params/") for n in names)),
+                                     ("src/generator.py", "src/generator.py" in names)) if not ok]
+    if missing:
+        raise UserError(f"{zip_path} lacks {' and '.join(missing)} at its root, which the server requires; "
+                        "re-pack it with `python -m submission pack`")
+
+
+def check_outdir(outdir: Path, overwrite: bool, force: bool = False) -> None:
+    # First: an over-long name would make the calls below raise; under a file, an unwritable folder
+    # or a read-only disk is one line here, before anything is unpacked.
+    check_writable_target(outdir, "OUTDIR", is_dir=True)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"OUTDIR {outdir} is a file; give a directory path")
+    if outdir.is_dir() and any(outdir.iterdir()):
+        if not overwrite:
+            raise UserError(f"OUTDIR {outdir} is not empty; pass --overwrite to replace it or choose another directory")
+        check_overwritable(outdir, force=force)  # its contents are removed; the folder itself stays
+
+
+def apply_overrides(config_file: Path, classes: Optional[int], images_per_class: Optional[int]) -> "tuple[int, int]":
+    """Write the trial overrides into the unpacked config; return the (classes, images_per_class) to expect.
+
+    Only the two counts are touched here; the packed adapter validates the whole file strictly.
+    """
+    if not config_file.is_file():
+        raise UserError("the zip has no params/config.json; re-pack it with `python -m submission pack`")
+    try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"params/config.json in the zip is not valid JSON ({exc}); re-pack it with `python -m submission pack`") from None
+    if not isinstance(data, dict):
+        raise UserError("params/config.json in the zip is not a JSON object; re-pack it with `python -m submission pack`")
+    if classes is not None:
+        data["classes"] = classes
+    if images_per_class is not None:
+        data["images_per_class"] = images_per_class
+    config_file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    expected = (data.get("classes"), data.get("images_per_class"))
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in expected):
+        raise UserError(f"params/config.json in the zip has classes/images_per_class {expected}, not positive "
+                        "integers; re-pack it with `python -m submission pack`")
+    return expected  # type: ignore[return-value]
