@@ -9,12 +9,13 @@ from typing import List, Optional
 
 from submission.errors import UserError
 
-from .cli import add_recipe_arguments, config_from_args, default_workers, resolve_downstream
+from .cli import default_workers, resolve_downstream
 from .compare import ComparePlan, check_plan, run_compare
 from .compare_report import markdown
 from .config import PRESETS
 from .datasets import parse_dataset, resolve_datasets
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
+from .recipe_args import add_recipe_arguments, config_from_args
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,6 +110,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
+        if world_from_env()[0] == 0:
+            print(f"interrupted; rerun the same command to resume from {args.out}",
+                  file=sys.stderr)
+        return 130
     if runtime.is_main:
         if summary is None:
             print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "
