@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "say which scores better: every (dataset, preset, seed) is one local_eval "
                     "run in OUT/runs/<dataset>/<preset>/seed<k>/; OUT/compare.{json,md,png} "
                     "hold each score, the mean and std over seeds, and the paired difference to "
-                    "the baseline with a 95%% t-interval. Rerun the same command to resume.")
+                    "the baseline with a 95% t-interval. Rerun the same command to resume.")
     parser.add_argument("datasets", nargs="+", metavar="DATASET",
                         help="NAME=PATH (a generated ImageFolder), scratch (no pre-training) or "
                              "noise (random images shaped like the first folder dataset, "
@@ -47,15 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
                                            "first)")
     parser.add_argument("--downstream", metavar="SETS",
                         help="as for python -m local_eval (default: each preset's own)")
-    parser.add_argument("--cifar-root", type=Path)
-    parser.add_argument("--downstream-dir", type=Path)
-    parser.add_argument("--download", action="store_true")
-    parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--workers", type=int)
+    parser.add_argument("--cifar-root", type=Path,
+                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
+    parser.add_argument("--downstream-dir", type=Path,
+                        help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
+    parser.add_argument("--download", action="store_true",
+                        help="download the listed CIFAR sets into --cifar-root first")
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="auto: cuda when available (default: auto)")
+    parser.add_argument("--workers", type=int,
+                        help="data-loading processes per training process (default: the cores "
+                             "shared out, at most 8)")
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N training epochs of this invocation, over all runs; "
                              "rerun to continue")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_recipe_arguments(parser)
     return parser
 

@@ -283,3 +283,23 @@ def test_kit_bad_inputs(data, tmp_path, capsys):
                               "--downstream-dir", str(folder)), "does not list 'folder'", out)
     expect_error(capsys, tiny(generated, cifar, out, "kit-mobilenet", "--model", "nope"),
                  "tv_resnet18", out)
+
+
+def test_a_run_folder_from_before_the_recipe_fields_still_resumes(data, tmp_path):
+    from local_eval.runner import RUN_FILE, RunSpec, check_out_dir
+
+    generated, cifar, _ = data
+    spec = RunSpec(config=preset_config("smoke"), data=generated, out=tmp_path / "old",
+                   cifar_root=cifar)
+    identity = spec.identity()
+    assert (identity["downstream"], identity["downstream_path"]) == ("cifar100",
+                                                                     str(cifar.resolve()))
+    for name in NEW_FIELDS:  # run.json as written before these fields existed
+        del identity["config"][name]
+    spec.out.mkdir()
+    (spec.out / RUN_FILE).write_text(json.dumps(identity))
+    check_out_dir(spec)
+    kit = RunSpec(config=spec.config.replace(pretrain_crop="random_crop"), data=generated,
+                  out=spec.out, cifar_root=cifar)
+    with pytest.raises(UserError, match="pretrain_crop 'random_resized_crop' -> 'random_crop'"):
+        check_out_dir(kit)
