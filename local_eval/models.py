@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List
 
+import torch
 from torch import nn
 
 from submission.errors import UserError
@@ -92,7 +93,9 @@ def create_model(config, num_classes: int) -> nn.Module:
         if extra:
             raise UserError(f"model {config.model!r} is a convolutional network without "
                             f"{' or '.join(extra)}; pass --{extra[0].replace('_', '-')} none")
-        model = network.build(num_classes)
+        # channels_last: about 1.4x faster MobileNet training on CPU (and the convnet layout on
+        # GPU); the weights and their state dict are the same numbers.
+        model = network.build(num_classes).to(memory_format=torch.channels_last)
         model.pretrained_cfg = {"classifier": network.classifier, "source": "torchvision"}
         return model
     import timm

@@ -303,3 +303,19 @@ def test_a_run_folder_from_before_the_recipe_fields_still_resumes(data, tmp_path
                   out=spec.out, cifar_root=cifar)
     with pytest.raises(UserError, match="pretrain_crop 'random_resized_crop' -> 'random_crop'"):
         check_out_dir(kit)
+
+
+def test_timing_counts_the_steps_of_a_preset(capsys):
+    from local_eval.timing import estimate, main as timing_main
+
+    result = estimate(preset_config("smoke"), classes=6, images_per_class=10, image_size=16,
+                      downstream_classes=4, train_per_class=8, test_per_class=4, repeats=1)
+    # smoke: 4 classes x 8 images, batch 8, 2 epochs; 4 x 8 fine-tuning images, 3 epochs.
+    assert result["counts"] == {"pretrain_step": 8, "finetune_step": 12, "test_batch": 3,
+                                "transform_per_image": 64}
+    wall, cpu = result["model_total"]
+    assert wall > 0 and cpu > 0
+    assert timing_main(["--preset", "smoke", "--classes", "4", "--images-per-class", "8",
+                        "--image-size", "16", "--downstream", "4x8x4", "--threads", "1",
+                        "--repeats", "1"]) == 0
+    assert "8 x pretrain step" in capsys.readouterr().out
