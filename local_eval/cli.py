@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import sys
-import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -15,18 +14,12 @@ from .config import PRESETS
 from .kit_presets import default_downstream
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
 from .recipe_args import add_recipe_arguments, config_from_args
-from .runner import RunSpec, run, validate
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (exit code 2)."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"error: {message} (see python -m local_eval --help)\n")
+from .runner import RUN_FILE, RunSpec, run, validate
+from .userio import OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m local_eval",
         description="Pre-train a model on a generated ImageFolder, fine-tune it on CIFAR-10/100 "
                     "or ImageFolder pairs and report the contest metric: the sum of "
@@ -120,6 +113,12 @@ def _summary(report: Dict[str, Any], out: Path) -> List[str]:
     return lines
 
 
+def _interrupted_line(out: Path) -> str:
+    if (out / RUN_FILE).is_file():
+        return f"interrupted; rerun the same command to resume from {out}"
+    return f"interrupted before anything was written to {out}; rerun the same command"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["compare"]:
@@ -144,6 +143,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
+        if world_from_env()[0] == 0:
+            print(_interrupted_line(args.out), file=sys.stderr)
+        return 130
     if runtime.is_main:
         if report is None:
             print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import typing
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,17 +15,11 @@ from .config import PRESETS
 from .datasets import parse_dataset, resolve_datasets
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
 from .recipe_args import add_recipe_arguments, config_from_args
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (exit code 2)."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+from .userio import OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m local_eval compare",
         description="Evaluate several pre-training datasets with the same presets and seeds and "
                     "say which scores better: every (dataset, preset, seed) is one local_eval "

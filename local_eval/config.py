@@ -6,13 +6,24 @@ from a preset plus overrides, where an override of ``None`` means "keep the pres
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from submission.errors import UserError
 
 from .kit_presets import KIT_PRESET_CHANGES
-from .recipe import check_recipe
+from .recipe import RECIPE_HELP, check_recipe
+
+
+def _fits(value: Any, kind: type) -> bool:
+    """isinstance, except that bool is no int or float, and an int is a fine float."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ class EvalConfig:
         for name in ("pretrain_milestones", "finetune_milestones"):  # a list read from JSON
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
+        self._check_numbers()
         positive = ["img_size", "pretrain_epochs", "pretrain_batch_size", "finetune_epochs",
                     "finetune_batch_size"]
         for name in positive:
@@ -94,10 +106,16 @@ class EvalConfig:
             value = getattr(self, name)
             if value is not None and value < 2:
                 raise UserError(f"{name} must be at least 2 (or unset), got {value}")
-        for name in ["hflip", "vflip", "random_erasing", "label_smoothing",
-                     "finetune_label_smoothing"]:
+        for name in ["hflip", "vflip", "random_erasing"]:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        # timm's label-smoothing losses assert smoothing < 1 (1 would leave no true-class weight).
+        for name in ["label_smoothing", "finetune_label_smoothing"]:
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        # Momentum 1 or more never forgets a gradient: SGD diverges.
+        if not 0.0 <= self.finetune_momentum < 1.0:
+            raise UserError(f"finetune_momentum must be in [0, 1), got {self.finetune_momentum}")
         if not 0.0 < self.crop_scale_min <= 1.0:
             raise UserError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         for name in ["pretrain_lr", "finetune_lr"]:
@@ -105,13 +123,41 @@ class EvalConfig:
                 raise UserError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ["mixup", "cutmix", "color_jitter", "pretrain_weight_decay",
                      "finetune_weight_decay", "pretrain_warmup_epochs", "finetune_warmup_epochs",
-                     "pretrain_min_lr", "finetune_min_lr", "finetune_momentum"]:
+                     "pretrain_min_lr", "finetune_min_lr"]:
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
                             f"{self.patch_size}; pick sizes that divide")
         check_recipe(self)
+
+    def _check_numbers(self) -> None:
+        """Every field holds its declared type, and every float is finite.
+
+        NaN passes every "must not be negative" test below (each comparison with it is False),
+        trains to a NaN loss, and never equals itself, so a run.json holding it would refuse
+        the very command that wrote it; inf trains to NaN too.
+        """
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if typing.get_origin(hints[field.name]) is tuple:  # Tuple[float, ...]
+                if not isinstance(value, tuple) or not all(_fits(v, float) for v in value):
+                    raise UserError(f"{field.name} must be a list of numbers, got {value!r}")
+                if not all(math.isfinite(v) for v in value):
+                    raise UserError(f"{field.name} must hold finite numbers, got {value!r}")
+                continue
+            kinds = [k for k in typing.get_args(hints[field.name]) if k is not type(None)]
+            kind = kinds[0] if kinds else hints[field.name]
+            if value is None and kinds:
+                continue
+            if not _fits(value, kind):
+                raise UserError(f"{field.name} must be {'an' if kind is int else 'a'} "
+                                f"{kind.__name__}, got {value!r}")
+            if kind is float and not math.isfinite(value):
+                raise UserError(f"{field.name} must be a finite number, got {value}; pass an "
+                                f"ordinary value like the preset's "
+                                f"(python -m local_eval --help lists them)")
 
     @property
     def uses_mixup(self) -> bool:
@@ -196,16 +242,6 @@ FIELD_HELP: Dict[str, str] = {
     "color_jitter": "color jitter strength (pre-training; 0: off)",
     "rand_augment": "timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 ('none': off)",
     "random_erasing": "random erasing probability (pre-training)",
-    "pretrain_crop": "random_resized_crop (timm, OFDB) or random_crop (img_size px cut from the "
-                     "image at its own size, no resize: the kit)",
-    "pretrain_normalize": "pre-training normalization: imagenet or kit (mean 0.2, std 0.5)",
-    "pretrain_opt": "pre-training optimizer: adamw or sgd (momentum)",
-    "pretrain_momentum": "pre-training SGD momentum (sgd only)",
-    "pretrain_sched": "pre-training schedule: cosine (warmup + cosine) or step (warmup + "
-                      "multistep)",
-    "pretrain_milestones": "step schedule milestones as fractions of the epochs, e.g. "
-                           "0.3334,0.6667",
-    "pretrain_gamma": "step schedule: learning-rate factor at each milestone",
     "finetune_classes": "use the first N downstream classes (unset: all)",
     "finetune_train_per_class": "downstream training images per class (unset: all)",
     "finetune_test_per_class": "downstream test images per class (unset: all)",
@@ -217,13 +253,7 @@ FIELD_HELP: Dict[str, str] = {
     "finetune_warmup_epochs": "linear warmup epochs before the decay",
     "finetune_min_lr": "final learning rate of the cosine decay (cosine only)",
     "finetune_label_smoothing": "fine-tuning label smoothing",
-    "finetune_resize": "resize downstream images to N, then crop img_size (test: center crop); "
-                       "unset: resize to img_size and crop with img_size/8 reflect padding",
-    "finetune_hflip": "horizontal flip probability (fine-tuning)",
-    "finetune_normalize": "fine-tuning normalization: imagenet or kit (mean 0.2, std 0.5)",
-    "finetune_sched": "fine-tuning schedule: cosine or step",
-    "finetune_milestones": "fine-tuning step milestones as fractions of the epochs",
-    "finetune_gamma": "fine-tuning step schedule: learning-rate factor at each milestone",
     "seed": "seed of every random choice (recorded in report.json)",
     "amp": "bfloat16 autocast on CUDA (true/false)",
+    **RECIPE_HELP,
 }

@@ -6,13 +6,14 @@ a small reader of their own (`read_cifar100`); torchvision is used only to downl
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -24,6 +25,12 @@ from .transforms import finetune_transforms, pretrain_transform
 
 CIFAR_FOLDER = "cifar-100-python"
 CIFAR_FILES = ("train", "test", "meta")
+# Subsets of at most this many image files are decoded in full before training (about a second
+# per 10,000 small PNGs), so a damaged file is refused up front; larger ones (the contest's
+# million) are not, and the loader skips a file it cannot read instead, with a warning.
+CHECK_LIMIT = 20_000
+# More unreadable files in a row than this mean damaged data rather than a stray file.
+MAX_SKIPPED_IN_A_ROW = 10
 
 
 @dataclass
@@ -59,6 +66,83 @@ class ArrayImageDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.labels[index])
+
+
+class UnreadableImage(Exception):
+    """An image file PIL cannot decode (truncated, corrupt, or not an image)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path} ({reason})")
+        self.path, self.reason = path, reason
+
+
+def read_rgb(path: str) -> Image.Image:
+    """ImageFolder's loader, raising UnreadableImage for a file PIL cannot decode."""
+    try:
+        with open(path, "rb") as handle:
+            return Image.open(handle).convert("RGB")
+    except UnidentifiedImageError as error:
+        raise UnreadableImage(path, "not an image file PIL can read") from error
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, zlib errors...
+        raise UnreadableImage(path, str(error) or type(error).__name__) from error
+
+
+class UnreadableData(UserError):
+    """Too many unreadable images to skip. Safe to raise in a DataLoader worker: the loader
+    rebuilds it from "Caught ... Original Traceback ...", of which it keeps the last line."""
+
+    def __init__(self, message: str) -> None:
+        lines = message.rstrip().splitlines()
+        if len(lines) > 1 and lines[0].startswith("Caught "):
+            message = lines[-1].split(": ", 1)[-1]
+        super().__init__(message)
+
+
+class SkipUnreadable(Dataset):
+    """The chosen samples of an ImageFolder; a file that cannot be read is replaced by the next
+    readable one, with a one-line warning naming it (the same file every epoch, so a resumed
+    run still matches)."""
+
+    def __init__(self, folder: ImageFolder, indices: Sequence[int], flag: str) -> None:
+        self.folder, self.indices, self.flag = folder, list(indices), flag
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def path(self, index: int) -> str:
+        return self.folder.samples[self.indices[index]][0]
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, int]:
+        attempts = min(len(self), MAX_SKIPPED_IN_A_ROW + 1)
+        for skipped in range(attempts):
+            position = (index + skipped) % len(self)
+            try:
+                return self.folder[self.indices[position]]
+            except UnreadableImage as error:
+                print(f"warning: skipping unreadable {self.flag} image {error}; using the next "
+                      f"image instead (regenerate or delete it)", file=sys.stderr)
+        raise UnreadableData(f"{self.flag}: {attempts} images in a row cannot be read, from "
+                             f"{self.path(index)} on; the data is damaged, regenerate it")
+
+
+def check_images(dataset: Dataset, progress: bool) -> None:
+    """Decode every file of a SkipUnreadable of at most CHECK_LIMIT images; UserError naming
+    the unreadable ones. Does nothing for other datasets (in memory) or larger ones."""
+    if not isinstance(dataset, SkipUnreadable) or len(dataset) > CHECK_LIMIT:
+        return
+    from tqdm import tqdm
+
+    bad = []
+    for index in tqdm(range(len(dataset)), desc=f"checking {dataset.flag} images", unit="image",
+                      leave=False, disable=not progress or len(dataset) < 2000):
+        try:
+            read_rgb(dataset.path(index))
+        except UnreadableImage as error:
+            bad.append(error)
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise UserError(f"{dataset.flag}: {len(bad)} of the {len(dataset)} selected images cannot "
+                        f"be read: {bad[0]}{more}; regenerate or delete them")
 
 
 def _image_class_dirs(root: Path) -> List[Path]:
@@ -109,9 +193,11 @@ def load_pretrain_data(root: Path, config: EvalConfig) -> LabeledSplit:
     if num_classes > available:
         raise UserError(f"--data {root} has {available} classes but the config asks for "
                         f"{num_classes}; pass --pretrain-classes {available} or generate more")
-    folder = ImageFolder(str(root), transform=pretrain_transform(config), allow_empty=True)
+    folder = ImageFolder(str(root), transform=pretrain_transform(config), loader=read_rgb,
+                         allow_empty=True)
     indices = first_per_class(folder.targets, num_classes, config.pretrain_images_per_class)
-    return LabeledSplit(Subset(folder, indices), num_classes, folder.classes[:num_classes])
+    return LabeledSplit(SkipUnreadable(folder, indices, "--data"), num_classes,
+                        folder.classes[:num_classes])
 
 
 def cifar_dir(root: Path) -> Path:
@@ -192,14 +278,17 @@ def load_downstream_dir(root: Path, config: EvalConfig) -> Downstream:
     train_tf, test_tf = finetune_transforms(config)
     for split in ("train", "val"):
         check_image_folder(root / split, "--downstream-dir split", "--downstream-dir")
-    train = ImageFolder(str(root / "train"), transform=train_tf, allow_empty=True)
-    val = ImageFolder(str(root / "val"), transform=test_tf, allow_empty=True)
+    train = ImageFolder(str(root / "train"), transform=train_tf, loader=read_rgb,
+                        allow_empty=True)
+    val = ImageFolder(str(root / "val"), transform=test_tf, loader=read_rgb, allow_empty=True)
     if train.classes != val.classes:
         raise UserError(f"--downstream-dir {root}: train/ and val/ have different class folders; "
                         f"give both the same classes")
-    return Downstream(
-        _cut_split(train, train.targets, train.classes, config.finetune_classes,
-                   config.finetune_train_per_class, f"{root}/train"),
-        _cut_split(val, val.targets, val.classes, config.finetune_classes,
-                   config.finetune_test_per_class, f"{root}/val"),
-        f"folder:{root.resolve()}")
+    splits = []
+    for folder, per_class, split in ((train, config.finetune_train_per_class, "train"),
+                                     (val, config.finetune_test_per_class, "val")):
+        cut = _cut_split(folder, folder.targets, folder.classes, config.finetune_classes,
+                         per_class, f"{root}/{split}")
+        splits.append(replace(cut, dataset=SkipUnreadable(folder, cut.dataset.indices,
+                                                          "--downstream-dir")))
+    return Downstream(splits[0], splits[1], f"folder:{root.resolve()}")

@@ -128,8 +128,8 @@ class DownstreamSet:
 
 def _check_labels(downstream: Downstream, name: str) -> None:
     """A set whose training images hold fewer than 2 classes cannot train a classifier."""
-    dataset = downstream.train.dataset  # a Subset of an ArrayImageDataset or an ImageFolder
-    base = dataset.dataset
+    dataset = downstream.train.dataset  # a Subset of an ArrayImageDataset, or an ImageFolder's
+    base = getattr(dataset, "folder", None) or dataset.dataset  # samples (SkipUnreadable)
     every = base.labels if isinstance(base, ArrayImageDataset) else base.targets  # (N,) int
     labels = np.asarray(every, dtype=np.int64)[np.asarray(dataset.indices, dtype=np.int64)]
     found = len(np.unique(labels))

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from submission.errors import UserError
 from submission.fileio import write_atomic
 
 from .metric import scored_epochs
@@ -23,9 +25,32 @@ def versions() -> Dict[str, str]:
             "numpy": numpy.__version__, "platform": platform.platform()}
 
 
+def non_finite_keys(data: Any, prefix: str = "") -> List[str]:
+    """Dotted paths (list items as [i]) of every NaN or infinite float inside `data`."""
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [prefix or "(the value itself)"]
+    if isinstance(data, dict):
+        items = [(f"{prefix}.{key}" if prefix else str(key), value) for key, value in data.items()]
+    elif isinstance(data, (list, tuple)):
+        items = [(f"{prefix}[{index}]", value) for index, value in enumerate(data)]
+    else:
+        return []
+    return [found for key, value in items for found in non_finite_keys(value, key)]
+
+
 def write_json(data: Dict[str, Any], path: Path) -> None:
-    """Write `data` to `path` through a temporary name, so a reader never sees half a file."""
-    write_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+    """Write `data` to `path` through a temporary name, so a reader never sees half a file.
+
+    Strict JSON only: a bare NaN or Infinity is no JSON, and a score computed from one means
+    nothing, so such a value is refused (with where it is) instead of written.
+    """
+    bad = non_finite_keys(data)
+    if bad:
+        raise UserError(f"refusing to write {path}: {', '.join(bad[:3])} "
+                        f"{'is' if len(bad) == 1 else 'are'} not a finite number (NaN or inf); "
+                        f"the run diverged, so rerun with a lower learning rate in a new --out")
+    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
+    write_atomic(path, (text + "\n").encode())
 
 
 def plot_curves(path: Path, pretrained: List[float], scratch: Optional[List[float]],

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from submission.errors import UserError
+from submission.fileio import check_writable_target, make_dirs
 
 from .config import EvalConfig
-from .data import LabeledSplit, check_image_folder, load_pretrain_data
+from .data import LabeledSplit, check_image_folder, check_images, load_pretrain_data
 from .distributed import Runtime, barrier
 from .downstream import DownstreamSet, downstream_identity, parse_downstream
 from .phases import finetune_spec, pretrain_spec
@@ -66,12 +67,15 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> 
 
 
 def check_out_dir(spec: RunSpec) -> None:
-    """Refuse an --out that holds something else than this same run."""
+    """Refuse an --out that cannot be written or holds something else than this same run."""
     out = spec.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; pass a folder for the run")
-    if not out.exists() or not any(out.iterdir()):
-        return
+    check_writable_target(out, "--out", is_dir=True)
+    try:
+        if not out.exists() or not any(out.iterdir()):
+            return
+    except OSError as error:
+        raise UserError(f"cannot read --out {out}: {error.strerror}; pass a folder you can "
+                        f"read and write") from None
     run_file = out / RUN_FILE
     if not run_file.is_file():
         raise UserError(f"--out {out} is not empty and holds no local_eval run ({RUN_FILE}); "
@@ -143,9 +147,13 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
     for downstream_set, downstream in zip(sets, downstreams):
         _check_steps(downstream.train, config.finetune_batch_size, runtime.world_size,
                      f"the fine-tuning set {downstream_set.name}", "--finetune-batch-size")
+    # Every process checks (the same files), so all of them refuse together.
+    splits = [split for d in downstreams for split in (d.train, d.test)]
+    for split in ([] if pretrain_data is None else [pretrain_data]) + splits:
+        check_images(split.dataset, runtime.progress)
     # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
     if runtime.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        make_dirs(out, "--out")
         if not (out / RUN_FILE).exists():
             write_json(spec.identity(), out / RUN_FILE)
     barrier(runtime)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -28,6 +30,8 @@ from .distributed import Runtime, all_reduce_sum, barrier
 from .models import create_model as build_model  # noqa: F401 (the name runner and tests use)
 
 PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
+# The learning-rate field to lower when a phase diverges.
+PHASE_LR_FIELD = {"pretrain": "pretrain_lr", "finetune": "finetune_lr", "scratch": "finetune_lr"}
 
 
 class StopRequested(Exception):
@@ -115,6 +119,23 @@ def _loader(dataset: Dataset, batch: int, runtime: Runtime, sampler=None,
                       pin_memory=runtime.device.type == "cuda")
 
 
+def _batches(loader: DataLoader) -> Iterator:
+    """iter(loader), with Ctrl-C held back while it forks the worker processes.
+
+    A KeyboardInterrupt that lands in Python's at-fork hooks is printed ("Exception ignored
+    in ... _releaseLock") and swallowed, and the run would go on; held back, SIGINT arrives
+    as soon as the workers are started. The workers inherit the mask: the main process ends
+    them, so they have no use for SIGINT.
+    """
+    if not hasattr(signal, "pthread_sigmask") or loader.num_workers == 0:
+        return iter(loader)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def _autocast(runtime: Runtime, amp: bool):
     if runtime.device.type == "cuda" and amp:
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -133,7 +154,7 @@ def evaluate(model: nn.Module, dataset: Dataset, batch: int, runtime: Runtime,
     """Top-1 accuracy in percent over the whole `dataset` (all processes together)."""
     model.eval()
     counts = torch.zeros(2, dtype=torch.float64)  # (correct, seen)
-    for images, labels in _loader(_rank_slice(dataset, runtime), batch, runtime):
+    for images, labels in _batches(_loader(_rank_slice(dataset, runtime), batch, runtime)):
         images, labels = images.to(runtime.device), labels.to(runtime.device)
         with _autocast(runtime, amp):
             logits = model(images)
@@ -153,6 +174,19 @@ def load_checkpoint(path: Path) -> Optional[dict]:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _diverged(spec: PhaseSpec, config: EvalConfig, epoch: int, what: str) -> UserError:
+    """The error that stops a phase whose loss or weights stopped being finite numbers."""
+    field_name = PHASE_LR_FIELD[spec.name]
+    flag = "--" + field_name.replace("_", "-")
+    return UserError(f"{spec.name} diverged in epoch {epoch + 1}/{spec.epochs}: {what}, so no "
+                     f"score would mean anything; rerun with a lower {flag} (now "
+                     f"{getattr(config, field_name)}) and a new --out")
 
 
 def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint: Path,
@@ -175,6 +209,11 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
         scheduler.load_state_dict(state["scheduler"])
         history = PhaseHistory(**state["history"])
         start = state["epoch"]
+        # A checkpoint written before divergence was checked for may record NaN losses.
+        for epoch, loss in enumerate(history.loss):
+            if not math.isfinite(loss):
+                raise _diverged(spec, config, epoch, f"{checkpoint} records a training loss of "
+                                f"{loss}")
     if start >= spec.epochs:
         return history
     trained = model
@@ -184,49 +223,72 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
     title = f"{spec.name} {spec.label}".strip()
     epochs_bar = tqdm(range(start, spec.epochs), desc=title, unit="epoch",
                       initial=start, total=spec.epochs, disable=not runtime.progress)
-    for epoch in epochs_bar:
-        budget.take()
-        began = time.perf_counter()
-        seed = seed_everything(config.seed, spec.name, epoch, runtime.rank)
-        sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
-                                     rank=runtime.rank, shuffle=True, seed=config.seed,
-                                     drop_last=False)
-        sampler.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
-        loader = _loader(spec.train, per_rank_batch, runtime, sampler, generator, drop_last=True)
-        model.train()
-        loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
-        batches = tqdm(loader, desc=f"{title} {epoch + 1}/{spec.epochs}", unit="batch",
-                       leave=False, disable=not runtime.progress)
-        for step, (images, labels) in enumerate(batches):
-            # images (B, 3, S, S) float32 normalized; labels (B,) int64
-            images, labels = images.to(runtime.device), labels.to(runtime.device)
-            targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
-            if spec.mixup is not None:
-                images, targets = spec.mixup(images, labels)
-            with _autocast(runtime, config.amp):
-                loss = spec.criterion(trained(images), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step_update(epoch * updates + step + 1)
-            loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
-            batches.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        total, count = all_reduce_sum(loss_sum, runtime).tolist()
-        history.loss.append(total / max(count, 1.0))
-        if spec.test is not None:
-            history.top1.append(evaluate(model, spec.test, per_rank_batch * 2, runtime,
-                                         config.amp))
-        history.seconds.append(time.perf_counter() - began)
-        postfix = {"loss": f"{history.loss[-1]:.3f}"}
-        if history.top1:
-            postfix["top1"] = f"{history.top1[-1]:.2f}%"
-        epochs_bar.set_postfix(postfix)
-        if runtime.is_main:
-            _save_atomic({"epoch": epoch + 1, "model": model.state_dict(),
-                          "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(),
-                          "history": history.to_dict()}, checkpoint)
-        barrier(runtime)
-    epochs_bar.close()
+    batches = None
+    try:
+        for epoch in epochs_bar:
+            budget.take()
+            began = time.perf_counter()
+            seed = seed_everything(config.seed, spec.name, epoch, runtime.rank)
+            sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
+                                         rank=runtime.rank, shuffle=True, seed=config.seed,
+                                         drop_last=False)
+            sampler.set_epoch(epoch)
+            generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
+            loader = _loader(spec.train, per_rank_batch, runtime, sampler, generator,
+                             drop_last=True)
+            model.train()
+            loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
+            batches = tqdm(_batches(loader), desc=f"{title} {epoch + 1}/{spec.epochs}",
+                           unit="batch", total=len(loader), leave=False,
+                           disable=not runtime.progress)
+            for step, (images, labels) in enumerate(batches):
+                # images (B, 3, S, S) float32 normalized; labels (B,) int64
+                images, labels = images.to(runtime.device), labels.to(runtime.device)
+                targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
+                if spec.mixup is not None:
+                    images, targets = spec.mixup(images, labels)
+                with _autocast(runtime, config.amp):
+                    loss = spec.criterion(trained(images), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step_update(epoch * updates + step + 1)
+                value = loss.item()
+                # Alone, stop at once; under torchrun wait for the epoch's summed loss below, which
+                # every process sees alike (one process stopping alone would hang the others).
+                if not runtime.distributed and not math.isfinite(value):
+                    raise _diverged(spec, config, epoch, f"the training loss became {value} at "
+                                    f"step {step + 1}/{updates}")
+                loss_sum += torch.tensor([value, 1.0], dtype=torch.float64)
+                batches.set_postfix(loss=f"{value:.3f}",
+                                    lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            total, count = all_reduce_sum(loss_sum, runtime).tolist()
+            mean_loss = total / max(count, 1.0)
+            if not math.isfinite(mean_loss):
+                raise _diverged(spec, config, epoch, f"the mean training loss became {mean_loss}")
+            # The last update can overflow the weights with a finite loss; DDP keeps them equal on
+            # every process, so all stop together. Checked before they are evaluated or saved.
+            if not _weights_finite(model):
+                raise _diverged(spec, config, epoch, "the model weights became NaN or inf")
+            history.loss.append(mean_loss)
+            if spec.test is not None:
+                history.top1.append(evaluate(model, spec.test, per_rank_batch * 2, runtime,
+                                             config.amp))
+            history.seconds.append(time.perf_counter() - began)
+            postfix = {"loss": f"{history.loss[-1]:.3f}"}
+            if history.top1:
+                postfix["top1"] = f"{history.top1[-1]:.2f}%"
+            epochs_bar.set_postfix(postfix)
+            if runtime.is_main:
+                _save_atomic({"epoch": epoch + 1, "model": model.state_dict(),
+                              "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(),
+                              "history": history.to_dict()}, checkpoint)
+            barrier(runtime)
+    finally:
+        # Closed however the loop ends, so an error or "interrupted" line starts a line of its
+        # own instead of trailing a progress bar.
+        if batches is not None:
+            batches.close()
+        epochs_bar.close()
     return history

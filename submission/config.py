@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import UserError
+from .families import FAMILY_NAMES
 
 IMAGE_FORMATS = ("png", "jpg")
 DEVICES = ("auto", "cpu", "cuda")
@@ -100,6 +101,37 @@ class ImageAugmentConfig:
 
 
 @dataclass(frozen=True)
+class VisualAtomConfig:
+    """The visualatom family (Takashima et al., CVPR 2023, "Visual Atoms"); defaults are the public
+    renderer's best-practice VisualAtom-1k settings (visual_atomic_renderer/make_VisualAtom.sh).
+    Lengths are pixels of the paper's 512 px canvas (scaled to `canvas_size`). Per class: vertices,
+    orbits, n1 != n2, noise, step, radius, ovals; per image: centre, orbit grays, vertex noise."""
+
+    canvas_size: int = 512  # drawn at this side (1 px lines), then area-resized to image_size
+    vertices_min: int = 200  # q, the quantization: vertices per orbit, per class
+    vertices_max: int = 1000
+    orbits_min: int = 1  # K, orbits per class
+    orbits_max: int = 200
+    freq_min: int = 0  # n1, n2: the two sinusoid frequencies, per class
+    freq_max: int = 20
+    amplitude: float = 0.5  # lambda1 = lambda2: each wave's outward step per orbit
+    noise_min: float = 0.0  # eta ~ U(noise_min, noise_max): the Perlin-noise coefficient, per class
+    noise_max: float = 4.0
+    radial_step_max: float = 0.1  # the renderer's `line_width`: extra outward step U(0, max) per class
+    radius_min: int = 10  # first orbit's radius, an integer in [min, max] per class
+    radius_max: int = 60
+    oval_max: float = 2.0  # x and y stretch of the first orbit, each U(1, oval_max) per class
+    center_range: float = 1.0  # centre uniform in canvas/2 +- center_range * canvas/2, per image
+    gray_min: int = 0  # each orbit's gray level, uniform per image
+    gray_max: int = 255
+    line_thickness: int = 1  # canvas pixels
+    antialias: bool = False  # the renderer draws aliased 1 px lines
+
+    def __post_init__(self) -> None:
+        _validate_visualatom(self)
+
+
+@dataclass(frozen=True)
 class GenerationConfig:
     """Everything `generate` needs; the defaults reproduce the contest setting (1000 x 1000).
 
@@ -116,6 +148,7 @@ class GenerationConfig:
     camera_distance: float = _field(10.0, "camera distance from the origin (the cloud spans [-1, 1])")
     fov_degrees: float = _field(10.0, "camera field of view in degrees")
     seed: int = _field(0, "base seed; every image derives its own from (seed, class, index)")
+    family: str = _field("fractal", "data family: the part that turns (seed, class, index) into an image")
     device: str = _field("auto", "auto, cpu, cuda or cuda:N (auto: cuda when available)")
     backend: str = _field("auto", "renderer: auto, pytorch3d or splat (auto: pytorch3d on cuda, splat on cpu)")
     workers: Optional[int] = _field(None, "worker processes (default: all cores; at most 8 on cuda)")
@@ -127,6 +160,7 @@ class GenerationConfig:
     shard_count: int = _field(1, "number of shards the classes are split into")
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
+    visualatom: VisualAtomConfig = field(default_factory=VisualAtomConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -143,7 +177,8 @@ class GenerationConfig:
         if not isinstance(data, dict):
             raise UserError(f"config must be a JSON object, got {type(data).__name__}")
         kwargs = _typed_kwargs(cls, data, "config")
-        for name, sub_cls in (("point_augment", PointAugmentConfig), ("image_augment", ImageAugmentConfig)):
+        for name, sub_cls in (("point_augment", PointAugmentConfig), ("image_augment", ImageAugmentConfig),
+                              ("visualatom", VisualAtomConfig)):
             if name in kwargs:
                 kwargs[name] = sub_cls(**_typed_kwargs(sub_cls, kwargs[name], name))
         return cls(**kwargs)
@@ -274,6 +309,7 @@ def validate(config: GenerationConfig) -> None:
     number("fov_degrees", config.fov_degrees, lambda v: 0 < v < 180, "in (0, 180) (e.g. 10)")
     integer("seed", config.seed, 0, f"seed must be a non-negative integer, got {config.seed}", MAX_SEED, " (the largest seed is 2**56 - 1)")
     need(is_device_name(config.device), f"unknown device {config.device!r}; choose one of {list(DEVICES)} (or cuda:N)")
+    need(config.family in FAMILY_NAMES, f"unknown data family {config.family!r}; known families: {', '.join(FAMILY_NAMES)}")
     if config.workers is not None:
         integer("workers", config.workers, 1, f"workers must be at least 1 (or omitted for all cores), got {config.workers}",
                 MAX_WORKERS, " (or omit it for all cores)")
@@ -299,6 +335,8 @@ def validate(config: GenerationConfig) -> None:
     number("point_augment.shift", pa.shift, lambda v: 0 <= v <= MAX_POINT_SHIFT, f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.2)")
     number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
 
+    need(isinstance(config.visualatom, VisualAtomConfig),
+         f"visualatom must be a VisualAtomConfig, got {type(config.visualatom).__name__}")
     ia = config.image_augment
     for name in ("transpose_p", "hflip_p", "vflip_p", "affine_p", "brightness_contrast_p", "hsv_p"):
         p = getattr(ia, name)
@@ -317,3 +355,62 @@ def validate(config: GenerationConfig) -> None:
         ok = _is_finite(value) and low <= value and (value <= high if closed else value < high)
         need(ok, f"image_augment.{name} must be a finite number in [{low:g}, {high:g}{']' if closed else ')'} ({what}), "
                  f"got {_short(value)}")
+
+
+# Upper bounds of the visualatom family: 25x / 10x the paper's, so a typo fails at once.
+MAX_ATOM_VERTICES = 10_000
+MAX_ATOM_ORBITS = 1_000
+MAX_ATOM_POINTS = 4_000_000  # vertices_max x orbits_max: 64 MB of float64 x/y per image
+MAX_ATOM_LENGTH = 10_000.0  # paper pixels; the canvas is 512
+
+
+def _validate_visualatom(va: "VisualAtomConfig") -> None:
+    """Raise `UserError` naming the first bad visualatom field (types, finiteness, ranges, order)."""
+
+    def integer(name: str, low: int, high: int) -> int:
+        value = getattr(va, name)
+        if not (_is_int(value) and low <= value <= high):
+            raise UserError(f"visualatom.{name} must be an integer in [{low}, {high}], got {_short(value)}")
+        return value
+
+    def number(name: str, low: float, high: float) -> float:
+        value = getattr(va, name)
+        if not (_is_finite(value) and low <= value <= high):
+            raise UserError(f"visualatom.{name} must be a finite number in [{low:g}, {high:g}], got {_short(value)}")
+        return value
+
+    def ordered(low: str, high: str) -> None:
+        if getattr(va, low) > getattr(va, high):
+            raise UserError(f"visualatom.{low} must be at most visualatom.{high}, got "
+                            f"{getattr(va, low)} > {getattr(va, high)}")
+
+    integer("canvas_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+    integer("vertices_min", 3, MAX_ATOM_VERTICES)
+    integer("vertices_max", 3, MAX_ATOM_VERTICES)
+    ordered("vertices_min", "vertices_max")
+    integer("orbits_min", 1, MAX_ATOM_ORBITS)
+    integer("orbits_max", 1, MAX_ATOM_ORBITS)
+    ordered("orbits_min", "orbits_max")
+    if va.vertices_max * va.orbits_max > MAX_ATOM_POINTS:
+        raise UserError(f"visualatom.vertices_max x orbits_max must be at most {MAX_ATOM_POINTS}, got "
+                        f"{va.vertices_max} x {va.orbits_max}; lower one of them (the paper: 1000 x 200)")
+    integer("freq_min", 0, 1000)
+    integer("freq_max", 0, 1000)
+    if va.freq_min >= va.freq_max:
+        raise UserError(f"visualatom.freq_min must be below freq_max (n1 and n2 differ), got {va.freq_min}..{va.freq_max}")
+    number("amplitude", 0.0, MAX_ATOM_LENGTH)
+    number("noise_min", 0.0, MAX_ATOM_LENGTH)
+    number("noise_max", 0.0, MAX_ATOM_LENGTH)
+    ordered("noise_min", "noise_max")
+    number("radial_step_max", 0.0, MAX_ATOM_LENGTH)
+    integer("radius_min", 0, int(MAX_ATOM_LENGTH))
+    integer("radius_max", 0, int(MAX_ATOM_LENGTH))
+    ordered("radius_min", "radius_max")
+    number("oval_max", 1.0, 100.0)
+    number("center_range", 0.0, 1.0)
+    integer("gray_min", 0, 255)
+    integer("gray_max", 0, 255)
+    ordered("gray_min", "gray_max")
+    integer("line_thickness", 1, 64)
+    if not isinstance(va.antialias, bool):
+        raise UserError(f"visualatom.antialias must be true or false, got {_short(va.antialias)}")

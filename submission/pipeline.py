@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from .config import GenerationConfig
 from .errors import UserError
+from .families import create_family
 from .fileio import check_overwritable, check_writable_target, remove_tree_for_overwrite
-from .fractal import CategoryBank
 from .layout import class_dirname, expected_filenames, has_finished_layout, unexpected_entries
 from .plan import RunPlan
-from .state import classes_to_do, create_state, ensure_bank, finish, read_state_record, refuse_if_running, run_lock, state_record
+from .state import classes_to_do, create_state, finish, read_state_record, refuse_if_running, run_lock, state_record
 from .system import available_cores
-from .writer import STAGES, ClassWriter, init_worker, write_class_in_worker
+from .writer import STAGES, create_class_writer, init_worker, write_class_in_worker
 
 MIN_FREE_BYTES = 16 * 2**20
 
@@ -74,8 +74,8 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
     report = GenerationReport(output_dir=out, device=plan.device, backend=plan.backend, workers=plan.workers)
 
     _check_location(out)
-    if config.bank_path is not None:
-        CategoryBank.load(config.bank_path).check_fits(config, source=f"category bank {config.bank_path}")
+    family = create_family(config.family)
+    family.check(config)
     finished = _finished_tree_matches(plan)
     if finished:
         report.classes_skipped = len(config.class_ids())
@@ -92,7 +92,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
     _check_resumable(plan)
     create_state(plan)
     with run_lock(plan):
-        plan = plan.replace(bank_file=ensure_bank(plan, progress))
+        plan = family.prepare(plan, progress)
         todo = classes_to_do(plan)
         plan = plan.replace(workers=min(plan.workers, max(1, len(todo))))
         report.classes_skipped = len(config.class_ids()) - len(todo)
@@ -122,7 +122,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
 def _run_classes(plan: RunPlan, todo: List[int]) -> Iterator[Dict[str, float]]:
     """Yield each class's stage seconds as it finishes; in-process when workers == 1."""
     if plan.workers == 1:
-        writer = ClassWriter(plan, CategoryBank.load(plan.bank_file))
+        writer = create_class_writer(plan)
         for category in todo:
             yield writer.write_class(category)
         return
@@ -170,10 +170,8 @@ def _finished_tree_matches(plan: RunPlan) -> Optional[bool]:
     config = plan.config
     if not has_finished_layout(plan.output_dir, config):
         return None
-    bank = (CategoryBank.load(config.bank_path) if config.bank_path is not None
-            else CategoryBank.for_config(config, categories=1))  # a bank's first category is its own
     indices = sorted({0, config.images_per_class - 1})
-    expected = ClassWriter(plan, bank).encode_images(0, indices)
+    expected = create_class_writer(plan, categories=1).encode_images(0, indices)
     first_class = plan.output_dir / class_dirname(config, 0)
     return all((first_class / expected_filenames(config, 0)[j]).read_bytes() == data for j, data in zip(indices, expected))
 

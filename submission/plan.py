@@ -32,17 +32,17 @@ class RunPlan:
     device: str
     backend: str
     workers: int
-    output_dir: Path
-    bank_file: Optional[Path] = None  # the category bank the writers read; set once it exists
+    output_dir: Optional[Path] = None  # None: renders only (e.g. the server adapter's check)
+    asset_file: Optional[Path] = None  # what the family's workers read (the fractal bank); set by Family.prepare
 
     @classmethod
-    def resolve(cls, config: GenerationConfig, output_dir: Path) -> "RunPlan":
+    def resolve(cls, config: GenerationConfig, output_dir: Optional[Path] = None) -> "RunPlan":
         """Resolve device ("auto" -> cuda or cpu), backend and workers (capped at the cores:
         more processes than cores only add memory and contention)."""
         device = resolve_device(config.device)
         workers = min(config.workers or default_workers(device), available_cores())
         return cls(config=config, device=device, backend=resolve_backend(config.backend, device),
-                   workers=workers, output_dir=Path(output_dir))
+                   workers=workers, output_dir=None if output_dir is None else Path(output_dir))
 
     @property
     def state_dir(self) -> Path:

@@ -10,6 +10,9 @@ STREAM_BANK = 0
 STREAM_IFS_POINTS = 1
 STREAM_POINT_AUGMENT = 2
 STREAM_IMAGE_AUGMENT = 3
+# The visualatom family: class parameters from (seed, class), image draws from (seed, class, image).
+STREAM_VISUALATOM_CLASS = 20
+STREAM_VISUALATOM_IMAGE = 21
 
 
 def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:

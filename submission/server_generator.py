@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 CONFIG_FILE = "config.json"
-BANK_FILE = "bank.npz"
 # Always imported by the generation pipeline; the server image has all but tqdm, which the
 # packed requirements.txt installs.
 REQUIRED_MODULES = ("numpy", "torch", "PIL", "cv2", "tqdm")
@@ -42,21 +41,17 @@ class Generator:
         os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
         _require_modules(REQUIRED_MODULES, why="the generation pipeline imports it")
         config_cls, user_error = _import_submission()
-        config_file, bank_file = params_dir / CONFIG_FILE, params_dir / BANK_FILE
-        for needed in (config_file, bank_file):
-            if not needed.is_file():
-                raise SubmissionSetupError(f"{needed} is missing; re-pack with `python -m submission pack`")
+        config_file = params_dir / CONFIG_FILE
+        if not config_file.is_file():
+            raise SubmissionSetupError(f"{config_file} is missing; re-pack with `python -m submission pack`")
         try:
             config = config_cls.from_json(config_file.read_text(encoding="utf-8"))
-            if config.bank_path is not None:
-                raise user_error(f"bank_path must be null in the packed config (the bank is params/{BANK_FILE}), "
-                                 f"got {config.bank_path!r}; re-pack with `python -m submission pack`")
-            config = config.replace(bank_path=str(bank_file))
-            _check_bank(bank_file, config)
+            family = importlib.import_module("submission.families").create_family(config.family)
+            config = family.from_params(config, params_dir)  # the family's files in params/, checked
             if config.image_augment.enabled:
                 _require_modules(("albumentations",), why="image augmentation is on in params/config.json")
                 _check_image_augment(config)
-            backend, device = _check_renderer(config)
+            backend, device = _check_render(config)
         except user_error as exc:
             raise SubmissionSetupError(f"params/{CONFIG_FILE}: {exc}") from None
         cls.config = config
@@ -106,12 +101,6 @@ def _importable(name: str) -> bool:
         return False
 
 
-def _check_bank(bank_file: Path, config: Any) -> None:
-    from submission.fractal import CategoryBank
-
-    CategoryBank.load(bank_file).check_fits(config, source=str(bank_file))
-
-
 def _check_image_augment(config: Any) -> None:
     """Build the albumentations recipe and run it once: an API mismatch fails here, not mid-run."""
     import numpy as np
@@ -124,20 +113,19 @@ def _check_image_augment(config: Any) -> None:
                                    f"{augmented.shape} {augmented.dtype}; install the zip's requirements.txt")
 
 
-def _check_renderer(config: Any) -> "tuple[str, str]":
-    """Resolve device and backend ('auto' falls back to splat without PyTorch3D), build the renderer
-    and render one small cloud, so a missing backend or an incompatible torch fails here."""
-    import torch
-    from submission.render import RenderSettings, create_renderer, resolve_backend
-    from submission.system import resolve_device
+def _check_render(config: Any) -> "tuple[str, str]":
+    """Resolve device and backend ('auto' falls back to splat without PyTorch3D) and render the first
+    image of class 0 with the family's worker, so a missing backend or an incompatible torch fails
+    here, in seconds, not hours into `generate`."""
+    from submission.plan import RunPlan
+    from submission.writer import create_class_writer
 
-    device = resolve_device(config.device)
-    backend = resolve_backend(config.backend, device)
-    renderer = create_renderer(backend, RenderSettings.from_config(config, device))
-    points = torch.linspace(-0.5, 0.5, 48).reshape(1, 16, 3)  # (1, 16, 3) float32, inside the view
-    image = renderer(points, torch.ones(1, 16, 3))  # (1, H, W, 3) float32
+    plan = RunPlan.resolve(config)
+    writer = create_class_writer(plan, categories=1)
+    image = writer.images.render(0, [0], writer.images.class_context(0))  # (1, H, W, 3) uint8
     size = config.image_size
-    if tuple(image.shape) != (1, size, size, 3) or not bool(torch.isfinite(image).all()):
-        raise SubmissionSetupError(f"the {backend} renderer returned {tuple(image.shape)} images, expected "
-                                   f"(1, {size}, {size}, 3) finite values; this torch ({torch.__version__}) may not fit")
-    return backend, device
+    if tuple(image.shape) != (1, size, size, 3) or str(image.dtype) != "uint8":
+        torch = importlib.import_module("torch")
+        raise SubmissionSetupError(f"the {plan.backend} renderer returned {tuple(image.shape)} {image.dtype} images, "
+                                   f"expected (1, {size}, {size}, 3) uint8; this torch ({torch.__version__}) may not fit")
+    return plan.backend, plan.device

@@ -1,7 +1,7 @@
 """OUT/.generate-state/: the bookkeeping of an unfinished run.
 
-It holds `config.json` (what must match for a rerun to resume), `bank.npz` (the category bank,
-built once), `done/<class>` markers (written after a class's last image) and one lock file per
+It holds `config.json` (what must match for a rerun to resume), the family's prepared files
+(the fractal family's `bank.npz`, built once), `done/<class>` markers (written after a class's last image) and one lock file per
 running shard. The folder is removed once every class of the config is done, so a finished tree
 holds nothing but class folders of images.
 """
@@ -99,23 +99,6 @@ def classes_to_do(plan: RunPlan) -> List[int]:
             marker.unlink()
         todo.append(category)
     return todo
-
-
-def ensure_bank(plan: RunPlan, progress: bool = False) -> Path:
-    """The category bank the writers read: the configured one, or one built once into the state
-    (and rebuilt when the saved one is unreadable or does not fit: it is only a cache)."""
-    config = plan.config
-    if config.bank_path is not None:
-        return Path(config.bank_path)  # checked by run_generation before anything was written
-    path = plan.state_dir / "bank.npz"
-    if path.exists():
-        try:
-            CategoryBank.load(path).check_fits(config)
-            return path
-        except UserError:
-            pass
-    CategoryBank.for_config(config, progress=progress).save(path)
-    return path
 
 
 def finish(plan: RunPlan) -> None:

@@ -1,29 +1,27 @@
-"""One class is the unit of work: sample its views, render them in batches, augment, encode, write.
+"""One class is the unit of work: its family renders images in batches, then augment, encode, write.
 
 A `ClassWriter` lives in each worker process (or in the main process when workers == 1) and
-owns that process's renderer, augmenter and category bank. Every image is written to a hidden
-temporary name and renamed into place; the class's "done" marker is written last, so a class
-without a marker is simply redone on the next run.
+owns that process's family worker (renderer, category bank, ...) and augmenter. Every image is
+written to a hidden temporary name and renamed into place; the class's "done" marker is written
+last, so a class without a marker is simply redone on the next run.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import cv2
-import numpy as np
 import torch
 
 from .augment import build_image_augmenter
+from .families import create_family
+from .families.base import FamilyWorker
 from .fileio import TMP_SUFFIX, make_dirs, write_atomic
-from .fractal import CategoryBank
 from .layout import class_dirname, image_filename
 from .plan import RunPlan
-from .pointcloud import augment_cloud, pad_views
-from .render import create_renderer
-from .seeding import STREAM_IMAGE_AUGMENT, STREAM_POINT_AUGMENT, int_seed, rng_for
+from .seeding import STREAM_IMAGE_AUGMENT, int_seed
 
 STAGES = ("sampling", "rendering", "augmentation", "encoding")
 
@@ -31,10 +29,9 @@ STAGES = ("sampling", "rendering", "augmentation", "encoding")
 class ClassWriter:
     """Generates whole classes of `plan`; one per process."""
 
-    def __init__(self, plan: RunPlan, bank: CategoryBank):
+    def __init__(self, plan: RunPlan, images: FamilyWorker):
         self.plan = plan
-        self.bank = bank
-        self.renderer = create_renderer(plan.backend, plan.render_settings())
+        self.images = images
         self.augment = build_image_augmenter(plan.config.image_augment)
         if plan.config.image_format == "png":
             self.ext, self.params = ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]
@@ -50,11 +47,11 @@ class ClassWriter:
         for stale in class_dir.glob(f".*{TMP_SUFFIX}"):  # left by a killed run
             stale.unlink()
         t0 = time.perf_counter()
-        cloud = self.bank.point_cloud(category)
+        context = self.images.class_context(category)
         seconds["sampling"] += time.perf_counter() - t0
         for start in range(0, cfg.images_per_class, cfg.batch_size):
             indices = range(start, min(start + cfg.batch_size, cfg.images_per_class))
-            encoded = self.encode_images(category, indices, cloud, seconds)
+            encoded = self.encode_images(category, indices, context, seconds)
             t0 = time.perf_counter()
             for j, data in zip(indices, encoded):
                 write_atomic(class_dir / image_filename(cfg, category, j), data)
@@ -62,17 +59,13 @@ class ClassWriter:
         write_atomic(self.plan.done_dir / class_dirname(cfg, category), b"")
         return seconds
 
-    def encode_images(self, category: int, indices: Sequence[int], cloud: Optional[np.ndarray] = None,
+    def encode_images(self, category: int, indices: Sequence[int], context: Any = None,
                       seconds: Optional[Dict[str, float]] = None) -> List[bytes]:
         """The encoded file bytes of images `indices` of `category` (one renderer batch); adds the
         time of each stage to `seconds` when given."""
         cfg = self.plan.config
-        cloud = self.bank.point_cloud(category) if cloud is None else cloud
-        t0 = time.perf_counter()
-        views = [augment_cloud(cloud, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
-                 for j in indices]
-        t1 = time.perf_counter()
-        images = self._render(views)
+        context = self.images.class_context(category) if context is None else context
+        images = self.images.render(category, indices, context, seconds)  # (B, H, W, 3) uint8
         t2 = time.perf_counter()
         augmented = [self.augment(image, int_seed(cfg.seed, STREAM_IMAGE_AUGMENT, category, j))
                      for image, j in zip(images, indices)]
@@ -84,16 +77,15 @@ class ClassWriter:
                 raise RuntimeError(f"OpenCV failed to encode image {j} of class {category}")
             encoded.append(data.tobytes())
         if seconds is not None:
-            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3)):
-                seconds[stage] += dt
+            seconds["augmentation"] += t3 - t2
+            seconds["encoding"] += time.perf_counter() - t3
         return encoded
 
-    def _render(self, views: List) -> np.ndarray:
-        """Pad views to one (B, N, 3) batch and render: (B, H, W, 3) uint8 RGB."""
-        points, colors, lengths = pad_views(views)
-        with torch.no_grad():
-            images = self.renderer(torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths))
-            return (images * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+def create_class_writer(plan: RunPlan, categories: Optional[int] = None) -> ClassWriter:
+    """A writer whose family worker reads the plan's prepared files (or builds what the first
+    `categories` classes need, when the plan has none)."""
+    return ClassWriter(plan, create_family(plan.config.family).worker(plan, categories))
 
 
 # Per-process worker slot for the process pool (set by `init_worker`, one per worker process).
@@ -107,7 +99,7 @@ def init_worker(plan: RunPlan, threads: int, parent_pid: int) -> None:
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
-    _WORKER = ClassWriter(plan, CategoryBank.load(plan.bank_file))
+    _WORKER = create_class_writer(plan)
 
 
 def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 1.0) -> None:

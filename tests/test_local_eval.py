@@ -1,11 +1,17 @@
 """Unit tests of local_eval: metric, config, CIFAR-100 reader, data checks, weight transfer."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import pickle
+import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from local_eval.config import PRESETS, EvalConfig, build_config, preset_config
 from local_eval.data import (check_image_folder, first_per_class, load_cifar100,
@@ -67,6 +73,38 @@ def test_presets_and_none_override_keeps_preset_value():
 def test_config_rejects_bad_values(changes, words):
     with pytest.raises(UserError, match=words):
         build_config("smoke", changes)
+
+
+FLOAT_FIELDS = [f.name for f in dataclasses.fields(EvalConfig)
+                if typing.get_type_hints(EvalConfig)[f.name] is float]
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_config_rejects_non_finite_floats(name, value):
+    # NaN passed every "must not be negative" check; inf trained to a NaN loss.
+    with pytest.raises(UserError, match=f"{name} must be"):
+        build_config("smoke", {name: value})
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"finetune_momentum": 1.0}, r"finetune_momentum must be in \[0, 1\)"),
+    ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+    ({"finetune_label_smoothing": 1.0}, "finetune_label_smoothing"),
+    ({"seed": 1.5}, "seed must be an int"),
+    ({"amp": 1}, "amp must be a bool"),
+    ({"img_size": True}, "img_size must be an int"),
+    ({"pretrain_lr": "0.1"}, "pretrain_lr must be a float"),
+])
+def test_config_rejects_out_of_range_and_mistyped_values(changes, words):
+    with pytest.raises(UserError, match=words):
+        build_config("smoke", changes)
+
+
+def test_config_accepts_ints_for_floats_and_unset_optionals():
+    config = build_config("smoke", {"pretrain_lr": 1, "mixup": 0, "cutmix": 0})
+    assert config.pretrain_lr == 1 and not config.uses_mixup
+    assert build_config("smoke", {}).replace(depth=None, rand_augment=None).depth is None
 
 
 def test_unknown_preset_lists_known_ones():
@@ -137,6 +175,26 @@ def test_pretrain_subset(tmp_path):
         load_pretrain_data(root, build_config("smoke", {"pretrain_classes": 6}))
 
 
+def test_all_unreadable_images_stop_the_loader_with_one_line(tmp_path, capfd):
+    from torch.utils.data import DataLoader
+
+    from local_eval.data import MAX_SKIPPED_IN_A_ROW, UnreadableData
+
+    root = make_image_folder(tmp_path / "gen", classes=2, images_per_class=8)
+    for path in root.rglob("*.png"):
+        path.write_bytes(b"")
+    data = load_pretrain_data(root, build_config("smoke", {"pretrain_classes": 2}))
+    # In a worker process: DataLoader re-raises it from the worker's traceback text.
+    with pytest.raises(UnreadableData) as raised:
+        next(iter(DataLoader(data.dataset, batch_size=2, num_workers=1)))
+    message = str(raised.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert message == (f"--data: {MAX_SKIPPED_IN_A_ROW + 1} images in a row cannot be read, "
+                       f"from {root / '00000' / '00000.png'} on; the data is damaged, "
+                       f"regenerate it")
+    assert capfd.readouterr().err.count("warning: skipping unreadable") >= MAX_SKIPPED_IN_A_ROW + 1
+
+
 def test_downstream_dir_needs_matching_classes(tmp_path):
     make_image_folder(tmp_path / "d" / "train", classes=3, images_per_class=2)
     make_image_folder(tmp_path / "d" / "val", classes=2, images_per_class=2)
@@ -184,6 +242,19 @@ def test_unknown_model_is_a_user_error():
         build_model(build_config("smoke", {"model": "vit_nonexistent_patch3"}), 4)
 
 
+# --- report -------------------------------------------------------------------------------------
+
+def test_write_json_refuses_non_finite_numbers(tmp_path):
+    from local_eval.report import write_json
+
+    path = tmp_path / "report.json"
+    with pytest.raises(UserError, match=r"finetune\.top1\[1\], score are not a finite number"):
+        write_json({"finetune": {"top1": [1.0, math.nan]}, "score": math.inf}, path)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    write_json({"score": 1.5, "top1": [2.0], "none": None}, path)
+    assert json.loads(path.read_text()) == {"score": 1.5, "top1": [2.0], "none": None}
+
+
 # --- noise baseline -----------------------------------------------------------------------------
 
 def test_noise_dataset_counts_and_refusal(tmp_path):
@@ -192,6 +263,89 @@ def test_noise_dataset_counts_and_refusal(tmp_path):
     assert files == [f"{c:05d}/{i:05d}.png" for c in range(3) for i in range(2)]
     with pytest.raises(UserError, match="not empty"):
         write_noise_dataset(out, classes=3, images_per_class=2, image_size=8)
+
+
+def test_noise_dataset_is_one_draw_per_class_whatever_the_chunking(tmp_path, monkeypatch):
+    import local_eval.noise
+
+    # 5 x 8 x 8 x 3 bytes per class; a 700-byte budget draws 4 images, then 1.
+    monkeypatch.setattr(local_eval.noise, "CHUNK_BYTES", 700, raising=False)
+    out = write_noise_dataset(tmp_path / "noise", classes=2, images_per_class=5, image_size=7,
+                              seed=3)
+    rng = np.random.default_rng(3)
+    for label in range(2):
+        expected = rng.integers(0, 256, size=(5, 7, 7, 3), dtype=np.uint8)
+        for index in range(5):
+            written = np.asarray(Image.open(out / f"{label:05d}" / f"{index:05d}.png"))
+            assert np.array_equal(written, expected[index]), (label, index)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"classes": 0}, "must be at least 1"),
+    ({"image_size": 5000}, "at most 4096"),
+    ({"seed": -1}, "--seed must not be negative"),
+])
+def test_noise_dataset_refuses_bad_counts(tmp_path, kwargs, words):
+    arguments = {"classes": 2, "images_per_class": 2, "image_size": 8, **kwargs}
+    with pytest.raises(UserError, match=words):
+        write_noise_dataset(tmp_path / "noise", **arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_noise_dataset_refuses_out_at_or_under_a_file(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("keep")
+    for out in (blocker, blocker / "noise"):
+        with pytest.raises(UserError, match=f"{blocker} is a file, not a (folder|directory)"):
+            write_noise_dataset(out, classes=2, images_per_class=1, image_size=4)
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_noise_dataset_failure_leaves_nothing_behind(tmp_path, monkeypatch):
+    import errno
+
+    calls = []
+
+    def disk_full(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        Path(path).write_bytes(b"png")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(UserError, match="disk full while writing .*00001/00000.png"):
+        write_noise_dataset(tmp_path / "noise", classes=2, images_per_class=2, image_size=4)
+    assert list(tmp_path.iterdir()) == []  # no noise.partial to block the rerun
+
+
+def test_noise_command_ctrl_c_exits_130_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    from local_eval.noise import main as noise_main
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted)
+    assert noise_main([str(tmp_path / "noise"), "--classes", "2"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted; nothing was written") and "\n" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_noise_command_line_errors_are_one_line(tmp_path, capsys):
+    from local_eval.noise import main as noise_main
+
+    (tmp_path / "file.txt").write_text("keep")
+    for argv in ([str(tmp_path / "file.txt" / "n")], [str(tmp_path / "n"), "--seed", "-1"],
+                 [str(tmp_path / "n"), "--classes", "0"]):
+        assert noise_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err, err
+    with pytest.raises(SystemExit) as exit_info:
+        noise_main([str(tmp_path / "n"), "--classes", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--classes" in err and "\n" not in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 
 
 # --- --download ---------------------------------------------------------------------------------
@@ -220,3 +374,17 @@ def test_download_uses_torchvision_and_reports_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "CIFAR100", Offline)
     with pytest.raises(UserError, match="could not download CIFAR-100.*by hand"):
         download_cifar100(tmp_path / "offline")
+
+
+def test_digits_downstream_is_an_image_folder_pair(tmp_path):
+    pytest.importorskip("sklearn")
+    from local_eval.data import check_image_folder
+    from local_eval.digits import write_digits
+
+    out = write_digits(tmp_path / "digits", train_per_class=5, size=16)
+    assert check_image_folder(out / "train", "train", "--downstream-dir") == 10
+    assert check_image_folder(out / "val", "val", "--downstream-dir") == 10
+    assert len(list((out / "train").rglob("*.png"))) == 50
+    assert len(list((out / "val").rglob("*.png"))) == 1797 - 50
+    with pytest.raises(UserError, match="not empty"):
+        write_digits(out)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,54 @@ def test_torchrun_two_cpu_processes_with_downstream_dir(datasets, tmp_path):
     assert result.stdout.count("score ") == 1  # the summary comes from rank 0 only
 
 
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_exits_130_and_resumes(datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "run"
+    # Enough epochs that the run is still training when the signal comes.
+    argv = smoke_args(generated, cifar, out, "--pretrain-epochs", "500")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, "-m", "local_eval", *argv], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "pretrain.pt").is_file():  # an epoch is done: mid-training
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"still running 60 s after SIGINT: {process.communicate()[1][-3000:]}")
+    finally:
+        process.kill()
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip() == f"interrupted; rerun the same command to resume from {out}", err
+    done = torch.load(out / "pretrain.pt", weights_only=False)["epoch"]
+    assert 1 <= done < 500
+    resumed = run_cli(*argv, "--stop-after-epochs", "1")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(out / "pretrain.pt", weights_only=False)["epoch"] == done + 1
+
+
+def test_ctrl_c_message_says_whether_there_is_a_run_to_resume(capsys, datasets, tmp_path,
+                                                              monkeypatch):
+    import local_eval.cli
+
+    generated, cifar = datasets
+    out = tmp_path / "run"
+
+    def interrupted(spec, runtime, stop_after_epochs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_eval.cli, "run", interrupted)
+    assert main(smoke_args(generated, cifar, out)) == 130
+    assert capsys.readouterr().err == (f"interrupted before anything was written to {out}; "
+                                       f"rerun the same command\n")
+
+
 # --- bad input: one line on stderr, exit code 2, nothing written --------------------------------
 
 def expect_error(capsys, argv, words):
@@ -165,6 +215,53 @@ def test_not_an_image_folder_and_one_class(capsys, datasets, tmp_path):
     single = make_image_folder(tmp_path / "single", classes=1, images_per_class=3)
     expect_error(capsys, smoke_args(single, cifar, tmp_path / "o"), "at least 2")
     assert not (tmp_path / "o").exists()
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] if how == "truncate" else b"not a png at all")
+
+
+def test_unreadable_images_are_refused_up_front(capsys, datasets, tmp_path):
+    _, cifar = datasets
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=9)
+    _damage(data / "00001" / "00003.png", "truncate")
+    _damage(data / "00002" / "00000.png", "garbage")
+    _damage(data / "00003" / "00008.png", "garbage")  # not among the first 8: never read
+    # A truncated PNG used to crash a DataLoader worker mid-run with a PIL traceback.
+    expect_error(capsys, smoke_args(data, cifar, tmp_path / "o"),
+                 f"--data: 2 of the 32 selected images cannot be read: "
+                 f"{data / '00001' / '00003.png'} (image file is truncated) and 1 more")
+    assert not (tmp_path / "o").exists()
+    downstream = tmp_path / "downstream"
+    make_image_folder(downstream / "train", classes=3, images_per_class=8, seed=1)
+    make_image_folder(downstream / "val", classes=3, images_per_class=2, seed=2)
+    _damage(downstream / "val" / "00002" / "00001.png", "garbage")
+    good = make_image_folder(tmp_path / "good", classes=4, images_per_class=8)
+    expect_error(capsys, smoke_args(good, cifar, tmp_path / "o", "--downstream-dir",
+                                    str(downstream), "--finetune-classes", "none"),
+                 f"--downstream-dir: 1 of the 6 selected images cannot be read: "
+                 f"{downstream / 'val' / '00002' / '00001.png'} (not an image file PIL can read)")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unreadable_image_in_a_large_set_is_skipped_with_a_warning(capfd, datasets, tmp_path,
+                                                                   monkeypatch):
+    import local_eval.data
+
+    monkeypatch.setattr(local_eval.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
+    _, cifar = datasets
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
+    bad = data / "00001" / "00003.png"
+    _damage(bad, "truncate")
+    assert main(smoke_args(data, cifar, tmp_path / "o")) == 0
+    err = capfd.readouterr().err
+    warnings = [line for line in err.splitlines() if line.strip()]
+    assert warnings, err
+    assert all(line == f"warning: skipping unreadable --data image {bad} (image file is "
+                       f"truncated); using the next image instead (regenerate or delete it)"
+               for line in warnings), err
+    assert (tmp_path / "o" / "report.json").is_file()
 
 
 def test_too_few_generated_classes_leaves_no_run_folder(capsys, datasets, tmp_path):
@@ -213,6 +310,47 @@ def test_existing_out_with_other_config_is_refused(capsys, finished_run, dataset
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_non_finite_learning_rates_are_refused_before_writing(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    # inf used to train to a NaN loss and report score 150; nan crashed after writing run.json.
+    expect_error(capsys, smoke_args(generated, cifar, out, "--finetune-lr", "inf"),
+                 "finetune_lr must be a finite number, got inf")
+    expect_error(capsys, smoke_args(generated, cifar, out, "--pretrain-lr", "nan"),
+                 "pretrain_lr must be a finite number, got nan")
+    expect_error(capsys, smoke_args(generated, cifar, out, "--finetune-momentum", "1"),
+                 "finetune_momentum must be in [0, 1)")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("phase, flag", [("pretrain", "--pretrain-lr"),
+                                         ("finetune", "--finetune-lr")])
+def test_diverging_phase_stops_with_one_line(capsys, datasets, tmp_path, phase, flag):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    expect_error(capsys, smoke_args(generated, cifar, out, flag, "1e30", "--workers", "0"),
+                 f"{phase} diverged in epoch 1/")
+    capsys.readouterr()
+    assert main(smoke_args(generated, cifar, out, flag, "1e30", "--workers", "0")) == 2
+    err = capsys.readouterr().err
+    assert f"rerun with a lower {flag} (now 1e+30)" in err and "\n" not in err.strip()
+    assert not (out / "report.json").exists()
+    assert (out / "pretrain.pt").exists() == (phase == "finetune")
+
+
+def test_resume_refuses_a_checkpoint_that_recorded_a_nan_loss(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    argv = smoke_args(generated, cifar, out, "--workers", "0")
+    assert main(argv + ["--stop-after-epochs", "1"]) == 0
+    state = torch.load(out / "pretrain.pt", weights_only=False)
+    state["history"]["loss"][0] = float("nan")  # as a run before the divergence check left it
+    torch.save(state, out / "pretrain.pt")
+    capsys.readouterr()
+    expect_error(capsys, argv, "pretrain.pt records a training loss of nan")
+    assert not (out / "report.json").exists()
+
+
 def test_out_folder_of_something_else_is_refused(capsys, datasets, tmp_path):
     generated, cifar = datasets
     out = tmp_path / "mine"
@@ -220,6 +358,59 @@ def test_out_folder_of_something_else_is_refused(capsys, datasets, tmp_path):
     (out / "notes.txt").write_text("keep me")
     expect_error(capsys, smoke_args(generated, cifar, out), "holds no local_eval run")
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_out_under_a_regular_file_is_refused(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    # mkdir used to raise NotADirectoryError with a traceback, after the data was loaded.
+    expect_error(capsys, smoke_args(generated, cifar, blocker / "run"),
+                 f"{blocker} is a file, not a folder")
+    expect_error(capsys, smoke_args(generated, cifar, blocker / "deeper" / "run"),
+                 f"{blocker} is a file, not a folder")
+    expect_error(capsys, smoke_args(generated, cifar, blocker), "is a file, not a directory")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_out_in_a_read_only_folder_is_refused(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        expect_error(capsys, smoke_args(generated, cifar, locked / "run"), "permission denied")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_out_refused_as_not_writable_before_loading(capsys, datasets, tmp_path, monkeypatch):
+    # The up-front check, as a non-root user meets it (these tests may run as root).
+    import submission.fileio
+
+    monkeypatch.setattr(submission.fileio.os, "access", lambda folder, mode: False)
+    generated, cifar = datasets
+    expect_error(capsys, smoke_args(generated, cifar, tmp_path / "a" / "run"),
+                 f"cannot write to {tmp_path}: permission denied, so --out {tmp_path / 'a' / 'run'} cannot be written")
+    assert not (tmp_path / "a").exists()
+
+
+def test_out_on_a_read_only_file_system_is_one_line(capsys, datasets, tmp_path, monkeypatch):
+    # What a read-only mount (EROFS) does to the mkdir that claims the run folder.
+    import errno
+    from pathlib import Path
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    generated, cifar = datasets
+    expect_error(capsys, smoke_args(generated, cifar, tmp_path / "run", "--workers", "0"),
+                 f"cannot create --out {tmp_path / 'run'}: read-only file system")
+    assert not (tmp_path / "run").exists()
 
 
 def test_print_config_shows_overrides(capsys, datasets, tmp_path):

@@ -21,7 +21,8 @@ from PIL import Image
 from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
 from submission.fractal import CategoryBank, build_bank
-from submission.tools.pack import DIR_MODE, FILE_MODE, SERVER_REQUIREMENTS, ZIP_DATE_TIME, deterministic_zip
+from submission.fileio import DIR_MODE, FILE_MODE, ZIP_DATE_TIME, deterministic_zip
+from submission.tools.pack import SERVER_REQUIREMENTS
 
 from .conftest import simulate_read_only_disk
 

@@ -49,6 +49,15 @@ def _run_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_recipes(args: argparse.Namespace) -> int:
+    from ..recipes import create_recipe, describe_recipe, list_recipes
+
+    for name in list_recipes():
+        config = create_recipe(name)
+        print(f"{name:<24} {describe_recipe(name)} [family {config.family}, {config.image_size} px]")
+    return 0
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The full parser; `command` names the module subcommand to load (others get a stub parser)."""
     parser = argparse.ArgumentParser(prog="python -m submission", description=(
@@ -84,6 +93,9 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=8, help="images per class (default 8)")
     p.add_argument("--tile", type=int, default=96, help="tile side in pixels (default 96)")
     p.set_defaults(func=_run_preview)
+
+    p = sub.add_parser("recipes", help="list the named recipes (--recipe NAME of generate, preview and pack)")
+    p.set_defaults(func=_run_recipes)
 
     for name, (module_name, help_text) in MODULE_COMMANDS.items():
         if name != command:

@@ -8,6 +8,7 @@ from typing import Any, Dict
 
 from ..config import IMAGE_FORMATS, GenerationConfig
 from ..errors import UserError
+from ..recipes import create_recipe, list_recipes
 
 MAX_CONFIG_BYTES = 2**20  # a GenerationConfig JSON is about 1 KB; refuse to slurp a huge (or endless) file
 # (option name, config field, argparse type, extra argparse keywords)
@@ -38,7 +39,10 @@ def _shard(text: str):
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that make a `GenerationConfig`; omitted ones keep the default (or --config's value)."""
     dataset = parser.add_argument_group("dataset (defaults: the contest setting)")
-    dataset.add_argument("--config", metavar="JSON", help="start from a saved GenerationConfig (e.g. params/config.json)")
+    start = dataset.add_mutually_exclusive_group()
+    start.add_argument("--recipe", metavar="NAME", help=f"start from a named recipe (default fractal; known: "
+                       f"{', '.join(list_recipes())}; see `python -m submission recipes`)")
+    start.add_argument("--config", metavar="JSON", help="start from a saved GenerationConfig (e.g. params/config.json)")
     execution = parser.add_argument_group("execution (do not change the images)")
     for group, options in ((dataset, DATASET_OPTIONS), (execution, EXECUTION_OPTIONS)):
         for flag, name, kind, extra in options:
@@ -70,7 +74,10 @@ def read_config_file(path: str) -> GenerationConfig:
 
 
 def config_from_args(args: argparse.Namespace) -> GenerationConfig:
-    base = read_config_file(args.config) if getattr(args, "config", None) else GenerationConfig()
+    if getattr(args, "config", None):
+        base = read_config_file(args.config)
+    else:
+        base = create_recipe(getattr(args, "recipe", None) or "fractal")
     shard_index, shard_count = args.shard if args.shard else (None, None)
     given: Dict[str, Any] = {name: getattr(args, name) for _, name, _, _ in DATASET_OPTIONS + EXECUTION_OPTIONS}
     return base.with_overrides(**given, shard_index=shard_index, shard_count=shard_count)

@@ -1,8 +1,9 @@
 """`python -m submission pack OUT.zip [generate options]`: the zip uploaded to Signate.
 
 Zip root (what the server unpacks):
-  params/bank.npz         the category bank (`CategoryBank.for_config(config)`)
-  params/config.json      the frozen `GenerationConfig` (`bank_path` null: the adapter points it at bank.npz)
+  params/config.json      the frozen `GenerationConfig`
+  params/...              the data family's files (`Family.packed_params`; the fractal family: bank.npz,
+                          its category bank, with `bank_path` null in the config: the adapter points it there)
   requirements.txt        what the server image lacks (submission/server_requirements.txt)
   src/generator.py        the server's entry point (submission/server_generator.py)
   src/submission/...      the package's .py files
@@ -16,12 +17,12 @@ import argparse
 import io
 import zipfile
 from pathlib import Path
-from typing import Dict, Mapping
+from typing import Dict
 
 from ..config import GenerationConfig
 from ..errors import UserError
-from ..fileio import check_writable_target, make_dirs, write_atomic
-from ..fractal import CategoryBank
+from ..families import create_family
+from ..fileio import check_writable_target, deterministic_zip, make_dirs, write_atomic
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
 
@@ -31,9 +32,6 @@ GENERATOR_TEMPLATE = PACKAGE_DIR / "server_generator.py"
 # once, as src/generator.py). The zip carries only the code that runs on the server.
 NOT_SHIPPED = ("tools", "__main__.py", GENERATOR_TEMPLATE.name)
 SERVER_REQUIREMENTS = PACKAGE_DIR / "server_requirements.txt"
-ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no clock in the bytes
-FILE_MODE = 0o100644  # regular file, rw-r--r--
-DIR_MODE = 0o040755  # directory, rwxr-xr-x
 CONTEST_CLASSES = CONTEST_IMAGES_PER_CLASS = 1000
 # The server has no PyTorch3D, so "auto" there would mean the splat backend on CUDA: a path no
 # machine of ours has run. On CPU the packed generator is tested under the server's exact stack
@@ -58,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_pack_target(out, overwrite=bool(getattr(args, "overwrite", False)))
     check_packable(config)
-    print(f"pack: building the category bank ({config.classes} categories x {config.points} points)...", flush=True)
+    print(f"pack: preparing the {config.family} family's files for {config.classes} classes...", flush=True)
     data = build_zip_bytes(config)
     make_dirs(out.parent, "OUT.zip's")
     write_atomic(out, data)
@@ -81,8 +79,6 @@ def check_packable(config: GenerationConfig) -> None:
     """The server runs one process that must write the whole dataset from params/ alone."""
     if config.shard_count != 1:
         raise UserError(f"a submission generates every class; drop --shard (got {config.shard_index}/{config.shard_count})")
-    if config.bank_path is not None:
-        raise UserError("pack builds and ships its own category bank from --seed; drop --bank")
     for path in (GENERATOR_TEMPLATE, SERVER_REQUIREMENTS):
         if not path.is_file():
             raise UserError(f"{path} is missing from the package; restore it from git")
@@ -90,8 +86,9 @@ def check_packable(config: GenerationConfig) -> None:
 
 def build_zip_bytes(config: GenerationConfig) -> bytes:
     """The submission zip for `config` as bytes (deterministic for a given config and source tree)."""
+    params = create_family(config.family).packed_params(config, progress=True)
     files: Dict[str, bytes] = {
-        "params/bank.npz": bank_npz_bytes(CategoryBank.for_config(config, progress=True)),
+        **{f"params/{name}": data for name, data in params.items()},
         "params/config.json": (config.to_json() + "\n").encode("utf-8"),
         "requirements.txt": SERVER_REQUIREMENTS.read_bytes(),
         "src/generator.py": GENERATOR_TEMPLATE.read_bytes(),
@@ -101,36 +98,6 @@ def build_zip_bytes(config: GenerationConfig) -> bytes:
         if "__pycache__" not in relative.parts and relative.parts[0] not in NOT_SHIPPED:
             files[f"src/submission/{relative.as_posix()}"] = source.read_bytes()
     return deterministic_zip(files)
-
-
-def bank_npz_bytes(bank: CategoryBank) -> bytes:
-    """`CategoryBank.to_bytes` with its zip members re-stamped (numpy stamps the current time)."""
-    with zipfile.ZipFile(io.BytesIO(bank.to_bytes())) as npz:
-        members = {name: npz.read(name) for name in npz.namelist()}
-    return deterministic_zip(members, add_directories=False)
-
-
-def deterministic_zip(files: Mapping[str, bytes], add_directories: bool = True) -> bytes:
-    """A zip of `files` (archive path -> bytes): sorted entries, explicit directory entries, fixed
-    timestamps, permissions and compression, so equal inputs give equal bytes."""
-    names = set(files)
-    if add_directories:
-        for name in files:
-            parts = name.split("/")[:-1]
-            names.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(names):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-            info.create_system = 3  # unix, so the modes below apply on every platform
-            if name.endswith("/"):
-                info.external_attr = (DIR_MODE << 16) | 0x10  # 0x10: MS-DOS directory flag
-                archive.writestr(info, b"")
-            else:
-                info.external_attr = FILE_MODE << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, files[name], compresslevel=9)
-    return buffer.getvalue()
 
 
 def summary(out: Path, config: GenerationConfig, data: bytes) -> str:

@@ -1,0 +1,54 @@
+"""What a data family provides: a few hooks in the main process and a per-process worker that
+renders images. Everything else (seeding, writing, resuming, sharding, packing) is shared."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Optional, Sequence
+
+import numpy as np
+
+from ..config import GenerationConfig
+from ..plan import RunPlan
+
+
+class FamilyWorker(ABC):
+    """Renders the images of one plan in one process (built once per worker process)."""
+
+    def class_context(self, category: int) -> Any:
+        """Per-class work shared by all its images (timed as "sampling"), e.g. a point cloud."""
+        return None
+
+    @abstractmethod
+    def render(self, category: int, indices: Sequence[int], context: Any,
+               seconds: Optional[Dict[str, float]] = None) -> np.ndarray:
+        """(B, H, W, 3) uint8 RGB images `indices` of `category`, H = W = config.image_size,
+        bytes fixed by (config, category, index) alone. Adds stage times to `seconds` when given
+        ("sampling" for per-image draws, "rendering" for drawing)."""
+
+
+class Family(ABC):
+    """A data family. Every hook but `worker` has a default that does nothing."""
+
+    name: ClassVar[str]
+
+    def check(self, config: GenerationConfig) -> None:
+        """Cheap checks of the family's inputs before anything is written (raise `UserError`)."""
+
+    def prepare(self, plan: RunPlan, progress: bool = False) -> RunPlan:
+        """Main process, once per run, before the workers start: build or load what the workers
+        need (e.g. the category bank into the state folder) and return the plan pointing at it."""
+        return plan
+
+    def packed_params(self, config: GenerationConfig, progress: bool = False) -> Dict[str, bytes]:
+        """Files the submission zip ships in params/ besides config.json (params-relative path -> bytes)."""
+        return {}
+
+    def from_params(self, config: GenerationConfig, params_dir: Path) -> GenerationConfig:
+        """On the server: check the shipped params/ files and return the config that uses them."""
+        return config
+
+    @abstractmethod
+    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> FamilyWorker:
+        """A worker for `plan`; without prepared files it builds what it needs in memory for the
+        first `categories` classes (all when None), e.g. to check a few images."""

@@ -1,0 +1,105 @@
+"""The 3D fractal family (the 4th-place 3D-OFDB recipe): one IFS point cloud per class, a random
+view of it per image, rendered as alpha-composited spheres (see fractal.py, pointcloud.py, render/).
+
+Its one asset is the category bank (the accepted IFS parameters of the config's seed): built once
+per run into the state folder, shipped in a submission as params/bank.npz, or given by --bank.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..config import GenerationConfig
+from ..errors import UserError
+from ..fileio import restamp_zip
+from ..fractal import CategoryBank
+from ..plan import RunPlan
+from ..pointcloud import augment_cloud, pad_views
+from ..render import create_renderer
+from ..seeding import STREAM_POINT_AUGMENT, rng_for
+from .base import Family, FamilyWorker
+
+BANK_FILE = "bank.npz"
+
+
+class FractalFamily(Family):
+    name = "fractal"
+
+    def check(self, config: GenerationConfig) -> None:
+        if config.bank_path is not None:
+            CategoryBank.load(config.bank_path).check_fits(config, source=f"category bank {config.bank_path}")
+
+    def prepare(self, plan: RunPlan, progress: bool = False) -> RunPlan:
+        """The bank the workers read: the configured one, or one built once into the state folder
+        (rebuilt when the saved one is unreadable or does not fit: it is only a cache)."""
+        config = plan.config
+        if config.bank_path is not None:
+            return plan.replace(asset_file=Path(config.bank_path))  # checked by `check` before anything was written
+        path = plan.state_dir / BANK_FILE
+        if path.exists():
+            try:
+                CategoryBank.load(path).check_fits(config)
+                return plan.replace(asset_file=path)
+            except UserError:
+                pass
+        CategoryBank.for_config(config, progress=progress).save(path)
+        return plan.replace(asset_file=path)
+
+    def packed_params(self, config: GenerationConfig, progress: bool = False) -> Dict[str, bytes]:
+        if config.bank_path is not None:
+            raise UserError("pack builds and ships its own category bank from --seed; drop --bank")
+        # numpy stamps the current time into the npz (a zip): re-stamp it so packs are byte-identical
+        return {BANK_FILE: restamp_zip(CategoryBank.for_config(config, progress=progress).to_bytes())}
+
+    def from_params(self, config: GenerationConfig, params_dir: Path) -> GenerationConfig:
+        bank_file = params_dir / BANK_FILE
+        if config.bank_path is not None:
+            raise UserError(f"bank_path must be null in the packed config (the bank is params/{BANK_FILE}), "
+                            f"got {config.bank_path!r}; re-pack with `python -m submission pack`")
+        if not bank_file.is_file():
+            raise UserError(f"{bank_file} is missing; re-pack with `python -m submission pack`")
+        config = config.replace(bank_path=str(bank_file))
+        self.check(config)
+        return config
+
+    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "FractalWorker":
+        config = plan.config
+        if plan.asset_file is not None:
+            bank = CategoryBank.load(plan.asset_file)
+        elif config.bank_path is not None:
+            bank = CategoryBank.load(config.bank_path)
+        else:
+            bank = CategoryBank.for_config(config, categories=categories)
+        return FractalWorker(plan, bank)
+
+
+class FractalWorker(FamilyWorker):
+    """Samples views of a class's cloud and renders them in one batch with the plan's renderer."""
+
+    def __init__(self, plan: RunPlan, bank: CategoryBank):
+        self.config = plan.config
+        self.bank = bank
+        self.renderer = create_renderer(plan.backend, plan.render_settings())
+
+    def class_context(self, category: int) -> np.ndarray:
+        return self.bank.point_cloud(category)  # (points, 3) float32
+
+    def render(self, category: int, indices: Sequence[int], context: Any,
+               seconds: Optional[Dict[str, float]] = None) -> np.ndarray:
+        cfg = self.config
+        t0 = time.perf_counter()
+        views = [augment_cloud(context, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
+                 for j in indices]
+        points, colors, lengths = pad_views(views)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            images = self.renderer(torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths))
+            images = (images * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        if seconds is not None:
+            seconds["sampling"] += t1 - t0
+            seconds["rendering"] += time.perf_counter() - t1
+        return images
