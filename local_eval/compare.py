@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from submission.errors import UserError
+from submission.fileio import check_writable_target, make_dirs
 
 from .config import EvalConfig
 from .data import check_image_folder
@@ -113,8 +114,7 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
 def check_plan(plan: ComparePlan, world_size: int) -> None:
     """Every check before anything is written: the folder's plan, each run's inputs."""
     plan_file = plan.out / PLAN_FILE
-    if plan.out.exists() and not plan.out.is_dir():
-        raise UserError(f"--out {plan.out} is a file; pass a folder for the comparison")
+    check_writable_target(plan.out, "--out", is_dir=True)
     if plan.out.is_dir() and any(plan.out.iterdir()):
         if not plan_file.is_file():
             raise UserError(f"--out {plan.out} is not empty and holds no comparison "
@@ -194,7 +194,7 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
 
     cache = plan.cache
     if runtime.is_main:
-        plan.out.mkdir(parents=True, exist_ok=True)
+        make_dirs(plan.out, "--out")
         if not (plan.out / PLAN_FILE).exists():
             write_json(plan.identity(), plan.out / PLAN_FILE)
         for dataset in plan.datasets:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Protocol, Sequence
 
 from submission.errors import UserError
+from submission.fileio import make_dirs
 
 from .data import _image_class_dirs, check_image_folder
 from .transforms import image_size
@@ -100,7 +101,7 @@ class NoiseDataset:
         partial = folder.with_name(folder.name + ".partial")
         if partial.exists():
             shutil.rmtree(partial)
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(cache_dir, "the compare cache")
         return write_noise_dataset(folder, self.classes, self.images_per_class, self.image_size,
                                    self.seed)
 

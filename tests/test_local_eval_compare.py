@@ -193,3 +193,11 @@ def test_compare_bad_inputs(inputs, tmp_path, capsys):
     assert main(compare_args(inputs, out)) == 2
     assert "holds no comparison" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_compare_out_under_a_file_is_one_line(inputs, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(compare_args(inputs, blocker / "cmp")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--out" in err and "\n" not in err, err
