@@ -1,7 +1,8 @@
-"""The fixed image augmentation recipe baked into the saved files (albumentations, seeded per image)."""
+"""The fixed image augmentation recipe baked into the saved files (albumentations and, when
+switched on, torchvision's TrivialAugmentWide; seeded per image)."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -16,7 +17,10 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
     """`augment(image (H, W, 3) uint8 RGB, seed) -> (H, W, 3) uint8`; same image + seed = same bytes.
 
     Transpose and flips, shift-scale-rotate (Affine, black fill), brightness/contrast and
-    hue/saturation/value: the 4th-place entry's best recipe. A transform with p = 0 is left out.
+    hue/saturation/value: the 4th-place entry's best recipe. Then, off by default: Cutout
+    (CoarseDropout, black rectangles), distortion (GridDistortion) and torchvision's
+    TrivialAugmentWide. A transform with p = 0 is left out; transform i of those left in draws
+    from its own seed `int_seed(seed, i)`, so adding one at the end keeps the others' draws.
     """
     try:
         import albumentations as A
@@ -37,8 +41,17 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
             brightness_limit=cfg.brightness_limit, contrast_limit=cfg.contrast_limit, p=p)),
         (cfg.hsv_p, lambda p: A.HueSaturationValue(hue_shift_limit=cfg.hue_shift_limit, sat_shift_limit=cfg.sat_shift_limit,
                                                    val_shift_limit=cfg.val_shift_limit, p=p)),
+        (cfg.cutout_p, lambda p: A.CoarseDropout(num_holes_range=(1, cfg.cutout_holes),
+                                                 hole_height_range=(cfg.cutout_size / 2, cfg.cutout_size),
+                                                 hole_width_range=(cfg.cutout_size / 2, cfg.cutout_size), fill=0, p=p)),
+        # Reflected border (albumentations 1.x's default): with a constant border GridDistortion
+        # blacks out the last row and column of every image.
+        (cfg.distortion_p, lambda p: A.GridDistortion(num_steps=5, distort_limit=cfg.distortion_limit,
+                                                      interpolation=cv2.INTER_LINEAR,
+                                                      border_mode=cv2.BORDER_REFLECT_101, p=p)),
     ]
     compose = A.Compose([make(p) for p, make in candidates if p > 0], seed=0)
+    trivial = _trivial_augment(cfg.trivialaugment_p, int(len(compose.transforms)))
 
     def augment(image: np.ndarray, seed: int) -> np.ndarray:
         # Compose.set_random_seed hands every transform the same seed, which makes their
@@ -46,6 +59,33 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
         compose.set_random_seed(seed)
         for index, transform in enumerate(compose.transforms):
             transform.set_random_seed(int_seed(seed, index))
-        return compose(image=image)["image"]
+        image = compose(image=image)["image"]
+        return image if trivial is None else trivial(image, seed)
+
+    return augment
+
+
+def _trivial_augment(p: float, index: int) -> Optional[ImageAugmenter]:
+    """torchvision's TrivialAugmentWide applied with probability `p` (None when p = 0), seeded by
+    `int_seed(seed, index)`. torchvision draws from torch's global generator: the call runs under
+    `torch.random.fork_rng`, seeded inside, so the caller's RNG state is untouched and the result
+    depends on the seed alone (not on the process, the worker count or earlier images)."""
+    if p <= 0:
+        return None
+    try:
+        import torch
+        from torchvision.transforms import TrivialAugmentWide
+    except ImportError as exc:
+        raise UserError(f"image_augment.trivialaugment_p needs torchvision ({exc}); install torch and torchvision") from None
+    transform = TrivialAugmentWide()  # 31 magnitude bins, nearest interpolation, black fill
+
+    def augment(image: np.ndarray, seed: int) -> np.ndarray:
+        own_seed = int_seed(seed, index)
+        if p < 1 and np.random.default_rng(own_seed).random() >= p:
+            return image
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(own_seed)
+            out = transform(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))  # (3, H, W) uint8
+        return out.permute(1, 2, 0).contiguous().numpy()
 
     return augment

@@ -30,6 +30,8 @@ MAX_BATCH_BYTES = 4 * 2**30  # estimated memory of one render batch per worker (
 MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and the camera sits 10 away
 MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
+BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
+MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
 
 
 def is_device_name(name: Any) -> bool:
@@ -68,11 +70,23 @@ class PointAugmentConfig:
     rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
     colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
+    # PointWOLF (Kim et al. 2021), off: weighted local transformations around FPS anchors; the
+    # defaults are the paper's (unit-sphere units; see pointcloud.pointwolf).
+    pointwolf: bool = False
+    pointwolf_anchors: int = 4  # anchor points, by farthest-point sampling
+    pointwolf_sigma: float = 0.5  # Gaussian kernel bandwidth
+    pointwolf_rotate: float = 10.0  # local rotation angles in U(-limit, limit) degrees per axis
+    pointwolf_scale: float = 3.0  # local scale in U(1, limit) per axis
+    pointwolf_translate: float = 0.25  # local translation in U(-limit, limit) per axis
+    # What the points are composited over: black, or a colourised diamond-square plasma fractal
+    # (Anderson & Farrell 2021; see backgrounds.py). Did not help in the 4th-place study.
+    background: str = "black"
 
     @property
     def enabled(self) -> bool:
         """Whether any per-image point-cloud augmentation is on."""
-        return self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
+        return (self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
+                or self.pointwolf or self.background != "black")
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,13 @@ class ImageAugmentConfig:
     hue_shift_limit: float = 20.0
     sat_shift_limit: float = 30.0
     val_shift_limit: float = 20.0
+    # Off by default (each made the 4th-place leaderboard score worse); applied after the above.
+    cutout_p: float = 0.0  # CoarseDropout: black rectangles
+    cutout_holes: int = 8  # 1..holes rectangles per image
+    cutout_size: float = 0.1  # rectangle sides drawn in [size / 2, size] x the image side
+    distortion_p: float = 0.0  # GridDistortion (5 x 5 grid, reflected border)
+    distortion_limit: float = 0.3  # grid steps scaled by 1 + U(-limit, limit)
+    trivialaugment_p: float = 0.0  # torchvision TrivialAugmentWide (one random op at a random strength)
 
     @property
     def enabled(self) -> bool:
@@ -334,11 +355,22 @@ def validate(config: GenerationConfig) -> None:
          f"point_augment scale must satisfy 0 < scale_min <= scale_max <= {MAX_POINT_SCALE:g}, got {pa.scale_min}..{pa.scale_max}")
     number("point_augment.shift", pa.shift, lambda v: 0 <= v <= MAX_POINT_SHIFT, f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.2)")
     number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
+    need(isinstance(pa.pointwolf, bool), f"point_augment.pointwolf must be true or false, got {_short(pa.pointwolf)}")
+    integer("point_augment.pointwolf_anchors", pa.pointwolf_anchors, 1,
+            f"point_augment.pointwolf_anchors must be at least 1, got {_short(pa.pointwolf_anchors)} (e.g. 4)",
+            MAX_POINTWOLF_ANCHORS, " (e.g. 4)")
+    number("point_augment.pointwolf_sigma", pa.pointwolf_sigma, lambda v: 0 < v <= 10, "in (0, 10] (e.g. 0.5)")
+    number("point_augment.pointwolf_rotate", pa.pointwolf_rotate, lambda v: 0 <= v <= 180, "in [0, 180] degrees (e.g. 10)")
+    number("point_augment.pointwolf_scale", pa.pointwolf_scale, lambda v: 1 <= v <= MAX_POINT_SCALE,
+           f"in [1, {MAX_POINT_SCALE:g}] (e.g. 3)")
+    number("point_augment.pointwolf_translate", pa.pointwolf_translate, lambda v: 0 <= v <= MAX_POINT_SHIFT,
+           f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.25)")
+    need(pa.background in BACKGROUNDS, f"unknown point_augment.background {_short(pa.background)}; choose one of {list(BACKGROUNDS)}")
 
     need(isinstance(config.visualatom, VisualAtomConfig),
          f"visualatom must be a VisualAtomConfig, got {type(config.visualatom).__name__}")
     ia = config.image_augment
-    for name in ("transpose_p", "hflip_p", "vflip_p", "affine_p", "brightness_contrast_p", "hsv_p"):
+    for name in (f.name for f in dataclasses.fields(ia) if f.name.endswith("_p")):
         p = getattr(ia, name)
         need(_is_finite(p) and 0.0 <= p <= 1.0, f"image_augment.{name} is a probability and must be in [0, 1], got {p}")
     # (field, low, high, high included, what it is): the ranges albumentations and OpenCV make sense of.
@@ -350,11 +382,16 @@ def validate(config: GenerationConfig) -> None:
             ("contrast_limit", 0.0, 1.0, True, "a fraction of the contrast"),
             ("hue_shift_limit", 0.0, 180.0, True, "OpenCV hue units, 0-179"),
             ("sat_shift_limit", 0.0, 255.0, True, "8-bit saturation units"),
-            ("val_shift_limit", 0.0, 255.0, True, "8-bit value units")):
+            ("val_shift_limit", 0.0, 255.0, True, "8-bit value units"),
+            ("cutout_size", 0.0, 1.0, True, "a fraction of the image side"),
+            ("distortion_limit", 0.0, 1.0, False, "grid steps scaled by 1 + U(-limit, limit)")):
         value = getattr(ia, name)
         ok = _is_finite(value) and low <= value and (value <= high if closed else value < high)
         need(ok, f"image_augment.{name} must be a finite number in [{low:g}, {high:g}{']' if closed else ')'} ({what}), "
                  f"got {_short(value)}")
+    integer("image_augment.cutout_holes", ia.cutout_holes, 1,
+            f"image_augment.cutout_holes must be at least 1, got {_short(ia.cutout_holes)} (e.g. 8)", 1000, " (e.g. 8)")
+    need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")
 
 
 # Upper bounds of the visualatom family: 25x / 10x the paper's, so a typo fails at once.

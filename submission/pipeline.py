@@ -45,6 +45,7 @@ class GenerationReport:
     device: str = "cpu"
     backend: str = "splat"
     workers: int = 1
+    engine: str = ""  # what rendered the images, e.g. "splat on cpu" or "visualatom on cpu"
 
     @property
     def images_per_s(self) -> float:
@@ -71,10 +72,11 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
         raise UserError(f"config must be a GenerationConfig, got {type(config).__name__}")
     plan = RunPlan.resolve(config, Path(output_dir).expanduser().absolute())
     out = plan.output_dir
-    report = GenerationReport(output_dir=out, device=plan.device, backend=plan.backend, workers=plan.workers)
+    family = create_family(config.family)
+    report = GenerationReport(output_dir=out, device=plan.device, backend=plan.backend, workers=plan.workers,
+                              engine=family.engine(plan))
 
     _check_location(out)
-    family = create_family(config.family)
     family.check(config)
     finished = _finished_tree_matches(plan)
     if finished:
@@ -100,7 +102,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
 
         start = time.perf_counter()
         bar = tqdm(total=len(todo) * config.images_per_class, unit="img", disable=not progress, smoothing=0.05,
-                   desc=f"generate ({plan.backend} on {plan.device}, {plan.workers} worker{'s' * (plan.workers > 1)})")
+                   desc=f"generate ({report.engine}, {plan.workers} worker{'s' * (plan.workers > 1)})")
         try:
             for seconds in _run_classes(plan, todo):
                 report.classes_written += 1

@@ -9,6 +9,7 @@ An unknown name raises `UserError` listing the known ones. `generate`, `preview`
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Dict, List, Tuple
 
 from .config import GenerationConfig, ImageAugmentConfig, PointAugmentConfig
@@ -67,3 +68,39 @@ def _visualatom() -> GenerationConfig:
     no_point_augment = PointAugmentConfig(subsample=False, scale_shift=False, rotate=False)  # unused by this family
     return GenerationConfig(family="visualatom", image_size=224, device="cpu", image_augment=no_image_augment,
                             point_augment=no_point_augment)
+
+
+# Calibration variants: one factor of the 4th-place study changed from `fractal` (their published
+# numbers are in calibration.py). Image side: its leaderboard table; point side: its CIFAR-100 table
+# (those keep today's image augmentation).
+_NO_IMAGE_AUGMENT = dict(transpose_p=0.0, hflip_p=0.0, vflip_p=0.0, affine_p=0.0, brightness_contrast_p=0.0, hsv_p=0.0)
+_VARIANTS = {  # name -> (description, image_augment changes, point_augment changes, top-level changes)
+    "fractal-aug-none": ("fractal without image augmentation", _NO_IMAGE_AUGMENT, {}, {}),
+    "fractal-aug-flips-ssr-bc": ("fractal with flips, shift-scale-rotate, brightness/contrast (no HSV)",
+                                 {"hsv_p": 0.0}, {}, {}),
+    "fractal-aug-cutout": ("fractal-aug-flips-ssr-bc + Cutout (CoarseDropout, p 0.5)",
+                           {"hsv_p": 0.0, "cutout_p": 0.5}, {}, {}),
+    "fractal-aug-distortion": ("fractal-aug-flips-ssr-bc + GridDistortion (p 0.5)",
+                               {"hsv_p": 0.0, "distortion_p": 0.5}, {}, {}),
+    "fractal-aug-trivialaugment": ("fractal with TrivialAugmentWide as its only image augmentation",
+                                   {**_NO_IMAGE_AUGMENT, "trivialaugment_p": 1.0}, {}, {}),
+    "fractal-pc-base": ("fractal without random point subsampling (shift/scale + rotation only)",
+                        {}, {"subsample": False}, {}),
+    "fractal-pc-colorize": ("fractal-pc-base with z-coloured points", {}, {"subsample": False, "colorize": True}, {}),
+    "fractal-pc-50k": ("fractal-pc-base with 50k points per category", {}, {"subsample": False}, {"points": 50_000}),
+    "fractal-pc-noise": ("fractal + Gaussian point noise (std 0.01)", {}, {"noise_std": 0.01}, {}),
+    "fractal-pc-pointwolf": ("fractal + PointWOLF local deformations", {}, {"pointwolf": True}, {}),
+    "fractal-pc-diamond": ("fractal over a diamond-square plasma background", {}, {"background": "diamond_square"}, {}),
+}
+
+
+def _variant_factory(image: Dict[str, Any], point: Dict[str, Any], top: Dict[str, Any]) -> Callable[[], GenerationConfig]:
+    def factory() -> GenerationConfig:
+        base = GenerationConfig()
+        return base.replace(image_augment=dataclasses.replace(base.image_augment, **image),
+                            point_augment=dataclasses.replace(base.point_augment, **point), **top)
+    return factory
+
+
+for _name, (_description, _image, _point, _top) in _VARIANTS.items():
+    register_recipe(_name, _description)(_variant_factory(_image, _point, _top))

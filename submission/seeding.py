@@ -10,6 +10,7 @@ STREAM_BANK = 0
 STREAM_IFS_POINTS = 1
 STREAM_POINT_AUGMENT = 2
 STREAM_IMAGE_AUGMENT = 3
+STREAM_BACKGROUND = 4  # point_augment.background (the fractal family's diamond-square backdrop)
 # The visualatom family: class parameters from (seed, class), image draws from (seed, class, image).
 STREAM_VISUALATOM_CLASS = 20
 STREAM_VISUALATOM_IMAGE = 21

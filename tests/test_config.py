@@ -131,7 +131,8 @@ def test_values_at_the_limits_are_accepted():
                                                       sat_shift_limit=255.0, val_shift_limit=255.0))
     GenerationConfig(classes=10, images_per_class=100_000, image_size=16, points=1, batch_size=10**9,
                      point_augment=PointAugmentConfig(keep_min=1e-9, shift=0.0, noise_std=0.0),
-                     image_augment=ImageAugmentConfig(**{f.name: 0.0 for f in dataclasses.fields(ImageAugmentConfig)}))
+                     image_augment=ImageAugmentConfig(**{f.name: 0.0 for f in dataclasses.fields(ImageAugmentConfig)
+                                                        if isinstance(f.default, float)}))
 
 
 def test_python_callers_get_type_errors_as_user_errors():

@@ -48,6 +48,14 @@ class Family(ABC):
         """On the server: check the shipped params/ files and return the config that uses them."""
         return config
 
+    def describe(self, config: GenerationConfig) -> str:
+        """One line on the family's settings (pack's summary)."""
+        return self.name
+
+    def engine(self, plan: RunPlan) -> str:
+        """What renders the images, for progress bars and reports."""
+        return f"{self.name} on cpu"
+
     @abstractmethod
     def worker(self, plan: RunPlan, categories: Optional[int] = None) -> FamilyWorker:
         """A worker for `plan`; without prepared files it builds what it needs in memory for the

@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..backgrounds import background_image
 from ..config import GenerationConfig
 from ..errors import UserError
 from ..fileio import restamp_zip
@@ -20,7 +21,7 @@ from ..fractal import CategoryBank
 from ..plan import RunPlan
 from ..pointcloud import augment_cloud, pad_views
 from ..render import create_renderer
-from ..seeding import STREAM_POINT_AUGMENT, rng_for
+from ..seeding import STREAM_BACKGROUND, STREAM_POINT_AUGMENT, rng_for
 from .base import Family, FamilyWorker
 
 BANK_FILE = "bank.npz"
@@ -66,6 +67,15 @@ class FractalFamily(Family):
         self.check(config)
         return config
 
+    def describe(self, config: GenerationConfig) -> str:
+        pa = config.point_augment
+        return (f"fractal: {config.points} points per category, radius {config.radius}, {config.points_per_pixel} "
+                f"points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}, "
+                f"point augmentation {'on' if pa.enabled else 'off'}")
+
+    def engine(self, plan: RunPlan) -> str:
+        return f"{plan.backend} on {plan.device}"
+
     def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "FractalWorker":
         config = plan.config
         if plan.asset_file is not None:
@@ -78,7 +88,14 @@ class FractalFamily(Family):
 
 
 class FractalWorker(FamilyWorker):
-    """Samples views of a class's cloud and renders them in one batch with the plan's renderer."""
+    """Samples views of a class's cloud and renders them in one batch with the plan's renderer.
+
+    With point_augment.background other than "black", each image is composited over its own
+    background after rendering: `out = rendered + (1 - coverage) * background`, the coverage being
+    the rendered image's largest channel. The renderer composites over black, so for white points
+    that channel is exactly the compositor's alpha (1 - transmittance) and this is the "over"
+    operator; for coloured points it is a close stand-in (each point colour has a channel at 1).
+    """
 
     def __init__(self, plan: RunPlan, bank: CategoryBank):
         self.config = plan.config
@@ -95,9 +112,17 @@ class FractalWorker(FamilyWorker):
         views = [augment_cloud(context, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
                  for j in indices]
         points, colors, lengths = pad_views(views)
+        background = cfg.point_augment.background
+        if background != "black":
+            backgrounds = torch.from_numpy(np.stack([
+                background_image(background, cfg.image_size, rng_for(cfg.seed, STREAM_BACKGROUND, category, j))
+                for j in indices]))  # (B, H, W, 3) float32
         t1 = time.perf_counter()
         with torch.no_grad():
             images = self.renderer(torch.from_numpy(points), torch.from_numpy(colors), torch.from_numpy(lengths))
+            if background != "black":
+                coverage = images.amax(dim=-1, keepdim=True)
+                images = images + (1.0 - coverage) * backgrounds.to(images.device)
             images = (images * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
         if seconds is not None:
             seconds["sampling"] += t1 - t0

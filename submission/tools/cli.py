@@ -27,7 +27,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     if report.images:
         print(f"wrote {report.images} images ({report.classes_written} classes, {report.classes_skipped} already done) "
               f"to {report.output_dir} in {report.seconds:.1f} s: {report.images_per_s:.1f} images/s "
-              f"[{report.backend} on {report.device}, {report.workers} workers]")
+              f"[{report.engine}, {report.workers} workers]")
     return 0
 
 
@@ -42,9 +42,18 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 
 def _run_preview(args: argparse.Namespace) -> int:
-    from .preview import contact_sheet
+    from .preview import contact_sheet, recipe_contact_sheet
 
-    path = contact_sheet(args.dataset, args.out, rows=args.rows, samples=args.samples, tile=args.tile)
+    recipes = [args.recipe] if args.recipe else [name for name in (args.recipes or "").split(",") if name]
+    if (args.dataset is None) == (not recipes):
+        raise UserError("preview takes a dataset folder DIR or --recipe NAME / --recipes A,B,C (one of them)")
+    if args.dataset is not None:
+        if args.image_size is not None or args.seed is not None:
+            raise UserError("--image-size and --seed go with --recipe/--recipes; a dataset's images are already made")
+        path = contact_sheet(args.dataset, args.out, rows=args.rows, samples=args.samples, tile=args.tile)
+    else:
+        path = recipe_contact_sheet(recipes, args.out, rows=args.rows, samples=args.samples, tile=args.tile,
+                                    image_size=args.image_size, seed=args.seed)
     print(f"preview written to {path}")
     return 0
 
@@ -54,7 +63,7 @@ def _run_recipes(args: argparse.Namespace) -> int:
 
     for name in list_recipes():
         config = create_recipe(name)
-        print(f"{name:<24} {describe_recipe(name)} [family {config.family}, {config.image_size} px]")
+        print(f"{name:<28} {describe_recipe(name)} [family {config.family}, {config.image_size} px]")
     return 0
 
 
@@ -86,10 +95,18 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_verify)
 
-    p = sub.add_parser("preview", help="write a contact sheet PNG (classes x samples)")
-    p.add_argument("dataset", metavar="DIR")
+    p = sub.add_parser("preview", help="write a contact sheet PNG (classes x samples) of a dataset or of recipes",
+                       description="A contact sheet of a generated dataset DIR, or of recipes rendered in memory "
+                                   "(--recipe NAME, or --recipes A,B,C for rows of several; nothing is written but the PNG).")
+    p.add_argument("dataset", metavar="DIR", nargs="?", help="a dataset folder written by generate")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--recipe", metavar="NAME", help="render this recipe's first classes instead of reading DIR")
+    which.add_argument("--recipes", metavar="A,B,C", help="several recipes, their rows stacked and labelled by name")
+    p.add_argument("--image-size", type=int, metavar="N", help="render the recipes at this size (default: the recipe's)")
+    p.add_argument("--seed", type=int, help="render the recipes with this seed (default: the recipe's)")
     p.add_argument("--out", required=True, metavar="PNG", help="where to write the picture")
-    p.add_argument("--rows", type=int, default=8, help="classes shown, spread over the dataset (default 8)")
+    p.add_argument("--rows", type=int, default=8,
+                   help="classes shown: spread over a dataset, the first ones of a recipe (default 8)")
     p.add_argument("--samples", type=int, default=8, help="images per class (default 8)")
     p.add_argument("--tile", type=int, default=96, help="tile side in pixels (default 96)")
     p.set_defaults(func=_run_preview)

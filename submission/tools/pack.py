@@ -107,12 +107,10 @@ def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
         f"wrote {out} ({len(data) / 2**20:.2f} MiB, {n_files} files)",
         f"  dataset:   {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
         f"{config.image_format}, seed {config.seed}",
-        f"  fractals:  {config.points} points per category, radius {config.radius}, "
-        f"{config.points_per_pixel} points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}",
-        f"  renderer:  backend {config.backend}, device {config.device}, batch {config.batch_size}, "
+        f"  family:    {create_family(config.family).describe(config)}",
+        f"  execution: backend {config.backend}, device {config.device}, batch {config.batch_size}, "
         f"workers {config.workers if config.workers is not None else 'all cores'}",
-        f"  augment:   points {'on' if config.point_augment.enabled else 'off'}, "
-        f"image {'on (albumentations)' if config.image_augment.enabled else 'off'}",
+        f"  augment:   image {'on (albumentations)' if config.image_augment.enabled else 'off'}",
         "  next:      python -m submission rehearse " + f"{out} <OUTDIR> --classes 2 --images-per-class 4",
     ]
     if (config.classes, config.images_per_class) != (CONTEST_CLASSES, CONTEST_IMAGES_PER_CLASS):

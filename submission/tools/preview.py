@@ -1,4 +1,5 @@
-"""A contact sheet of a generated dataset: one row per class, a few samples per row."""
+"""Contact sheets: of a generated dataset (one row per class, a few samples per row), or of named
+recipes rendered in memory (rows per recipe, no dataset written)."""
 from __future__ import annotations
 
 import io
@@ -7,7 +8,7 @@ import struct
 import sys
 import zlib
 from pathlib import Path
-from typing import List, NamedTuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -74,3 +75,50 @@ def build_contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str
     sheet.save(buffer, format="PNG")
     write_atomic(out, buffer.getvalue())
     return ContactSheet(out, skipped)
+
+
+def recipe_contact_sheet(recipes: Sequence[str], out_png: Union[str, os.PathLike], rows: int = 8, samples: int = 8,
+                         tile: int = 96, image_size: Optional[int] = None, seed: Optional[int] = None) -> Path:
+    """Write a PNG grid of `rows` classes (0 .. rows-1) x `samples` images (0 .. samples-1) of each
+    recipe, rendered in memory with exactly the bytes `generate` would write for them (family
+    worker, image augmentation, encoding). Several recipes stack their rows, labelled by name."""
+    from ..plan import RunPlan
+    from ..recipes import create_recipe
+    from ..writer import create_class_writer
+
+    out = Path(out_png)
+    if not recipes:
+        raise UserError("give at least one recipe, e.g. --recipes fractal,fractal-aug-none")
+    if rows < 1 or samples < 1 or tile < 8:
+        raise UserError(f"rows and samples must be >= 1 and tile >= 8, got {rows}, {samples}, {tile}")
+    configs = [create_recipe(name, image_size=image_size, seed=seed) for name in recipes]  # unknown names fail here
+    for name, config in zip(recipes, configs):
+        if rows > config.classes or samples > config.images_per_class:
+            raise UserError(f"recipe {name} has {config.classes} classes x {config.images_per_class} images; "
+                            f"ask for at most that many --rows and --samples")
+    check_writable_target(out, "the preview")
+    labelled: List[Tuple[str, List[Image.Image]]] = []
+    for name, config in zip(recipes, configs):
+        writer = create_class_writer(RunPlan.resolve(config), categories=rows)
+        for category in range(rows):
+            encoded = writer.encode_images(category, range(samples))
+            tiles = []
+            for data in encoded:
+                with Image.open(io.BytesIO(data)) as image:
+                    tiles.append(image.convert("RGB").resize((tile, tile), Image.BILINEAR))
+            label = name if len(recipes) > 1 and rows == 1 else (f"{name} {category:05d}" if len(recipes) > 1 else f"{category:05d}")
+            labelled.append((label, tiles))
+    draw_probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = max([LABEL_WIDTH] + [int(draw_probe.textlength(label)) + 8 for label, _ in labelled])
+    sheet = Image.new("RGB", (label_width + samples * (tile + 2), len(labelled) * (tile + 2)), (40, 40, 40))
+    draw = ImageDraw.Draw(sheet)
+    for row, (label, tiles) in enumerate(labelled):
+        y = row * (tile + 2)
+        draw.text((4, y + tile // 2 - 6), label, fill=(230, 230, 230))
+        for col, thumbnail in enumerate(tiles):
+            sheet.paste(thumbnail, (label_width + col * (tile + 2), y))
+    make_dirs(out.parent, "the preview's")
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    write_atomic(out, buffer.getvalue())
+    return out

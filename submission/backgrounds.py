@@ -1,0 +1,65 @@
+"""Image backgrounds the rendered points are composited over (point_augment.background).
+
+"diamond_square": a colourised plasma fractal, the background of Anderson & Farrell, "Improving
+Fractal Pre-training" (WACV 2022): a diamond-square height map (roughness decay U(0.4, 0.8)),
+mapped to hue, saturation and value by random affine maps (hue wraps around; low saturation,
+mid-to-high value), so every image gets a soft, coloured cloud-like backdrop. Each refinement
+level is one vectorised step over the whole grid (no loops over pixels); draws come from the
+image's own generator (seeding.STREAM_BACKGROUND).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def diamond_square(size: int, rng: np.random.Generator, decay: float) -> np.ndarray:
+    """(size, size) float64 height map in [0, 1]: diamond-square on a periodic 2**n grid, cropped.
+
+    Level k = 1..n halves the grid step: the diamond step sets each square's centre to the mean of
+    its 4 corners, the square step each edge midpoint to the mean of its 4 neighbours (wrapping
+    around), each plus uniform noise of amplitude 0.5 * exp(-decay * (k - 1)).
+    """
+    n = max(1, int(np.ceil(np.log2(size))))
+    side = 1 << n
+    height = np.zeros((side, side))
+    height[0, 0] = rng.random()
+    for k in range(1, n + 1):
+        half = side >> k
+        amplitude = 0.5 * np.exp(-decay * (k - 1))
+        grid = height[::half, ::half]  # a view: the known points sit at even (row, col) of it
+        corners = grid[0::2, 0::2]
+        down, right = np.roll(corners, -1, axis=0), np.roll(corners, -1, axis=1)
+        diagonal = np.roll(down, -1, axis=1)
+        grid[1::2, 1::2] = 0.25 * (corners + down + right + diagonal) + rng.uniform(-amplitude, amplitude, corners.shape)
+        around = (np.roll(grid, 1, axis=0) + np.roll(grid, -1, axis=0) + np.roll(grid, 1, axis=1)
+                  + np.roll(grid, -1, axis=1))
+        grid[0::2, 1::2] = 0.25 * around[0::2, 1::2] + rng.uniform(-amplitude, amplitude, corners.shape)
+        grid[1::2, 0::2] = 0.25 * around[1::2, 0::2] + rng.uniform(-amplitude, amplitude, corners.shape)
+    height = height[:size, :size]
+    low, high = height.min(), height.max()
+    return (height - low) / max(high - low, 1e-12)
+
+
+def hsv_to_rgb(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """(...) arrays in [0, 1] -> (..., 3) RGB in [0, 1] (each channel a clipped triangle wave of the hue)."""
+    k = (np.array([5.0, 3.0, 1.0]) + hue[..., None] * 6.0) % 6.0
+    return value[..., None] * (1.0 - saturation[..., None] * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0))
+
+
+def diamond_square_background(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) float32 RGB in [0, 1]: a colourised diamond-square plasma."""
+    height = diamond_square(size, rng, decay=rng.uniform(0.4, 0.8))
+    hue_scale, hue_shift = rng.uniform(0.25, 1.0), rng.random()
+    sat_scale, sat_shift = rng.uniform(0.1, 0.3), rng.uniform(0.4, 0.6)
+    val_scale, val_shift = rng.uniform(0.3, 0.6), rng.uniform(0.4, 0.6)
+    rgb = hsv_to_rgb((height * hue_scale + hue_shift) % 1.0, np.minimum(height * sat_scale + sat_shift, 1.0),
+                     np.minimum(height * val_scale + val_shift, 1.0))
+    return rgb.astype(np.float32)
+
+
+BACKGROUNDS = {"diamond_square": diamond_square_background}  # name -> (size, rng) -> (size, size, 3) float32
+
+
+def background_image(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) float32 RGB in [0, 1] of the background `name` (one of config.BACKGROUNDS but "black")."""
+    return BACKGROUNDS[name](size, rng)
