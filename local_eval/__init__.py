@@ -1,8 +1,11 @@
 """Local estimate of the contest score of a generated pre-training dataset.
 
 `python -m local_eval --data GEN_DIR --out RUN_DIR --preset quick --cifar-root PATH` pre-trains a
-timm ViT on the generated ImageFolder, fine-tunes it on CIFAR-100 (or `--downstream-dir`), and
-writes `report.json` and `curves.png` with the cumulative misclassification score.
+model on the generated ImageFolder (a timm ViT, or the organizer's kit networks with the kit-*
+presets), fine-tunes it on one or more downstream sets (`--downstream cifar10,cifar100,DIR`), and
+writes `report.json` and `curves.png` with the cumulative misclassification score, averaged over
+the sets. `python -m local_eval compare` runs datasets x presets x seeds and says, with a paired
+t-interval, which dataset scores better.
 """
 from .config import PRESETS, EvalConfig, build_config, preset_config
 from .metric import cumulative_error, scored_epochs

@@ -2,85 +2,51 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
-import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from submission.errors import UserError
 
-from .config import FIELD_HELP, PRESETS, EvalConfig, build_config, preset_config
+from .config import PRESETS
+from .kit_presets import default_downstream
 from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
+from .recipe_args import add_recipe_arguments, config_from_args
 from .runner import RUN_FILE, RunSpec, run, validate
 from .userio import OneLineParser
-
-# Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
-UNSET_WORDS = ("none", "all", "off")
-_UNSET = object()
-_METAVARS = {int: "N", float: "X", str: "NAME", bool: "BOOL"}
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _field_parser(hint: Any) -> Any:
-    """argparse `type` for a config field of type `hint` (Optional[...] accepts 'none')."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    optional = len(args) == 1
-    base = args[0] if optional else hint
-    convert = _bool if base is bool else base
-
-    def parse(text: str) -> Any:
-        if optional and text.lower() in UNSET_WORDS:
-            return _UNSET
-        try:
-            return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"expected {base.__name__}, got {text!r}") from error
-
-    parse.__name__ = base.__name__  # argparse names the type in its messages
-    return parse
-
-
-def _metavar(hint: Any) -> str:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return _METAVARS.get(args[0] if args else hint, "X")
-
-
-def _preset_values(name: str) -> str:
-    values = [f"{p}={getattr(preset_config(p), name)}" for p in PRESETS]
-    return ", ".join(values)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m local_eval",
-        description="Pre-train a timm ViT on a generated ImageFolder, fine-tune it on CIFAR-100 "
-                    "(or an ImageFolder pair) and report the contest metric: the sum of "
-                    "(100 - top-1 %) over fine-tuning epochs ceil(E/2)..E, lower is better.",
+        description="Pre-train a model on a generated ImageFolder, fine-tune it on CIFAR-10/100 "
+                    "or ImageFolder pairs and report the contest metric: the sum of "
+                    "(100 - top-1 %) over fine-tuning epochs ceil(E/2)..E, averaged over the "
+                    "downstream sets, lower is better.",
+        epilog="python -m local_eval compare --help: several datasets x presets x seeds, with "
+               "paired statistics.",
     )
     parser.add_argument("--data", type=Path, required=True, help="generated ImageFolder root")
     parser.add_argument("--out", type=Path, required=True,
                         help="run folder (checkpoints, report.json, curves.png); rerun to resume")
     parser.add_argument("--preset", default="quick", choices=PRESETS,
                         help="smoke: seconds, for tests; quick: ~15-20 min on 2 CPU cores; "
-                             "contest: the full 224 px setting for a GPU (default: quick)")
-    parser.add_argument("--downstream", default="cifar100", choices=("cifar100", "folder"),
-                        help="fine-tuning data (default: cifar100); 'folder' is implied by "
-                             "--downstream-dir")
+                             "contest: the full 224 px ViT setting for a GPU; kit-mobilenet, "
+                             "kit-resnet: the organizer's kit (32 px MobileNetV2, 224 px "
+                             "ResNet-18; GPU); kit-mobilenet-cpu: a ~10 min CPU cut of "
+                             "kit-mobilenet (default: quick)")
+    parser.add_argument("--downstream", metavar="SETS",
+                        help="comma-separated fine-tuning sets, scored as their mean: cifar10, "
+                             "cifar100, folder (= --downstream-dir) or a folder with train/ and "
+                             "val/ (default: cifar10 for kit presets, else cifar100; folder "
+                             "when only --downstream-dir is given)")
     parser.add_argument("--cifar-root", type=Path,
-                        help="folder holding cifar-100-python/{train,test,meta}")
+                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
     parser.add_argument("--download", action="store_true",
-                        help="download CIFAR-100 into --cifar-root first (needs internet)")
+                        help="download the listed CIFAR sets into --cifar-root first (needs "
+                             "internet)")
     parser.add_argument("--downstream-dir", type=Path,
                         help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
     parser.add_argument("--compare-scratch", action="store_true",
@@ -96,39 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config as JSON and exit")
-    parser.add_argument("--epochs", type=int, help="set both pretrain and finetune epochs")
-    parser.add_argument("--batch-size", type=int,
-                        help="set both pretrain and finetune (global) batch sizes")
-    group = parser.add_argument_group(
-        "recipe overrides", "each defaults to the preset's value (shown as smoke=, quick=, "
-        "contest=); 'none' unsets an optional one")
-    hints = typing.get_type_hints(EvalConfig)
-    for field in dataclasses.fields(EvalConfig):
-        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name,
-                           type=_field_parser(hints[field.name]), default=None,
-                           metavar=_metavar(hints[field.name]),
-                           help=f"{FIELD_HELP[field.name]} [{_preset_values(field.name)}]")
+    add_recipe_arguments(parser)
     return parser
-
-
-def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:
-    overrides: Dict[str, Any] = {}
-    if args.epochs is not None:
-        overrides.update(pretrain_epochs=args.epochs, finetune_epochs=args.epochs)
-    if args.batch_size is not None:
-        overrides.update(pretrain_batch_size=args.batch_size, finetune_batch_size=args.batch_size)
-    for field in dataclasses.fields(EvalConfig):
-        value = getattr(args, field.name)
-        if value is not None:
-            overrides[field.name] = value
-    return overrides
-
-
-def config_from_args(args: argparse.Namespace) -> EvalConfig:
-    overrides = overrides_from_args(args)
-    unset = [name for name, value in overrides.items() if value is _UNSET]
-    config = build_config(args.preset, {k: v for k, v in overrides.items() if v is not _UNSET})
-    return config.replace(**{name: None for name in unset}) if unset else config
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
@@ -136,13 +71,21 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must not be negative, got {args.workers}")
-    downstream = "folder" if args.downstream_dir is not None else args.downstream
-    if downstream == "folder" and args.downstream_dir is None:
-        raise UserError("--downstream folder needs --downstream-dir DIR")
+    downstream = resolve_downstream(args.downstream, args.downstream_dir, args.preset)
     return RunSpec(config=config_from_args(args), data=args.data, out=args.out,
                    downstream=downstream, cifar_root=args.cifar_root,
                    downstream_dir=args.downstream_dir, download=args.download,
                    compare_scratch=args.compare_scratch, preset=args.preset)
+
+
+def resolve_downstream(text: Optional[str], downstream_dir: Optional[Path], preset: str) -> str:
+    """--downstream as given, else folder with --downstream-dir, else the preset's default."""
+    if text is None:
+        return "folder" if downstream_dir is not None else default_downstream(preset)
+    if downstream_dir is not None and "folder" not in [t.strip() for t in text.split(",")]:
+        raise UserError(f"--downstream-dir is given but --downstream {text} does not list "
+                        f"'folder'; add folder to the list, or drop --downstream-dir")
+    return text
 
 
 def default_workers(world_size: int) -> int:
@@ -153,9 +96,16 @@ def default_workers(world_size: int) -> int:
 
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:
     first, last = report["scored_epochs"]
-    top1 = report["finetune"]["top1"]
-    lines = [f"score {report['score']:.2f} (sum of 100 - top-1 over fine-tuning epochs "
-             f"{first}-{last}; lower is better); final top-1 {top1[-1]:.2f}%"]
+    sets = report["downstream"]
+    if len(sets) == 1:
+        top1 = next(iter(sets.values()))["finetune"]["top1"]
+        lines = [f"score {report['score']:.2f} (sum of 100 - top-1 over fine-tuning epochs "
+                 f"{first}-{last}; lower is better); final top-1 {top1[-1]:.2f}%"]
+    else:
+        per_set = ", ".join(f"{name} {entry['score']:.2f}" for name, entry in sets.items())
+        lines = [f"score {report['score']:.2f} (mean over {len(sets)} downstream sets of the sum "
+                 f"of 100 - top-1 over fine-tuning epochs {first}-{last}; lower is better): "
+                 f"{per_set}"]
     if report["scratch_score"] is not None:
         lines.append(f"from scratch {report['scratch_score']:.2f}; pre-training gains "
                      f"{report['score_gain_over_scratch']:.2f} (positive: the data helped)")
@@ -170,7 +120,12 @@ def _interrupted_line(out: Path) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["compare"]:
+        from .compare_cli import main as compare_main
+
+        return compare_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         device = resolve_device(args.device)
         spec = spec_from_args(args)

@@ -9,9 +9,12 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from submission.errors import UserError
+
+from .kit_presets import KIT_PRESET_CHANGES
+from .recipe import RECIPE_HELP, check_recipe
 
 
 def _fits(value: Any, kind: type) -> bool:
@@ -54,6 +57,14 @@ class EvalConfig:
     color_jitter: float = 0.4
     rand_augment: Optional[str] = "rand-m9-mstd0.5-inc1"  # timm auto_augment string; None: off
     random_erasing: float = 0.5  # probability
+    # Recipe choices (local_eval.recipe); the defaults keep the OFDB ViT recipe.
+    pretrain_crop: str = "random_resized_crop"  # or random_crop: no resize, as the kit does
+    pretrain_normalize: str = "imagenet"  # or kit: mean 0.2, std 0.5
+    pretrain_opt: str = "adamw"  # or sgd
+    pretrain_momentum: float = 0.9  # sgd only
+    pretrain_sched: str = "cosine"  # or step
+    pretrain_milestones: Tuple[float, ...] = (1 / 3, 2 / 3)  # step: fractions of the epochs
+    pretrain_gamma: float = 0.1  # step: rate factor at each milestone
     # Fine-tuning on the downstream set (CIFAR-100 or --downstream-dir).
     finetune_classes: Optional[int] = None  # None: every downstream class
     finetune_train_per_class: Optional[int] = None  # None: every training image
@@ -66,11 +77,20 @@ class EvalConfig:
     finetune_warmup_epochs: float = 10.0
     finetune_min_lr: float = 1e-5
     finetune_label_smoothing: float = 0.1
+    finetune_resize: Optional[int] = None  # None: resize to img_size + padded crop (OFDB style)
+    finetune_hflip: float = 0.5
+    finetune_normalize: str = "imagenet"  # or kit
+    finetune_sched: str = "cosine"  # or step
+    finetune_milestones: Tuple[float, ...] = (1 / 3, 2 / 3)
+    finetune_gamma: float = 0.1
     # Run.
     seed: int = 0
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
 
     def __post_init__(self) -> None:
+        for name in ("pretrain_milestones", "finetune_milestones"):  # a list read from JSON
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         self._check_numbers()
         positive = ["img_size", "pretrain_epochs", "pretrain_batch_size", "finetune_epochs",
                     "finetune_batch_size"]
@@ -109,6 +129,7 @@ class EvalConfig:
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
                             f"{self.patch_size}; pick sizes that divide")
+        check_recipe(self)
 
     def _check_numbers(self) -> None:
         """Every field holds its declared type, and every float is finite.
@@ -120,6 +141,12 @@ class EvalConfig:
         hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if typing.get_origin(hints[field.name]) is tuple:  # Tuple[float, ...]
+                if not isinstance(value, tuple) or not all(_fits(v, float) for v in value):
+                    raise UserError(f"{field.name} must be a list of numbers, got {value!r}")
+                if not all(math.isfinite(v) for v in value):
+                    raise UserError(f"{field.name} must hold finite numbers, got {value!r}")
+                continue
             kinds = [k for k in typing.get_args(hints[field.name]) if k is not type(None)]
             kind = kinds[0] if kinds else hints[field.name]
             if value is None and kinds:
@@ -137,7 +164,9 @@ class EvalConfig:
         return self.mixup > 0 or self.cutmix > 0
 
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as JSON would hold them (tuples as lists), so run.json compares equal."""
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self).items()}
 
     def replace(self, **changes: Any) -> "EvalConfig":
         return dataclasses.replace(self, **changes)
@@ -165,6 +194,8 @@ PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
     ),
     # The full setting for a GPU: 224 px, every generated class and image, batch 256.
     "contest": dict(),
+    # The organizer's kit (local_eval.kit_presets): kit-mobilenet, kit-resnet, kit-mobilenet-cpu.
+    **KIT_PRESET_CHANGES,
 }
 
 PRESETS = tuple(PRESET_CHANGES)
@@ -189,18 +220,19 @@ def build_config(preset: str, overrides: Optional[Mapping[str, Any]] = None) -> 
 
 # One line per field for --help (the value per preset is appended there).
 FIELD_HELP: Dict[str, str] = {
-    "model": "timm model name (any timm.list_models() entry)",
-    "img_size": "input size in pixels for both phases",
+    "model": "a kit network (cifar_mobilenetv2_100, cifar_mobilenetv2_050, tv_resnet18) "
+             "or any timm.list_models() name",
+    "img_size": "model input size in pixels for both phases (the kit's crop_size)",
     "patch_size": "ViT patch size (unset: the model's own)",
     "depth": "number of transformer blocks (unset: the model's own)",
     "pretrain_classes": "use the first N generated classes (unset: all)",
     "pretrain_images_per_class": "use the first N images of each generated class (unset: all)",
     "pretrain_epochs": "pre-training epochs",
     "pretrain_batch_size": "global pre-training batch size",
-    "pretrain_lr": "AdamW peak learning rate",
-    "pretrain_weight_decay": "AdamW weight decay",
-    "pretrain_warmup_epochs": "linear warmup epochs before the cosine decay",
-    "pretrain_min_lr": "final learning rate of the cosine decay",
+    "pretrain_lr": "pre-training peak learning rate",
+    "pretrain_weight_decay": "pre-training weight decay",
+    "pretrain_warmup_epochs": "linear warmup epochs before the decay",
+    "pretrain_min_lr": "final learning rate of the cosine decay (cosine only)",
     "mixup": "Mixup alpha (0: off)",
     "cutmix": "CutMix alpha (0: off)",
     "label_smoothing": "pre-training label smoothing",
@@ -218,9 +250,10 @@ FIELD_HELP: Dict[str, str] = {
     "finetune_lr": "SGD peak learning rate",
     "finetune_momentum": "SGD momentum",
     "finetune_weight_decay": "SGD weight decay",
-    "finetune_warmup_epochs": "linear warmup epochs before the cosine decay",
-    "finetune_min_lr": "final learning rate of the cosine decay",
+    "finetune_warmup_epochs": "linear warmup epochs before the decay",
+    "finetune_min_lr": "final learning rate of the cosine decay (cosine only)",
     "finetune_label_smoothing": "fine-tuning label smoothing",
     "seed": "seed of every random choice (recorded in report.json)",
     "amp": "bfloat16 autocast on CUDA (true/false)",
+    **RECIPE_HELP,
 }

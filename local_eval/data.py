@@ -15,17 +15,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
-from torchvision import transforms
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from submission.errors import UserError
 
 from .config import EvalConfig
+from .transforms import finetune_transforms, pretrain_transform
 
-# Downstream images are normalized like the pre-training ones (timm's ImageNet statistics).
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 CIFAR_FOLDER = "cifar-100-python"
 CIFAR_FILES = ("train", "test", "meta")
 # Subsets of at most this many image files are decoded in full before training (about a second
@@ -187,32 +184,6 @@ def first_per_class(targets: Sequence[int], num_classes: int,
         rank_in_class[order] = np.arange(len(labels)) - first_of_class
         keep &= rank_in_class < per_class
     return np.flatnonzero(keep).tolist()
-
-
-def pretrain_transform(config: EvalConfig) -> Callable:
-    """RandomResizedCrop, flips, colour jitter, RandAugment, random erasing (timm)."""
-    from timm.data import create_transform
-
-    return create_transform(
-        input_size=config.img_size, is_training=True,
-        scale=(config.crop_scale_min, 1.0), ratio=(3 / 4, 4 / 3),
-        hflip=config.hflip, vflip=config.vflip,
-        color_jitter=config.color_jitter if config.color_jitter > 0 else None,
-        auto_augment=config.rand_augment, re_prob=config.random_erasing,
-        interpolation="bilinear", mean=MEAN, std=STD,
-    )
-
-
-def finetune_transforms(config: EvalConfig) -> Tuple[Callable, Callable]:
-    """(train, test) transforms: resize, padded random crop + flip for training."""
-    size = config.img_size
-    resize = transforms.Resize((size, size), antialias=True)
-    normalize = [transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
-    train = transforms.Compose([resize, transforms.RandomCrop(size, padding=size // 8,
-                                                              padding_mode="reflect"),
-                                transforms.RandomHorizontalFlip(), *normalize])
-    test = transforms.Compose([resize, *normalize])
-    return train, test
 
 
 def load_pretrain_data(root: Path, config: EvalConfig) -> LabeledSplit:

@@ -27,6 +27,7 @@ from submission.fileio import write_atomic
 
 from .config import EvalConfig
 from .distributed import Runtime, all_reduce_sum, barrier
+from .models import create_model as build_model  # noqa: F401 (the name runner and tests use)
 
 PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
 # The learning-rate field to lower when a phase diverges.
@@ -64,6 +65,7 @@ class PhaseSpec:
     make_scheduler: Callable[[torch.optim.Optimizer, int], object]  # (optimizer, steps/epoch)
     criterion: nn.Module
     mixup: Optional[Callable] = None  # timm Mixup: (images, labels) -> (images, soft targets)
+    label: str = ""  # shown after the name in progress bars, e.g. the downstream set
 
 
 @dataclass
@@ -76,25 +78,6 @@ class PhaseHistory:
 
     def to_dict(self) -> Dict[str, List[float]]:
         return {"loss": self.loss, "top1": self.top1, "seconds": self.seconds}
-
-
-def build_model(config: EvalConfig, num_classes: int) -> nn.Module:
-    """A timm model trained from scratch, sized by the config (img/patch size, depth)."""
-    import timm
-
-    if not timm.is_model(config.model):
-        raise UserError(f"unknown model {config.model!r}; pick a timm name, e.g. "
-                        f"{', '.join(timm.list_models('vit_tiny*')[:4])} (timm.list_models())")
-    kwargs = {"img_size": config.img_size}
-    if config.patch_size is not None:
-        kwargs["patch_size"] = config.patch_size
-    if config.depth is not None:
-        kwargs["depth"] = config.depth
-    try:
-        return timm.create_model(config.model, pretrained=False, num_classes=num_classes, **kwargs)
-    except TypeError as error:
-        raise UserError(f"model {config.model!r} does not take {sorted(kwargs)} ({error}); use a "
-                        f"ViT-style timm model or unset patch_size/depth") from error
 
 
 def classifier_prefix(model: nn.Module) -> str:
@@ -237,7 +220,8 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
     if runtime.distributed:
         trained = nn.parallel.DistributedDataParallel(
             model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
-    epochs_bar = tqdm(range(start, spec.epochs), desc=spec.name, unit="epoch",
+    title = f"{spec.name} {spec.label}".strip()
+    epochs_bar = tqdm(range(start, spec.epochs), desc=title, unit="epoch",
                       initial=start, total=spec.epochs, disable=not runtime.progress)
     batches = None
     try:
@@ -254,7 +238,7 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
                              drop_last=True)
             model.train()
             loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
-            batches = tqdm(_batches(loader), desc=f"{spec.name} {epoch + 1}/{spec.epochs}",
+            batches = tqdm(_batches(loader), desc=f"{title} {epoch + 1}/{spec.epochs}",
                            unit="batch", total=len(loader), leave=False,
                            disable=not runtime.progress)
             for step, (images, labels) in enumerate(batches):

@@ -49,7 +49,8 @@ def test_metric_rejects_no_epochs():
 # --- config -------------------------------------------------------------------------------------
 
 def test_presets_and_none_override_keeps_preset_value():
-    assert set(PRESETS) == {"smoke", "quick", "contest"}
+    assert set(PRESETS) == {"smoke", "quick", "contest", "kit-mobilenet", "kit-resnet",
+                            "kit-mobilenet-cpu"}
     contest = preset_config("contest")
     assert contest == EvalConfig()
     assert (contest.model, contest.img_size, contest.pretrain_batch_size) == (

@@ -1,0 +1,239 @@
+"""`compare`: datasets x evaluator presets x seeds, each one ordinary local_eval run.
+
+COMPARE_DIR/plan.json records what the comparison is; COMPARE_DIR/runs/<dataset>/<preset>/
+seed<k>/ holds each run (resumable like any run folder); COMPARE_DIR/cache/ holds generated
+baselines (noise). Every dataset uses the same seeds, so seed k of two datasets shares its model
+initialization and data order: the differences are paired. compare.json, compare.md and
+compare.png are rewritten after every finished run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from submission.errors import UserError
+from submission.fileio import check_writable_target, make_dirs
+
+from .config import EvalConfig
+from .data import check_image_folder
+from .datasets import DatasetSpec, FolderDataset, NoiseDataset, ScratchDataset
+from .distributed import Runtime, barrier
+from .downstream import downstream_identity
+from .report import write_json
+from .runner import RunSpec, _differences, check_out_dir, run, validate
+from .train import EpochBudget
+
+PLAN_FILE = "plan.json"
+RunKey = Tuple[str, str, int]  # (dataset, preset, seed)
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    """What a comparison runs; `identity()` must match for a rerun to resume."""
+
+    out: Path
+    datasets: Tuple[DatasetSpec, ...]
+    configs: Dict[str, EvalConfig]  # preset -> config (the seed is set per run)
+    downstream: Dict[str, str]  # preset -> --downstream list
+    seeds: Tuple[int, ...]
+    baseline: str
+    cifar_root: Optional[Path] = None
+    downstream_dir: Optional[Path] = None
+    download: bool = False
+
+    @property
+    def presets(self) -> Tuple[str, ...]:
+        return tuple(self.configs)
+
+    def keys(self) -> List[RunKey]:
+        """Every run, seed by seed, so that paired results for all datasets come early."""
+        return [(d.name, p, s) for p in self.presets for s in self.seeds for d in self.datasets]
+
+    @property
+    def cache(self) -> Path:
+        return self.out / "cache"
+
+    def data_path(self, name: str) -> Optional[Path]:
+        """Where dataset `name` is (or will be, once materialized); None: no pre-training."""
+        dataset = next(d for d in self.datasets if d.name == name)
+        if isinstance(dataset, NoiseDataset):
+            return dataset.folder(self.cache)
+        return dataset.materialize(self.cache)  # a folder, or None for scratch
+
+    def run_dir(self, key: RunKey) -> Path:
+        dataset, preset, seed = key
+        return self.out / "runs" / dataset / preset / f"seed{seed}"
+
+    def spec(self, key: RunKey, data: Optional[Path]) -> RunSpec:
+        dataset, preset, seed = key
+        return RunSpec(config=self.configs[preset].replace(seed=seed), data=data,
+                       out=self.run_dir(key), downstream=self.downstream[preset],
+                       cifar_root=self.cifar_root, downstream_dir=self.downstream_dir,
+                       download=self.download, preset=preset)
+
+    def identity(self) -> Dict[str, Any]:
+        presets = {}
+        for preset, config in self.configs.items():
+            probe = self.spec((self.datasets[0].name, preset, self.seeds[0]), None)
+            recipe = config.to_dict()
+            recipe.pop("seed")
+            presets[preset] = {"config": recipe,
+                               **downstream_identity(probe.downstream_sets())}
+        return {"datasets": [d.identity() for d in self.datasets], "presets": presets,
+                "seeds": list(self.seeds)}
+
+
+def _names(items: List[str]) -> str:
+    return ", ".join(map(str, items)) or "(none)"
+
+
+def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
+    """What differs between two plan identities, one short phrase per difference."""
+    found = []
+    old_sets, new_sets = old.get("datasets", []), new.get("datasets", [])
+    old_names, new_names = [d.get("name") for d in old_sets], [d.get("name") for d in new_sets]
+    if old_names != new_names:
+        found.append(f"datasets {_names(old_names)} -> {_names(new_names)}")
+    else:
+        found += [f"dataset {b['name']}: {change}" for a, b in zip(old_sets, new_sets)
+                  for change in _differences(a, b)]
+    old_presets, new_presets = old.get("presets", {}), new.get("presets", {})
+    if list(old_presets) != list(new_presets):
+        found.append(f"presets {_names(list(old_presets))} -> {_names(list(new_presets))}")
+    else:
+        found += [f"preset {name}: {change}" for name in new_presets
+                  for change in _differences(old_presets[name], new_presets[name])]
+    if old.get("seeds") != new.get("seeds"):
+        found.append(f"seeds {_names(old.get('seeds', []))} -> {_names(new.get('seeds', []))}")
+    return found
+
+
+def check_plan(plan: ComparePlan, world_size: int) -> None:
+    """Every check before anything is written: the folder's plan, each run's inputs."""
+    plan_file = plan.out / PLAN_FILE
+    check_writable_target(plan.out, "--out", is_dir=True)
+    if plan.out.is_dir() and any(plan.out.iterdir()):
+        if not plan_file.is_file():
+            raise UserError(f"--out {plan.out} is not empty and holds no comparison "
+                            f"({PLAN_FILE}); pass a new or empty folder")
+        try:
+            previous = json.loads(plan_file.read_text())
+        except json.JSONDecodeError as error:
+            raise UserError(f"{plan_file} is damaged ({error}); remove {plan.out} to start "
+                            f"over") from error
+        changes = plan_differences(previous, plan.identity())
+        if changes:
+            raise UserError(f"--out {plan.out} holds a comparison made by a different plan "
+                            f"({'; '.join(changes[:3])}); pass another --out, or rerun with "
+                            f"the same datasets, presets, seeds, downstream sets and overrides")
+    for dataset in plan.datasets:
+        if isinstance(dataset, FolderDataset):
+            available = check_image_folder(dataset.path, f"dataset {dataset.name}",
+                                           f"{dataset.name}=PATH")
+            for preset, config in plan.configs.items():
+                if config.pretrain_classes is not None and config.pretrain_classes > available:
+                    raise UserError(f"dataset {dataset.name} has {available} classes but preset "
+                                    f"{preset} takes {config.pretrain_classes}; pass "
+                                    f"--pretrain-classes {available} or generate more")
+    for key in plan.keys():
+        dataset = next(d for d in plan.datasets if d.name == key[0])
+        spec = plan.spec(key, plan.data_path(key[0]))
+        if key[2] == plan.seeds[0]:  # the inputs are the same for every seed
+            validate(spec, world_size, check_data=not isinstance(dataset, NoiseDataset))
+        else:
+            check_out_dir(spec)
+
+
+class Progress:
+    """Runs done and an ETA over the rest, from the durations of finished runs per preset
+    (runs without pre-training counted apart)."""
+
+    def __init__(self, plan: ComparePlan) -> None:
+        self.plan, self.total = plan, len(plan.keys())
+        self.seconds: Dict[Tuple[str, bool], List[float]] = {}
+        self.done: set = set()
+
+    @staticmethod
+    def _kind(key: RunKey, plan: ComparePlan) -> Tuple[str, bool]:
+        dataset = next(d for d in plan.datasets if d.name == key[0])
+        return key[1], not isinstance(dataset, ScratchDataset)
+
+    def record(self, key: RunKey, seconds: float) -> None:
+        self.done.add(key)
+        self.seconds.setdefault(self._kind(key, self.plan), []).append(seconds)
+
+    def eta(self) -> Optional[float]:
+        left = [k for k in self.plan.keys() if k not in self.done]
+        total = 0.0
+        for key in left:
+            known = self.seconds.get(self._kind(key, self.plan))
+            if not known:
+                return None
+            total += sum(known) / len(known)
+        return total
+
+    def line(self) -> str:
+        eta = self.eta()
+        text = "unknown until a run of each preset finishes" if eta is None else \
+            time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else f"{eta / 3600:.1f} h"
+        return f"{len(self.done)}/{self.total} runs done; ETA {text}"
+
+
+def _run_seconds(report: Dict[str, Any]) -> float:
+    wall = report["wall_seconds"]
+    return sum(v for k, v in wall.items() if k != "this_invocation" and v)
+
+
+def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional[int] = None,
+                log=print) -> Optional[Dict[str, Any]]:
+    """Run (or resume) every run of `plan`; returns compare.json's content, None if stopped."""
+    from .compare_report import write_outputs
+
+    cache = plan.cache
+    if runtime.is_main:
+        make_dirs(plan.out, "--out")
+        if not (plan.out / PLAN_FILE).exists():
+            write_json(plan.identity(), plan.out / PLAN_FILE)
+        for dataset in plan.datasets:
+            if isinstance(dataset, NoiseDataset) and not dataset.folder(cache).is_dir():
+                log(f"writing the noise baseline ({dataset.classes} classes x "
+                    f"{dataset.images_per_class} images, {dataset.image_size} px) to "
+                    f"{dataset.folder(cache)}")
+                dataset.materialize(cache)
+    barrier(runtime)
+    data = {d.name: plan.data_path(d.name) for d in plan.datasets}
+    progress, reports = Progress(plan), {}
+    keys = plan.keys()
+    for key in keys:
+        finished = plan.run_dir(key) / "report.json"
+        if finished.is_file():
+            reports[key] = json.loads(finished.read_text())
+            progress.record(key, _run_seconds(reports[key]))
+    if runtime.is_main:
+        log(f"compare: {len(keys)} runs ({len(plan.datasets)} datasets x {len(plan.presets)} "
+            f"presets x {len(plan.seeds)} seeds), {len(reports)} already finished")
+    budget = EpochBudget(stop_after_epochs)
+    for index, key in enumerate(keys, 1):
+        if key in reports:
+            continue
+        dataset, preset, seed = key
+        if runtime.is_main:
+            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed} ...")
+        began = time.perf_counter()
+        report = run(plan.spec(key, data[dataset]), runtime, budget=budget)
+        if report is None:
+            if runtime.is_main:
+                write_outputs(plan, reports)
+            return None
+        reports[key] = report
+        progress.record(key, time.perf_counter() - began)
+        if runtime.is_main:
+            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: score "
+                f"{report['score']:.2f}; {progress.line()}")
+            write_outputs(plan, reports)
+    summary = write_outputs(plan, reports) if runtime.is_main else None
+    barrier(runtime)
+    return summary

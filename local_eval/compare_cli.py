@@ -1,0 +1,130 @@
+"""`python -m local_eval compare`: which dataset scores better, with how much confidence."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from submission.errors import UserError
+
+from .cli import default_workers, resolve_downstream
+from .compare import ComparePlan, check_plan, run_compare
+from .compare_report import markdown
+from .config import PRESETS
+from .datasets import parse_dataset, resolve_datasets
+from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
+from .recipe_args import add_recipe_arguments, config_from_args
+from .userio import OneLineParser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m local_eval compare",
+        description="Evaluate several pre-training datasets with the same presets and seeds and "
+                    "say which scores better: every (dataset, preset, seed) is one local_eval "
+                    "run in OUT/runs/<dataset>/<preset>/seed<k>/; OUT/compare.{json,md,png} "
+                    "hold each score, the mean and std over seeds, and the paired difference to "
+                    "the baseline with a 95% t-interval. Rerun the same command to resume.")
+    parser.add_argument("datasets", nargs="+", metavar="DATASET",
+                        help="NAME=PATH (a generated ImageFolder), scratch (no pre-training) or "
+                             "noise (random images shaped like the first folder dataset, "
+                             "generated once under OUT/cache)")
+    parser.add_argument("--out", type=Path, required=True, help="comparison folder")
+    parser.add_argument("--presets", default="quick",
+                        help=f"comma-separated evaluator presets, from {', '.join(PRESETS)} "
+                             f"(default: quick)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="training seeds 0..K-1, the same for every dataset (default: 3)")
+    parser.add_argument("--baseline", help="dataset the others are compared with (default: the "
+                                           "first)")
+    parser.add_argument("--downstream", metavar="SETS",
+                        help="as for python -m local_eval (default: each preset's own)")
+    parser.add_argument("--cifar-root", type=Path,
+                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
+    parser.add_argument("--downstream-dir", type=Path,
+                        help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
+    parser.add_argument("--download", action="store_true",
+                        help="download the listed CIFAR sets into --cifar-root first")
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="auto: cuda when available (default: auto)")
+    parser.add_argument("--workers", type=int,
+                        help="data-loading processes per training process (default: the cores "
+                             "shared out, at most 8)")
+    parser.add_argument("--stop-after-epochs", type=int, metavar="N",
+                        help="stop after N training epochs of this invocation, over all runs; "
+                             "rerun to continue")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_recipe_arguments(parser)
+    return parser
+
+
+def plan_from_args(args: argparse.Namespace) -> ComparePlan:
+    """The plan the command line asks for (raises UserError before anything is written)."""
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.seed is not None:
+        raise UserError("compare sets each run's seed itself (0..K-1); drop --seed and use "
+                        "--seeds K")
+    if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
+        raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers must not be negative, got {args.workers}")
+    presets = [p.strip() for p in args.presets.split(",")]
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise UserError(f"unknown preset {unknown[0]!r} in --presets; known presets: "
+                        f"{', '.join(PRESETS)}")
+    if len(set(presets)) != len(presets):
+        raise UserError(f"--presets {args.presets} lists a preset twice; list each once")
+    configs = {p: config_from_args(args, p) for p in presets}
+    datasets = resolve_datasets([parse_dataset(text) for text in args.datasets],
+                                list(configs.values()))
+    names = [d.name for d in datasets]
+    baseline = args.baseline or names[0]
+    if baseline not in names:
+        raise UserError(f"--baseline {baseline} is not one of the datasets {', '.join(names)}")
+    downstream = {p: resolve_downstream(args.downstream, args.downstream_dir, p)
+                  for p in presets}
+    return ComparePlan(out=args.out, datasets=tuple(datasets), configs=configs,
+                       downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
+                       cifar_root=args.cifar_root, downstream_dir=args.downstream_dir,
+                       download=args.download)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+        plan = plan_from_args(args)
+        _, world_size, _ = world_from_env()
+        check_plan(plan, world_size)
+        workers = default_workers(world_size) if args.workers is None else args.workers
+        runtime = init_runtime(device, workers, progress=not args.no_progress)
+        try:
+            log = (lambda line: print(line, flush=True)) if runtime.is_main else (lambda _: None)
+            summary = run_compare(plan, runtime, args.stop_after_epochs, log=log)
+        finally:
+            shutdown(runtime)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
+        if world_from_env()[0] == 0:
+            print(f"interrupted; rerun the same command to resume from {args.out}",
+                  file=sys.stderr)
+        return 130
+    if runtime.is_main:
+        if summary is None:
+            print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "
+                  f"command to resume from {plan.out}")
+        else:
+            print(markdown(summary))
+            print(f"results: {plan.out / 'compare.json'}  table: {plan.out / 'compare.md'}  "
+                  f"plot: {plan.out / 'compare.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

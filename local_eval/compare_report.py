@@ -1,0 +1,151 @@
+"""compare.json, compare.md and compare.png of a comparison (finished or not).
+
+Per dataset x preset: the scores of the finished seeds, their mean and standard deviation, and
+the paired difference to the baseline dataset over the seeds both have finished, with a 95%
+Student-t interval and a verdict (lower scores are better).
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Any, Dict, List, Optional
+
+from submission.fileio import write_atomic
+
+from .report import write_json
+from .stats import mean_std, paired_difference, t_quantile
+
+METRIC = ("score = mean over the downstream sets of the sum over fine-tuning epochs "
+          "ceil(E/2)..E of (100 - top-1 %); lower is better")
+
+
+def _row(plan, reports: Dict[tuple, Dict[str, Any]], dataset: str, preset: str
+         ) -> Dict[str, Any]:
+    seeds = [s for s in plan.seeds if (dataset, preset, s) in reports]
+    scores = [reports[(dataset, preset, s)]["score"] for s in seeds]
+    row: Dict[str, Any] = {"dataset": dataset, "preset": preset, "seeds": seeds,
+                           "scores": scores, "n": len(scores), "mean": None, "std": None,
+                           "downstream_means": {}, "vs_baseline": None}
+    if not scores:
+        return row
+    row["mean"], row["std"] = mean_std(scores)
+    sets = reports[(dataset, preset, seeds[0])]["downstream_scores"]
+    row["downstream_means"] = {name: mean_std([reports[(dataset, preset, s)]
+                                               ["downstream_scores"][name] for s in seeds])[0]
+                               for name in sets}
+    if dataset == plan.baseline:
+        return row
+    paired = [s for s in seeds if (plan.baseline, preset, s) in reports]
+    if paired:
+        base = [reports[(plan.baseline, preset, s)]["score"] for s in paired]
+        mine = [reports[(dataset, preset, s)]["score"] for s in paired]
+        result = paired_difference(mine, base)
+        row["vs_baseline"] = {
+            "baseline": plan.baseline, "seeds": paired, "n": result.n,
+            "mean_difference": result.mean, "std_difference": result.std,
+            "ci95": None if result.low is None else [result.low, result.high],
+            "t_quantile": result.t, "verdict": result.verdict}
+    return row
+
+
+def summarize(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:
+    """compare.json's content."""
+    runs = []
+    for key in plan.keys():
+        report = reports.get(key)
+        runs.append({"dataset": key[0], "preset": key[1], "seed": key[2],
+                     "run_dir": str(plan.run_dir(key).relative_to(plan.out)),
+                     "status": "finished" if report else "pending",
+                     "score": None if report is None else report["score"],
+                     "downstream_scores": None if report is None
+                     else report["downstream_scores"]})
+    rows = [_row(plan, reports, d.name, p) for p in plan.presets for d in plan.datasets]
+    return {"metric": METRIC, "baseline": plan.baseline, "seeds": list(plan.seeds),
+            "complete": all(r["status"] == "finished" for r in runs),
+            "finished_runs": sum(r["status"] == "finished" for r in runs),
+            "total_runs": len(runs), "summary": rows, "runs": runs, "plan": plan.identity()}
+
+
+def _number(value: Optional[float], signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def markdown(summary: Dict[str, Any]) -> str:
+    """The table of compare.md."""
+    baseline = summary["baseline"]
+    lines = [f"# local_eval compare ({summary['finished_runs']}/{summary['total_runs']} runs "
+             f"finished)", "",
+             f"{METRIC}. Seeds {', '.join(map(str, summary['seeds']))}; Δ is the paired "
+             f"difference to `{baseline}` (same seeds) with its 95% Student-t interval; "
+             f"better / worse when the interval excludes 0.", "",
+             f"| preset | dataset | score mean ± std | n | Δ vs {baseline} [95% CI] | verdict |",
+             "|---|---|---|---|---|---|"]
+    for row in summary["summary"]:
+        spread = "" if row["std"] is None else f" ± {row['std']:.2f}"
+        score = "–" if row["mean"] is None else f"{row['mean']:.2f}{spread}"
+        versus, verdict = "–", ""
+        if row["dataset"] == baseline:
+            versus, verdict = "baseline", ""
+        elif row["vs_baseline"] is not None:
+            comparison = row["vs_baseline"]
+            interval = comparison["ci95"]
+            versus = _number(comparison["mean_difference"], signed=True) + (
+                "" if interval is None else
+                f" [{_number(interval[0], True)}, {_number(interval[1], True)}]")
+            verdict = comparison["verdict"]
+        lines.append(f"| {row['preset']} | {row['dataset']} | {score} | {row['n']} | {versus} "
+                     f"| {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: Dict[str, Any]) -> bytes:
+    """compare.png: one panel per preset; every seed a point, the mean with its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    presets = list(dict.fromkeys(row["preset"] for row in summary["summary"]))
+    figure, axes_list = plt.subplots(1, len(presets), figsize=(4.2 * len(presets), 4.2),
+                                     dpi=110, squeeze=False)
+    for axes, preset in zip(axes_list[0], presets):
+        rows = [row for row in summary["summary"] if row["preset"] == preset]
+        for x, row in enumerate(rows):
+            count = len(row["scores"])
+            if count == 0:
+                continue
+            offsets = [0.0] if count < 2 else [-0.15 + 0.3 * i / (count - 1) for i in range(count)]
+            axes.scatter([x + o for o in offsets], row["scores"], s=18, color=f"C{x % 10}",
+                         alpha=0.6, zorder=2)
+            if row["mean"] is not None:
+                half = 0.0 if row["std"] is None else \
+                    t_quantile(0.975, count - 1) * row["std"] / math.sqrt(count)
+                axes.errorbar([x + 0.3], [row["mean"]], yerr=[half], fmt="D", color="black",
+                              capsize=4, zorder=3)
+        labels: List[str] = []
+        for row in rows:
+            verdict = "baseline" if row["dataset"] == summary["baseline"] else \
+                (row["vs_baseline"] or {}).get("verdict", "")
+            labels.append(f"{row['dataset']}\n{verdict}")
+        axes.set_xticks(range(len(rows)))
+        axes.set_xticklabels(labels, fontsize=8)
+        axes.set_title(preset, fontsize=10)
+        axes.set_ylabel("score (lower is better)")
+        axes.grid(alpha=0.3, axis="y")
+    figure.suptitle("seeds (dots), mean and 95% t-interval (black)", fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_outputs(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:
+    """Write compare.json, compare.md and compare.png; returns compare.json's content."""
+    summary = summarize(plan, reports)
+    write_json(summary, plan.out / "compare.json")
+    write_atomic(plan.out / "compare.md", markdown(summary).encode())
+    write_atomic(plan.out / "compare.png", plot(summary))
+    return summary

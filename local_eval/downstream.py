@@ -1,0 +1,180 @@
+"""Downstream sets of one run: CIFAR-10, CIFAR-100 and ImageFolder pairs, several at once.
+
+`--downstream cifar10,cifar100,DIR` names them; the contest averages the score over its sets, so
+report.json's `score` is the mean of the per-set scores. CIFAR-10 is read from the official
+`cifar-10-batches-py` pickles (data_batch_1..5, test_batch, batches.meta) by our own reader, like
+CIFAR-100; torchvision is used only to download.
+"""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from submission.errors import UserError
+
+from .config import EvalConfig
+from .data import (ArrayImageDataset, Downstream, _cut_split, check_image_folder, cifar_dir,
+                   download_cifar100, load_cifar100, load_downstream_dir)
+from .transforms import finetune_transforms
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_FILES = CIFAR10_TRAIN + ("test_batch", "batches.meta")
+KEYWORDS = ("cifar10", "cifar100", "folder")
+
+
+def cifar10_dir(root: Path) -> Path:
+    """The folder holding the CIFAR-10 pickles: ROOT/cifar-10-batches-py or ROOT itself."""
+    for candidate in (root / CIFAR10_FOLDER, root):
+        if all((candidate / name).is_file() for name in CIFAR10_FILES):
+            return candidate
+    raise UserError(f"CIFAR-10 not found under --cifar-root {root}: expected {root / CIFAR10_FOLDER}"
+                    f"/{{data_batch_1..5,test_batch,batches.meta}} (the unpacked "
+                    f"cifar-10-python.tar.gz); add --download to fetch it")
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, ValueError) as error:
+        raise UserError(f"{path} is not a CIFAR-10 pickle ({error}); re-download it") from error
+
+
+def read_cifar10(root: Path, split: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """CIFAR-10 `split` ("train" or "test"): images (N, 32, 32, 3) uint8, labels (N,) int64 and
+    the 10 class names."""
+    folder = cifar10_dir(root)
+    names = CIFAR10_TRAIN if split == "train" else ("test_batch",)
+    batches = [_unpickle(folder / name) for name in names]
+    try:
+        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])  # (N, 3072)
+        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
+        classes = list(_unpickle(folder / "batches.meta")["label_names"])
+    except KeyError as error:
+        raise UserError(f"{folder} lacks the key {error}; it is not CIFAR-10 (CIFAR-100 has "
+                        f"fine_labels: use --downstream cifar100)") from error
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        raise UserError(f"{folder} holds data of shape {data.shape} for {len(labels)} labels; "
+                        f"expected (N, 3072)")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # (N, 32, 32, 3) uint8
+    return images, labels, classes
+
+
+def download_cifar10(root: Path) -> None:
+    """Fetch the official archive into ROOT/cifar-10-batches-py with torchvision."""
+    from torchvision.datasets import CIFAR10
+
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        CIFAR10(str(root), train=True, download=True)
+    except Exception as error:  # network errors come in many types
+        raise UserError(f"could not download CIFAR-10 into {root} ({error}); download "
+                        f"cifar-10-python.tar.gz by hand and unpack it there") from error
+
+
+def load_cifar10(root: Path, config: EvalConfig) -> Downstream:
+    train_tf, test_tf = finetune_transforms(config)
+    splits = {}
+    for split, transform, per_class in (("train", train_tf, config.finetune_train_per_class),
+                                        ("test", test_tf, config.finetune_test_per_class)):
+        images, labels, names = read_cifar10(root, split)
+        splits[split] = _cut_split(ArrayImageDataset(images, labels, transform), labels, names,
+                                   config.finetune_classes, per_class, f"CIFAR-10 {split}")
+    return Downstream(splits["train"], splits["test"], f"cifar10:{cifar10_dir(root).resolve()}")
+
+
+@dataclass(frozen=True)
+class DownstreamSet:
+    """One downstream set: `kind` cifar10, cifar100 or folder; `path` the CIFAR root or the
+    folder holding train/ and val/; `name` labels it in reports and checkpoint names."""
+
+    kind: str
+    path: Path
+    name: str
+
+    def identity(self) -> Tuple[str, str]:
+        return self.kind, str(Path(self.path).resolve())
+
+    def validate(self, download: bool) -> None:
+        """Every check that reads no image (raises UserError)."""
+        if self.kind == "folder":
+            for split in ("train", "val"):
+                check_image_folder(self.path / split, f"downstream set {self.name}: {split} split",
+                                   "--downstream")
+        elif not download:
+            (cifar10_dir if self.kind == "cifar10" else cifar_dir)(self.path)
+
+    def download(self) -> None:
+        if self.kind == "cifar10":
+            download_cifar10(self.path)
+        elif self.kind == "cifar100":
+            download_cifar100(self.path)
+
+    def load(self, config: EvalConfig) -> Downstream:
+        if self.kind == "cifar10":
+            downstream = load_cifar10(self.path, config)
+        elif self.kind == "cifar100":
+            downstream = load_cifar100(self.path, config)
+        else:
+            downstream = load_downstream_dir(self.path, config)
+        _check_labels(downstream, self.name)
+        return downstream
+
+
+def _check_labels(downstream: Downstream, name: str) -> None:
+    """A set whose training images hold fewer than 2 classes cannot train a classifier."""
+    dataset = downstream.train.dataset  # a Subset of an ArrayImageDataset, or an ImageFolder's
+    base = getattr(dataset, "folder", None) or dataset.dataset  # samples (SkipUnreadable)
+    every = base.labels if isinstance(base, ArrayImageDataset) else base.targets  # (N,) int
+    labels = np.asarray(every, dtype=np.int64)[np.asarray(dataset.indices, dtype=np.int64)]
+    found = len(np.unique(labels))
+    if found < 2:
+        raise UserError(f"downstream set {name} has {found} class(es) among its training images; "
+                        f"at least 2 are needed (check the data or --finetune-classes)")
+
+
+def parse_downstream(text: str, cifar_root: Optional[Path],
+                     downstream_dir: Optional[Path]) -> Tuple[DownstreamSet, ...]:
+    """`cifar10,cifar100,folder,DIR,...` -> the sets, in order (raises UserError)."""
+    items = [item.strip() for item in str(text).split(",")]
+    if not items or any(not item for item in items):
+        raise UserError(f"--downstream {text!r} has an empty entry; give a comma-separated list "
+                        f"of cifar10, cifar100, folder or ImageFolder-pair folders")
+    sets: List[DownstreamSet] = []
+    for item in items:
+        if item in ("cifar10", "cifar100"):
+            if cifar_root is None:
+                raise UserError(f"--downstream {item} needs --cifar-root PATH (add --download to "
+                                f"fetch it there), or use --downstream-dir DIR")
+            sets.append(DownstreamSet(item, Path(cifar_root), item))
+        elif item == "folder":
+            if downstream_dir is None:
+                raise UserError("--downstream folder needs --downstream-dir DIR")
+            sets.append(DownstreamSet("folder", Path(downstream_dir),
+                                      Path(downstream_dir).resolve().name))
+        else:
+            path = Path(item).expanduser()
+            if not path.is_dir():
+                raise UserError(f"downstream set {item!r} is neither cifar10, cifar100, folder nor "
+                                f"an existing folder holding train/ and val/; check the path")
+            sets.append(DownstreamSet("folder", path, path.resolve().name))
+    names = [s.name for s in sets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"--downstream names {', '.join(twice)} more than once; list each set once "
+                        f"(two folders need different names)")
+    return tuple(sets)
+
+
+def downstream_identity(sets: Tuple[DownstreamSet, ...]) -> Dict[str, Any]:
+    """What run.json records; one set keeps the format of runs made before several were possible."""
+    kinds = [s.kind for s in sets]
+    paths = [s.identity()[1] for s in sets]
+    if len(sets) == 1:
+        return {"downstream": kinds[0], "downstream_path": paths[0]}
+    return {"downstream": kinds, "downstream_path": paths}

@@ -1,0 +1,60 @@
+"""Presets that mirror the organizer's published test kit (see README "Kit presets").
+
+Published facts (the kit readme, and the public FractalDB-Pretrained-ResNet-PyTorch code the
+kit's layout follows): pre-training takes a crop size only (32 with MobileNet, 224 with ResNet)
+and cuts `RandomCrop(crop)` from the image at its own resolution, then `Normalize(0.2, 0.5)`, no
+flip; SGD (momentum 0.9, weight decay 1e-4, lr 0.1 in the code), batch 256, 90 epochs,
+MultiStepLR([30, 60], 0.1), plain cross-entropy. Fine-tuning resizes to `img_size`, then
+`RandomCrop(crop)` (test: `CenterCrop`), ImageNet normalization, no flip, SGD lr 0.01 with the
+same step schedule; CIFAR-10 is the default downstream set.
+
+Our assumptions: the FractalDB code's numbers stand for the kit's unpublished ones; the MobileNet
+is torchvision's MobileNetV2 with its first two stride-2 convolutions set to stride 1 (as CIFAR
+variants do); the 32 px fine-tuning resizes to 32 (no padding, no flip).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+# What every kit preset changes from the EvalConfig defaults (the OFDB ViT recipe).
+_KIT_RECIPE: Dict[str, Any] = dict(
+    pretrain_crop="random_crop", pretrain_normalize="kit",
+    pretrain_epochs=90, pretrain_batch_size=256,
+    pretrain_opt="sgd", pretrain_lr=0.1, pretrain_momentum=0.9, pretrain_weight_decay=1e-4,
+    pretrain_sched="step", pretrain_milestones=(1 / 3, 2 / 3), pretrain_gamma=0.1,
+    pretrain_warmup_epochs=0.0,
+    mixup=0.0, cutmix=0.0, label_smoothing=0.0, hflip=0.0, vflip=0.0, color_jitter=0.0,
+    rand_augment=None, random_erasing=0.0,
+    finetune_hflip=0.0, finetune_normalize="imagenet",
+    finetune_epochs=90, finetune_batch_size=256,
+    finetune_lr=0.01, finetune_momentum=0.9, finetune_weight_decay=1e-4,
+    finetune_sched="step", finetune_milestones=(1 / 3, 2 / 3), finetune_gamma=0.1,
+    finetune_warmup_epochs=0.0, finetune_label_smoothing=0.0,
+)
+
+KIT_PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
+    # MobileNet at the kit's 32 px crop; the downstream images are resized to 32.
+    "kit-mobilenet": dict(_KIT_RECIPE, model="cifar_mobilenetv2_100", img_size=32,
+                          finetune_resize=32),
+    # ResNet-18 at the kit's 224 px crop; fine-tuning resizes to 256, then crops 224.
+    "kit-resnet": dict(_KIT_RECIPE, model="tv_resnet18", img_size=224, finetune_resize=256),
+    # kit-mobilenet cut to under 10 minutes on 2 CPU cores (half width, a subset, few epochs):
+    # 100 classes x 40 images, 4 + 6 epochs, batch 64, CIFAR-10 300 train / 100 test images per
+    # class: 248 + 276 SGD steps of 0.5-1.1 s and 48 test batches of 0.4-0.6 s, timed with one
+    # torch thread on 2 shared cores (python -m local_eval.timing): about 5-9 minutes.
+    "kit-mobilenet-cpu": dict(
+        _KIT_RECIPE, model="cifar_mobilenetv2_050", img_size=32, finetune_resize=32,
+        pretrain_classes=100, pretrain_images_per_class=40, pretrain_epochs=4,
+        pretrain_batch_size=64, pretrain_lr=0.05,
+        finetune_train_per_class=300, finetune_test_per_class=100, finetune_epochs=6,
+        finetune_batch_size=64,
+    ),
+}
+
+# The downstream set a preset fine-tunes on when --downstream is not given (the kit: CIFAR-10).
+PRESET_DOWNSTREAM: Dict[str, str] = {name: "cifar10" for name in KIT_PRESET_CHANGES}
+
+
+def default_downstream(preset: str) -> str:
+    """--downstream when the command line names none: cifar10 for kit presets, else cifar100."""
+    return PRESET_DOWNSTREAM.get(preset, "cifar100")

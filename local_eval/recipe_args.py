@@ -1,0 +1,122 @@
+"""The recipe part of the command lines: one --FIELD per EvalConfig field, parsed by type.
+
+`python -m local_eval` and `python -m local_eval compare` share it; an override of None keeps the
+preset's value, and 'none' on the command line unsets an Optional field.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from typing import Any, Dict, List, Optional
+
+from .config import FIELD_HELP, PRESETS, EvalConfig, build_config, preset_config
+
+# Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
+UNSET_WORDS = ("none", "all", "off")
+_UNSET = object()
+_METAVARS = {int: "N", float: "X", str: "NAME", bool: "BOOL"}
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _tuple_parser(hint: Any) -> Any:
+    """argparse `type` for a Tuple[float, ...] field: comma-separated numbers."""
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(float(item) for item in text.split(","))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got "
+                                             f"{text!r}") from error
+
+    parse.__name__ = "list of numbers"
+    return parse
+
+
+def _field_parser(hint: Any) -> Any:
+    """argparse `type` for a config field of type `hint` (Optional[...] accepts 'none')."""
+    if typing.get_origin(hint) is tuple:
+        return _tuple_parser(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = len(args) == 1
+    base = args[0] if optional else hint
+    convert = _bool if base is bool else base
+
+    def parse(text: str) -> Any:
+        if optional and text.lower() in UNSET_WORDS:
+            return _UNSET
+        try:
+            return convert(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"expected {base.__name__}, got {text!r}") from error
+
+    parse.__name__ = base.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _metavar(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return "X,X"
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return _METAVARS.get(args[0] if args else hint, "X")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{item:.4g}" for item in value)
+    return str(value)
+
+
+def _preset_values(name: str) -> str:
+    """The field's value per preset, presets with one value grouped: 'smoke, quick=0.5; ...'."""
+    groups: Dict[str, List[str]] = {}
+    for preset in PRESETS:
+        groups.setdefault(_show(getattr(preset_config(preset), name)), []).append(preset)
+    if len(groups) == 1:
+        return f"every preset={next(iter(groups))}"
+    return "; ".join(f"{', '.join(presets)}={value}" for value, presets in groups.items())
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """--epochs, --batch-size and one --FIELD per EvalConfig field (None: the preset's value)."""
+    parser.add_argument("--epochs", type=int, help="set both pretrain and finetune epochs")
+    parser.add_argument("--batch-size", type=int,
+                        help="set both pretrain and finetune (global) batch sizes")
+    group = parser.add_argument_group(
+        "recipe overrides", "each defaults to the preset's value (shown per preset in "
+        "brackets); 'none' unsets an optional one")
+    hints = typing.get_type_hints(EvalConfig)
+    for field in dataclasses.fields(EvalConfig):
+        group.add_argument("--" + field.name.replace("_", "-"), dest=field.name,
+                           type=_field_parser(hints[field.name]), default=None,
+                           metavar=_metavar(hints[field.name]),
+                           help=f"{FIELD_HELP[field.name]} [{_preset_values(field.name)}]")
+
+
+def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    overrides: Dict[str, Any] = {}
+    if args.epochs is not None:
+        overrides.update(pretrain_epochs=args.epochs, finetune_epochs=args.epochs)
+    if args.batch_size is not None:
+        overrides.update(pretrain_batch_size=args.batch_size, finetune_batch_size=args.batch_size)
+    for field in dataclasses.fields(EvalConfig):
+        value = getattr(args, field.name)
+        if value is not None:
+            overrides[field.name] = value
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace, preset: Optional[str] = None) -> EvalConfig:
+    """The config of `preset` (default: --preset) with the command line's overrides."""
+    overrides = overrides_from_args(args)
+    unset = [name for name, value in overrides.items() if value is _UNSET]
+    config = build_config(preset or args.preset,
+                          {k: v for k, v in overrides.items() if v is not _UNSET})
+    return config.replace(**{name: None for name in unset}) if unset else config

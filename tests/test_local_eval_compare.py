@@ -1,0 +1,203 @@
+"""`python -m local_eval compare`: statistics, resuming, refusals."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_eval.cli import main
+from local_eval.compare_report import markdown
+from local_eval.datasets import FolderDataset, NoiseDataset, parse_dataset
+from local_eval.config import preset_config
+from local_eval.stats import CANT_TELL, BETTER, WORSE, paired_difference, t_cdf, t_quantile
+from submission.errors import UserError
+from tests.local_eval_fixtures import make_cifar100, make_image_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("df, expected", [(1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776),
+                                          (9, 2.262), (30, 2.042)])
+def test_t_quantile_matches_the_table(df, expected):
+    assert t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
+    assert t_quantile(0.025, df) == pytest.approx(-expected, abs=5e-4)
+    assert t_cdf(t_quantile(0.9, df), df) == pytest.approx(0.9, abs=1e-9)
+
+
+def test_paired_difference_by_hand():
+    # Differences 3, 1, 2: mean 2, sample std 1, half-width t(0.975, 2) * 1 / sqrt(3).
+    result = paired_difference([13.0, 11.0, 12.0], [10.0, 10.0, 10.0])
+    half = 4.302653 / math.sqrt(3)
+    assert (result.n, result.mean, result.std) == (3, pytest.approx(2.0), pytest.approx(1.0))
+    assert (result.low, result.high) == (pytest.approx(2 - half), pytest.approx(2 + half))
+    assert result.verdict == CANT_TELL  # [-0.484, 4.484] holds 0
+    # Differences -4, -5, -6, -5, -5: mean -5, std sqrt(0.5), t(0.975, 4) = 2.776.
+    better = paired_difference([96, 95, 94, 95, 95], [100] * 5)
+    assert better.high == pytest.approx(-5 + 2.776445 * math.sqrt(0.5) / math.sqrt(5))
+    assert better.verdict == BETTER
+    assert paired_difference([3.0, 4.0, 5.0], [1.0, 1.5, 2.0]).verdict == WORSE
+    single = paired_difference([5.0], [1.0])
+    assert single.low is None and single.verdict == CANT_TELL
+
+
+# --- datasets -----------------------------------------------------------------------------------
+
+def test_dataset_specs(tmp_path):
+    assert parse_dataset("scratch").identity() == {"name": "scratch", "kind": "scratch"}
+    for text, words in [("mine", "NAME=PATH"), ("a b=/x", "letters, digits"),
+                        ("noise=/x", "built-in")]:
+        with pytest.raises(UserError, match=words):
+            parse_dataset(text)
+    folder = FolderDataset("a", make_image_folder(tmp_path / "a", classes=5, images_per_class=6,
+                                                  size=20))
+    noise = NoiseDataset().matched(folder, [preset_config("smoke")])  # smoke: 4 x 8 images
+    assert (noise.classes, noise.images_per_class, noise.image_size) == (4, 6, 20)
+    path = noise.materialize(tmp_path / "cache")
+    assert len(list(path.rglob("*.png"))) == 24 and noise.materialize(tmp_path / "cache") == path
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare_data")
+    return (make_image_folder(root / "gen", classes=4, images_per_class=8),
+            make_cifar100(root / "cifar", classes=4, train_per_class=8, test_per_class=4))
+
+
+def compare_args(inputs, out, *extra):
+    generated, cifar = inputs
+    return ["compare", f"mine={generated}", "noise", "scratch", "--out", str(out),
+            "--presets", "smoke", "--seeds", "2", "--cifar-root", str(cifar), "--workers", "0",
+            "--no-progress", "--epochs", "2", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    assert main(compare_args(inputs, out)) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_compare_writes_paired_statistics(finished):
+    summary = json.loads((finished / "compare.json").read_text())
+    assert summary["complete"] and summary["baseline"] == "mine"
+    assert [(r["dataset"], r["seed"]) for r in summary["runs"]] == [
+        ("mine", 0), ("noise", 0), ("scratch", 0), ("mine", 1), ("noise", 1), ("scratch", 1)]
+    scores = {(r["dataset"], r["seed"]): r["score"] for r in summary["runs"]}
+    for row in summary["summary"]:
+        mine = [scores[("mine", s)] for s in (0, 1)]
+        own = [scores[(row["dataset"], s)] for s in (0, 1)]
+        assert row["scores"] == own and row["mean"] == pytest.approx(sum(own) / 2)
+        if row["dataset"] == "mine":
+            assert row["vs_baseline"] is None
+            continue
+        expected = paired_difference(own, mine)
+        assert row["vs_baseline"]["mean_difference"] == pytest.approx(expected.mean)
+        assert row["vs_baseline"]["verdict"] == expected.verdict
+    report = json.loads((finished / "runs" / "scratch" / "smoke" / "seed1" / "report.json")
+                        .read_text())
+    assert report["pretrain"] is None and report["config"]["seed"] == 1
+    assert (finished / "cache" / "noise-4x8-16px-seed0").is_dir()
+    assert (finished / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert (finished / "compare.md").read_text() == markdown(summary)
+
+
+@pytest.mark.slow
+def test_compare_resumes_after_a_stop_to_the_same_table(inputs, finished, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    # 4 epochs per pre-trained run: stop inside the second run (noise, seed 0).
+    assert main(compare_args(inputs, out, "--stop-after-epochs", "6")) == 0
+    assert "rerun the same command" in capsys.readouterr().out
+    partial = json.loads((out / "compare.json").read_text())
+    assert not partial["complete"] and partial["finished_runs"] == 1
+    assert main(compare_args(inputs, out)) == 0
+    assert "1 already finished" in capsys.readouterr().out
+    resumed, reference = (json.loads((d / "compare.json").read_text()) for d in (out, finished))
+    assert [r["score"] for r in resumed["runs"]] == pytest.approx(
+        [r["score"] for r in reference["runs"]])
+    assert (out / "compare.md").read_text() == (finished / "compare.md").read_text()
+
+
+@pytest.mark.slow
+def test_compare_refuses_a_folder_of_another_plan(inputs, finished, capsys):
+    before = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
+    for extra, words in [(["--seeds", "3"], "seeds 0, 1 -> 0, 1, 2"),
+                         (["--finetune-epochs", "3"], "preset smoke: config.finetune_epochs")]:
+        argv = compare_args(inputs, finished, *extra)
+        if "--seeds" in extra:
+            argv.remove("2")
+            argv.remove("--seeds")
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "different plan" in err and words in err and "\n" not in err, err
+    argv = compare_args(inputs, finished)
+    argv[1:4] = [f"other={inputs[0]}", "scratch"]
+    assert main(argv) == 2
+    assert "datasets mine, noise, scratch -> other, scratch" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.slow
+def test_compare_under_torchrun(inputs, tmp_path):
+    generated, cifar = inputs
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "local_eval", "compare", f"mine={generated}", "scratch", "--out", str(out),
+               "--presets", "smoke", "--seeds", "1", "--cifar-root", str(cifar), "--workers", "0",
+               "--no-progress", "--epochs", "1"]
+    result = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["complete"] and result.stdout.count("| smoke | mine |") == 1
+    report = json.loads((out / "runs" / "mine" / "smoke" / "seed0" / "report.json").read_text())
+    assert report["runtime"]["world_size"] == 2
+
+
+# --- bad input: one line, exit code 2, nothing written ------------------------------------------
+
+def test_compare_bad_inputs(inputs, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    cases = [
+        (["--presets", "smoke,huge"], "unknown preset 'huge' in --presets; known presets: smoke"),
+        (["--baseline", "other"], "--baseline other is not one of"),
+        (["--seed", "3"], "drop --seed"),
+        (["--seeds", "0"], "--seeds must be at least 1"),
+        (["--downstream", "cifar10"], "CIFAR-10 not found"),
+        (["--pretrain-classes", "9"], "has 4 classes but preset smoke takes 9"),
+    ]
+    for extra, words in cases:
+        assert main(compare_args(inputs, out, *extra)) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and words in err and "\n" not in err, err
+    argv = compare_args(inputs, out)
+    argv[1] = f"mine={tmp_path / 'missing'}"
+    assert main(argv) == 2
+    assert "does not exist" in capsys.readouterr().err
+    argv = compare_args(inputs, out)
+    argv[1:2] = []
+    assert main(argv) == 2  # noise and scratch alone: nothing to size the noise like
+    assert "folder dataset" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(compare_args(inputs, out)) == 2
+    assert "holds no comparison" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_compare_out_under_a_file_is_one_line(inputs, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(compare_args(inputs, blocker / "cmp")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--out" in err and "\n" not in err, err
