@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from submission.errors import UserError
+from submission.system import available_cores
 
 from .config import PRESETS
 from .kit_presets import default_downstream
@@ -90,8 +90,7 @@ def resolve_downstream(text: Optional[str], downstream_dir: Optional[Path], pres
 
 def default_workers(world_size: int) -> int:
     """Loader processes per training process: the usable cores shared out, 1 to 8."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(8, (cores or 1) // world_size))
+    return max(1, min(8, available_cores() // world_size))
 
 
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:

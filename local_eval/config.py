@@ -14,7 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from submission.errors import UserError
 
 from .kit_presets import KIT_PRESET_CHANGES
-from .recipe import RECIPE_HELP, check_recipe
+from .recipe import check_recipe
 
 
 def _fits(value: Any, kind: type) -> bool:
@@ -26,6 +26,11 @@ def _fits(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
+def _field(default: Any, help_text: str) -> Any:
+    """A dataclass field whose `metadata["help"]` is its one-line --help text."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Pre-training + fine-tuning recipe; the defaults are the public OFDB practice.
@@ -35,57 +40,72 @@ class EvalConfig:
     """
 
     # Model: any timm model name; img_size/patch_size/depth of None keep the model's own value.
-    model: str = "vit_tiny_patch16_224"
-    img_size: int = 224
-    patch_size: Optional[int] = None
-    depth: Optional[int] = None
+    model: str = _field(
+        "vit_tiny_patch16_224",
+        "a kit network (cifar_mobilenetv2_100, cifar_mobilenetv2_050, tv_resnet18) or any timm.list_models() name")
+    img_size: int = _field(224, "model input size in pixels for both phases (the kit's crop_size)")
+    patch_size: Optional[int] = _field(None, "ViT patch size (unset: the model's own)")
+    depth: Optional[int] = _field(None, "number of transformer blocks (unset: the model's own)")
     # Pre-training on the generated ImageFolder.
-    pretrain_classes: Optional[int] = None  # None: every class folder
-    pretrain_images_per_class: Optional[int] = None  # None: every image
-    pretrain_epochs: int = 100
-    pretrain_batch_size: int = 256
-    pretrain_lr: float = 1e-3  # AdamW
-    pretrain_weight_decay: float = 0.05
-    pretrain_warmup_epochs: float = 5.0  # linear warmup, then cosine to pretrain_min_lr
-    pretrain_min_lr: float = 1e-5
-    mixup: float = 0.8  # Mixup alpha; 0 switches Mixup off
-    cutmix: float = 1.0  # CutMix alpha; 0 switches CutMix off
-    label_smoothing: float = 0.1
-    crop_scale_min: float = 0.08  # RandomResizedCrop scale range (crop_scale_min, 1)
-    hflip: float = 0.5
-    vflip: float = 0.5
-    color_jitter: float = 0.4
-    rand_augment: Optional[str] = "rand-m9-mstd0.5-inc1"  # timm auto_augment string; None: off
-    random_erasing: float = 0.5  # probability
+    pretrain_classes: Optional[int] = _field(None, "use the first N generated classes (unset: all)")
+    pretrain_images_per_class: Optional[int] = _field(
+        None, "use the first N images of each generated class (unset: all)")
+    pretrain_epochs: int = _field(100, "pre-training epochs")
+    pretrain_batch_size: int = _field(256, "global pre-training batch size")
+    pretrain_lr: float = _field(1e-3, "pre-training peak learning rate")
+    pretrain_weight_decay: float = _field(0.05, "pre-training weight decay")
+    pretrain_warmup_epochs: float = _field(5.0, "linear warmup epochs before the decay")
+    pretrain_min_lr: float = _field(1e-5, "final learning rate of the cosine decay (cosine only)")
+    mixup: float = _field(0.8, "Mixup alpha (0: off)")
+    cutmix: float = _field(1.0, "CutMix alpha (0: off)")
+    label_smoothing: float = _field(0.1, "pre-training label smoothing")
+    crop_scale_min: float = _field(0.08, "RandomResizedCrop lower scale bound")
+    hflip: float = _field(0.5, "horizontal flip probability (pre-training)")
+    vflip: float = _field(0.5, "vertical flip probability (pre-training)")
+    color_jitter: float = _field(0.4, "color jitter strength (pre-training; 0: off)")
+    rand_augment: Optional[str] = _field(
+        "rand-m9-mstd0.5-inc1", "timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 ('none': off)")
+    random_erasing: float = _field(0.5, "random erasing probability (pre-training)")
     # Recipe choices (local_eval.recipe); the defaults keep the OFDB ViT recipe.
-    pretrain_crop: str = "random_resized_crop"  # or random_crop: no resize, as the kit does
-    pretrain_normalize: str = "imagenet"  # or kit: mean 0.2, std 0.5
-    pretrain_opt: str = "adamw"  # or sgd
-    pretrain_momentum: float = 0.9  # sgd only
-    pretrain_sched: str = "cosine"  # or step
-    pretrain_milestones: Tuple[float, ...] = (1 / 3, 2 / 3)  # step: fractions of the epochs
-    pretrain_gamma: float = 0.1  # step: rate factor at each milestone
+    pretrain_crop: str = _field(
+        "random_resized_crop",
+        "random_resized_crop (timm, OFDB) or random_crop (img_size px cut from the image at its own size, "
+        "no resize: the kit)")
+    pretrain_normalize: str = _field(
+        "imagenet", "pre-training normalization: imagenet or kit (mean 0.2, std 0.5)")
+    pretrain_opt: str = _field("adamw", "pre-training optimizer: adamw or sgd (momentum)")
+    pretrain_momentum: float = _field(0.9, "pre-training SGD momentum (sgd only)")
+    pretrain_sched: str = _field(
+        "cosine", "pre-training schedule: cosine (warmup + cosine) or step (warmup + multistep)")
+    pretrain_milestones: Tuple[float, ...] = _field(
+        (1 / 3, 2 / 3), "step schedule milestones as fractions of the epochs, e.g. 0.3334,0.6667")
+    pretrain_gamma: float = _field(0.1, "step schedule: learning-rate factor at each milestone")
     # Fine-tuning on the downstream set (CIFAR-100 or --downstream-dir).
-    finetune_classes: Optional[int] = None  # None: every downstream class
-    finetune_train_per_class: Optional[int] = None  # None: every training image
-    finetune_test_per_class: Optional[int] = None  # None: every test image
-    finetune_epochs: int = 100
-    finetune_batch_size: int = 256
-    finetune_lr: float = 0.01  # SGD
-    finetune_momentum: float = 0.9
-    finetune_weight_decay: float = 1e-4
-    finetune_warmup_epochs: float = 10.0
-    finetune_min_lr: float = 1e-5
-    finetune_label_smoothing: float = 0.1
-    finetune_resize: Optional[int] = None  # None: resize to img_size + padded crop (OFDB style)
-    finetune_hflip: float = 0.5
-    finetune_normalize: str = "imagenet"  # or kit
-    finetune_sched: str = "cosine"  # or step
-    finetune_milestones: Tuple[float, ...] = (1 / 3, 2 / 3)
-    finetune_gamma: float = 0.1
+    finetune_classes: Optional[int] = _field(None, "use the first N downstream classes (unset: all)")
+    finetune_train_per_class: Optional[int] = _field(
+        None, "downstream training images per class (unset: all)")
+    finetune_test_per_class: Optional[int] = _field(None, "downstream test images per class (unset: all)")
+    finetune_epochs: int = _field(100, "fine-tuning epochs (the score window is epochs ceil(E/2)..E)")
+    finetune_batch_size: int = _field(256, "global fine-tuning batch size")
+    finetune_lr: float = _field(0.01, "SGD peak learning rate")
+    finetune_momentum: float = _field(0.9, "SGD momentum")
+    finetune_weight_decay: float = _field(1e-4, "SGD weight decay")
+    finetune_warmup_epochs: float = _field(10.0, "linear warmup epochs before the decay")
+    finetune_min_lr: float = _field(1e-5, "final learning rate of the cosine decay (cosine only)")
+    finetune_label_smoothing: float = _field(0.1, "fine-tuning label smoothing")
+    finetune_resize: Optional[int] = _field(
+        None, "resize downstream images to N, then crop img_size (test: center crop); unset: resize to img_size "
+        "and crop with img_size/8 reflect padding")
+    finetune_hflip: float = _field(0.5, "horizontal flip probability (fine-tuning)")
+    finetune_normalize: str = _field(
+        "imagenet", "fine-tuning normalization: imagenet or kit (mean 0.2, std 0.5)")
+    finetune_sched: str = _field("cosine", "fine-tuning schedule: cosine or step")
+    finetune_milestones: Tuple[float, ...] = _field(
+        (1 / 3, 2 / 3), "fine-tuning step milestones as fractions of the epochs")
+    finetune_gamma: float = _field(0.1, "fine-tuning step schedule: learning-rate factor at each milestone")
     # Run.
-    seed: int = 0
-    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    seed: int = _field(0, "seed of every random choice (recorded in report.json)")
+    amp: bool = _field(True, "bfloat16 autocast on CUDA (true/false)")
 
     def __post_init__(self) -> None:
         for name in ("pretrain_milestones", "finetune_milestones"):  # a list read from JSON
@@ -218,42 +238,6 @@ def build_config(preset: str, overrides: Optional[Mapping[str, Any]] = None) -> 
     return config.replace(**changes)
 
 
-# One line per field for --help (the value per preset is appended there).
-FIELD_HELP: Dict[str, str] = {
-    "model": "a kit network (cifar_mobilenetv2_100, cifar_mobilenetv2_050, tv_resnet18) "
-             "or any timm.list_models() name",
-    "img_size": "model input size in pixels for both phases (the kit's crop_size)",
-    "patch_size": "ViT patch size (unset: the model's own)",
-    "depth": "number of transformer blocks (unset: the model's own)",
-    "pretrain_classes": "use the first N generated classes (unset: all)",
-    "pretrain_images_per_class": "use the first N images of each generated class (unset: all)",
-    "pretrain_epochs": "pre-training epochs",
-    "pretrain_batch_size": "global pre-training batch size",
-    "pretrain_lr": "pre-training peak learning rate",
-    "pretrain_weight_decay": "pre-training weight decay",
-    "pretrain_warmup_epochs": "linear warmup epochs before the decay",
-    "pretrain_min_lr": "final learning rate of the cosine decay (cosine only)",
-    "mixup": "Mixup alpha (0: off)",
-    "cutmix": "CutMix alpha (0: off)",
-    "label_smoothing": "pre-training label smoothing",
-    "crop_scale_min": "RandomResizedCrop lower scale bound",
-    "hflip": "horizontal flip probability (pre-training)",
-    "vflip": "vertical flip probability (pre-training)",
-    "color_jitter": "color jitter strength (pre-training; 0: off)",
-    "rand_augment": "timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 ('none': off)",
-    "random_erasing": "random erasing probability (pre-training)",
-    "finetune_classes": "use the first N downstream classes (unset: all)",
-    "finetune_train_per_class": "downstream training images per class (unset: all)",
-    "finetune_test_per_class": "downstream test images per class (unset: all)",
-    "finetune_epochs": "fine-tuning epochs (the score window is epochs ceil(E/2)..E)",
-    "finetune_batch_size": "global fine-tuning batch size",
-    "finetune_lr": "SGD peak learning rate",
-    "finetune_momentum": "SGD momentum",
-    "finetune_weight_decay": "SGD weight decay",
-    "finetune_warmup_epochs": "linear warmup epochs before the decay",
-    "finetune_min_lr": "final learning rate of the cosine decay (cosine only)",
-    "finetune_label_smoothing": "fine-tuning label smoothing",
-    "seed": "seed of every random choice (recorded in report.json)",
-    "amp": "bfloat16 autocast on CUDA (true/false)",
-    **RECIPE_HELP,
-}
+def field_help(name: str) -> str:
+    """A field's one-line --help text (kept in the dataclass field's metadata)."""
+    return {f.name: f for f in dataclasses.fields(EvalConfig)}[name].metadata["help"]

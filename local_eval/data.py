@@ -39,7 +39,6 @@ class LabeledSplit:
 
     dataset: Dataset
     num_classes: int
-    class_names: List[str]
 
 
 @dataclass
@@ -196,8 +195,7 @@ def load_pretrain_data(root: Path, config: EvalConfig) -> LabeledSplit:
     folder = ImageFolder(str(root), transform=pretrain_transform(config), loader=read_rgb,
                          allow_empty=True)
     indices = first_per_class(folder.targets, num_classes, config.pretrain_images_per_class)
-    return LabeledSplit(SkipUnreadable(folder, indices, "--data"), num_classes,
-                        folder.classes[:num_classes])
+    return LabeledSplit(SkipUnreadable(folder, indices, "--data"), num_classes)
 
 
 def cifar_dir(root: Path) -> Path:
@@ -258,7 +256,7 @@ def _cut_split(dataset: Dataset, targets: Sequence[int], names: List[str],
         raise UserError(f"{what} has {len(names)} classes but the config asks for {classes}; "
                         f"pass --finetune-classes {len(names)}")
     indices = first_per_class(targets, classes, per_class)
-    return LabeledSplit(Subset(dataset, indices), classes, names[:classes])
+    return LabeledSplit(Subset(dataset, indices), classes)
 
 
 def load_cifar100(root: Path, config: EvalConfig) -> Downstream:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from submission.errors import UserError
+from submission import system
+from submission.config import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,9 @@ class Runtime:
 
 
 def resolve_device(name: str) -> torch.device:
-    """cpu, cuda, or auto (cuda when present). Raises UserError for cuda without a GPU."""
-    if name not in DEVICES:
-        raise UserError(f"unknown device {name!r}; known devices: {', '.join(DEVICES)}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked but no CUDA device is available; "
-                        "use --device cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    """`submission.system.resolve_device` (auto, cpu, cuda; UserError for cuda without a GPU)
+    as a torch.device."""
+    return torch.device(system.resolve_device(name))
 
 
 def world_from_env() -> tuple:

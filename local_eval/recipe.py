@@ -28,27 +28,6 @@ TIMM_OPTIMIZER = {"adamw": "adamw", "sgd": "momentum"}
 # by gamma at each milestone (a fraction of the phase's epochs), as torch's MultiStepLR does.
 SCHEDULES = ("cosine", "step")
 
-# One line per recipe-choice field for --help (config.FIELD_HELP holds the others).
-RECIPE_HELP = {
-    "pretrain_crop": "random_resized_crop (timm, OFDB) or random_crop (img_size px cut from the "
-                     "image at its own size, no resize: the kit)",
-    "pretrain_normalize": "pre-training normalization: imagenet or kit (mean 0.2, std 0.5)",
-    "pretrain_opt": "pre-training optimizer: adamw or sgd (momentum)",
-    "pretrain_momentum": "pre-training SGD momentum (sgd only)",
-    "pretrain_sched": "pre-training schedule: cosine (warmup + cosine) or step (warmup + "
-                      "multistep)",
-    "pretrain_milestones": "step schedule milestones as fractions of the epochs, e.g. "
-                           "0.3334,0.6667",
-    "pretrain_gamma": "step schedule: learning-rate factor at each milestone",
-    "finetune_resize": "resize downstream images to N, then crop img_size (test: center crop); "
-                       "unset: resize to img_size and crop with img_size/8 reflect padding",
-    "finetune_hflip": "horizontal flip probability (fine-tuning)",
-    "finetune_normalize": "fine-tuning normalization: imagenet or kit (mean 0.2, std 0.5)",
-    "finetune_sched": "fine-tuning schedule: cosine or step",
-    "finetune_milestones": "fine-tuning step milestones as fractions of the epochs",
-    "finetune_gamma": "fine-tuning step schedule: learning-rate factor at each milestone",
-}
-
 
 def normalization(name: str) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     """(mean, std) per RGB channel of normalization `name` (one of NORMALIZATIONS)."""

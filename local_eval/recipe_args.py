@@ -10,7 +10,7 @@ import dataclasses
 import typing
 from typing import Any, Dict, List, Optional
 
-from .config import FIELD_HELP, PRESETS, EvalConfig, build_config, preset_config
+from .config import PRESETS, EvalConfig, build_config, field_help, preset_config
 
 # Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
 UNSET_WORDS = ("none", "all", "off")
@@ -97,7 +97,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument("--" + field.name.replace("_", "-"), dest=field.name,
                            type=_field_parser(hints[field.name]), default=None,
                            metavar=_metavar(hints[field.name]),
-                           help=f"{FIELD_HELP[field.name]} [{_preset_values(field.name)}]")
+                           help=f"{field_help(field.name)} [{_preset_values(field.name)}]")
 
 
 def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:

@@ -133,7 +133,31 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
     `budget` (shared by the runs of a `compare`) replaces `stop_after_epochs` when given.
     """
     began = time.perf_counter()
-    config, out = spec.config, spec.out
+    sets, pretrain_data, downstreams = _load_data(spec, runtime)
+    # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
+    if runtime.is_main:
+        make_dirs(spec.out, "--out")
+        if not (spec.out / RUN_FILE).exists():
+            write_json(spec.identity(), spec.out / RUN_FILE)
+    barrier(runtime)
+    budget = budget if budget is not None else EpochBudget(stop_after_epochs)
+    try:
+        pretrain, results = _train(spec, runtime, sets, pretrain_data, downstreams, budget)
+    except StopRequested:
+        return None
+    report = build_report(spec, runtime, pretrain_data, pretrain, results)
+    if runtime.is_main:
+        report["wall_seconds"]["this_invocation"] = time.perf_counter() - began
+        plot_run(spec.out / "curves.png", spec, results)
+        write_json(report, spec.out / "report.json")
+    barrier(runtime)
+    return report
+
+
+def _load_data(spec: RunSpec, runtime: Runtime):
+    """(downstream sets, pre-training split or None, loaded downstreams), every check passed:
+    enough images for a batch, and every selected image readable."""
+    config = spec.config
     sets = spec.downstream_sets()
     if runtime.is_main and spec.download:
         for downstream_set in sets:
@@ -151,38 +175,29 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
     splits = [split for d in downstreams for split in (d.train, d.test)]
     for split in ([] if pretrain_data is None else [pretrain_data]) + splits:
         check_images(split.dataset, runtime.progress)
-    # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
-    if runtime.is_main:
-        make_dirs(out, "--out")
-        if not (out / RUN_FILE).exists():
-            write_json(spec.identity(), out / RUN_FILE)
-    barrier(runtime)
-    budget = budget if budget is not None else EpochBudget(stop_after_epochs)
+    return sets, pretrain_data, downstreams
+
+
+def _train(spec: RunSpec, runtime: Runtime, sets, pretrain_data, downstreams, budget: EpochBudget):
+    """Pre-train (unless scratch-only), then fine-tune on every downstream set (and from scratch
+    with --compare-scratch); each phase resumes from its checkpoint in the run folder."""
+    config, out = spec.config, spec.out
     several = len(sets) > 1
+    pretrain, backbone = None, None
+    if pretrain_data is not None:
+        pretrain = run_phase(pretrain_spec(config, pretrain_data), config, runtime,
+                             out / "pretrain.pt", budget)
+        backbone = load_checkpoint(out / "pretrain.pt")["model"]
     results: List[SetResult] = []
-    try:
-        pretrain, backbone = None, None
-        if pretrain_data is not None:
-            pretrain = run_phase(pretrain_spec(config, pretrain_data), config, runtime,
-                                 out / "pretrain.pt", budget)
-            backbone = load_checkpoint(out / "pretrain.pt")["model"]
-        for downstream_set, downstream in zip(sets, downstreams):
-            label = downstream_set.name if several else ""
-            finetune = run_phase(finetune_spec("finetune", config, downstream, backbone, label),
-                                 config, runtime,
-                                 _checkpoint(out, "finetune", downstream_set, several), budget)
-            scratch = None
-            if spec.compare_scratch:
-                scratch = run_phase(finetune_spec("scratch", config, downstream, None, label),
-                                    config, runtime,
-                                    _checkpoint(out, "scratch", downstream_set, several), budget)
-            results.append(SetResult(downstream_set, downstream, finetune, scratch))
-    except StopRequested:
-        return None
-    report = build_report(spec, runtime, pretrain_data, pretrain, results)
-    if runtime.is_main:
-        report["wall_seconds"]["this_invocation"] = time.perf_counter() - began
-        plot_run(out / "curves.png", spec, results)
-        write_json(report, out / "report.json")
-    barrier(runtime)
-    return report
+    for downstream_set, downstream in zip(sets, downstreams):
+        label = downstream_set.name if several else ""
+        finetune = run_phase(finetune_spec("finetune", config, downstream, backbone, label),
+                             config, runtime, _checkpoint(out, "finetune", downstream_set, several),
+                             budget)
+        scratch = None
+        if spec.compare_scratch:
+            scratch = run_phase(finetune_spec("scratch", config, downstream, None, label),
+                                config, runtime, _checkpoint(out, "scratch", downstream_set, several),
+                                budget)
+        results.append(SetResult(downstream_set, downstream, finetune, scratch))
+    return pretrain, results

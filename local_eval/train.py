@@ -189,6 +189,18 @@ def _diverged(spec: PhaseSpec, config: EvalConfig, epoch: int, what: str) -> Use
                      f"{getattr(config, field_name)}) and a new --out")
 
 
+@dataclass
+class _Trainer:
+    """What one phase trains with: the model (and its DDP wrapper), optimizer and schedule."""
+
+    model: nn.Module
+    trained: nn.Module  # `model`, or its DistributedDataParallel wrapper under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    updates: int  # optimizer steps per epoch
+    per_rank_batch: int
+
+
 def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint: Path,
               budget: EpochBudget) -> PhaseHistory:
     """Train `spec.model` for its epochs, resuming from `checkpoint` when it holds some.
@@ -198,81 +210,25 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
     """
     model = spec.model.to(runtime.device)
     optimizer = spec.make_optimizer(model)
-    per_rank_batch = spec.batch_size // runtime.world_size
     updates = steps_per_epoch(len(spec.train), spec.batch_size, runtime.world_size)
-    scheduler = spec.make_scheduler(optimizer, updates)
-    history, start = PhaseHistory(), 0
-    state = load_checkpoint(checkpoint)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = PhaseHistory(**state["history"])
-        start = state["epoch"]
-        # A checkpoint written before divergence was checked for may record NaN losses.
-        for epoch, loss in enumerate(history.loss):
-            if not math.isfinite(loss):
-                raise _diverged(spec, config, epoch, f"{checkpoint} records a training loss of "
-                                f"{loss}")
+    trainer = _Trainer(model, model, optimizer, spec.make_scheduler(optimizer, updates), updates,
+                       spec.batch_size // runtime.world_size)
+    history, start = _restore(trainer, spec, config, checkpoint)
     if start >= spec.epochs:
         return history
-    trained = model
     if runtime.distributed:
-        trained = nn.parallel.DistributedDataParallel(
+        trainer.trained = nn.parallel.DistributedDataParallel(
             model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
     title = f"{spec.name} {spec.label}".strip()
     epochs_bar = tqdm(range(start, spec.epochs), desc=title, unit="epoch",
                       initial=start, total=spec.epochs, disable=not runtime.progress)
-    batches = None
     try:
         for epoch in epochs_bar:
             budget.take()
             began = time.perf_counter()
-            seed = seed_everything(config.seed, spec.name, epoch, runtime.rank)
-            sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
-                                         rank=runtime.rank, shuffle=True, seed=config.seed,
-                                         drop_last=False)
-            sampler.set_epoch(epoch)
-            generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
-            loader = _loader(spec.train, per_rank_batch, runtime, sampler, generator,
-                             drop_last=True)
-            model.train()
-            loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
-            batches = tqdm(_batches(loader), desc=f"{title} {epoch + 1}/{spec.epochs}",
-                           unit="batch", total=len(loader), leave=False,
-                           disable=not runtime.progress)
-            for step, (images, labels) in enumerate(batches):
-                # images (B, 3, S, S) float32 normalized; labels (B,) int64
-                images, labels = images.to(runtime.device), labels.to(runtime.device)
-                targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
-                if spec.mixup is not None:
-                    images, targets = spec.mixup(images, labels)
-                with _autocast(runtime, config.amp):
-                    loss = spec.criterion(trained(images), targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step_update(epoch * updates + step + 1)
-                value = loss.item()
-                # Alone, stop at once; under torchrun wait for the epoch's summed loss below, which
-                # every process sees alike (one process stopping alone would hang the others).
-                if not runtime.distributed and not math.isfinite(value):
-                    raise _diverged(spec, config, epoch, f"the training loss became {value} at "
-                                    f"step {step + 1}/{updates}")
-                loss_sum += torch.tensor([value, 1.0], dtype=torch.float64)
-                batches.set_postfix(loss=f"{value:.3f}",
-                                    lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-            total, count = all_reduce_sum(loss_sum, runtime).tolist()
-            mean_loss = total / max(count, 1.0)
-            if not math.isfinite(mean_loss):
-                raise _diverged(spec, config, epoch, f"the mean training loss became {mean_loss}")
-            # The last update can overflow the weights with a finite loss; DDP keeps them equal on
-            # every process, so all stop together. Checked before they are evaluated or saved.
-            if not _weights_finite(model):
-                raise _diverged(spec, config, epoch, "the model weights became NaN or inf")
-            history.loss.append(mean_loss)
+            history.loss.append(_train_epoch(trainer, spec, config, runtime, epoch, title))
             if spec.test is not None:
-                history.top1.append(evaluate(model, spec.test, per_rank_batch * 2, runtime,
+                history.top1.append(evaluate(model, spec.test, trainer.per_rank_batch * 2, runtime,
                                              config.amp))
             history.seconds.append(time.perf_counter() - began)
             postfix = {"loss": f"{history.loss[-1]:.3f}"}
@@ -282,13 +238,78 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
             if runtime.is_main:
                 _save_atomic({"epoch": epoch + 1, "model": model.state_dict(),
                               "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict(),
+                              "scheduler": trainer.scheduler.state_dict(),
                               "history": history.to_dict()}, checkpoint)
             barrier(runtime)
     finally:
         # Closed however the loop ends, so an error or "interrupted" line starts a line of its
         # own instead of trailing a progress bar.
-        if batches is not None:
-            batches.close()
         epochs_bar.close()
     return history
+
+
+def _restore(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, checkpoint: Path):
+    """(history, first epoch to run) from `checkpoint`, loading its states into `trainer`."""
+    state = load_checkpoint(checkpoint)
+    if state is None:
+        return PhaseHistory(), 0
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    history = PhaseHistory(**state["history"])
+    # A checkpoint written before divergence was checked for may record NaN losses.
+    for epoch, loss in enumerate(history.loss):
+        if not math.isfinite(loss):
+            raise _diverged(spec, config, epoch, f"{checkpoint} records a training loss of {loss}")
+    return history, state["epoch"]
+
+
+def _train_epoch(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, runtime: Runtime,
+                 epoch: int, title: str) -> float:
+    """One epoch of updates; returns the mean training loss over all processes."""
+    seed = seed_everything(config.seed, spec.name, epoch, runtime.rank)
+    sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
+                                 rank=runtime.rank, shuffle=True, seed=config.seed,
+                                 drop_last=False)
+    sampler.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
+    loader = _loader(spec.train, trainer.per_rank_batch, runtime, sampler, generator,
+                     drop_last=True)
+    trainer.model.train()
+    optimizer, updates = trainer.optimizer, trainer.updates
+    loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
+    batches = tqdm(_batches(loader), desc=f"{title} {epoch + 1}/{spec.epochs}",
+                   unit="batch", total=len(loader), leave=False,
+                   disable=not runtime.progress)
+    try:
+        for step, (images, labels) in enumerate(batches):
+            # images (B, 3, S, S) float32 normalized; labels (B,) int64
+            images, labels = images.to(runtime.device), labels.to(runtime.device)
+            targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
+            if spec.mixup is not None:
+                images, targets = spec.mixup(images, labels)
+            with _autocast(runtime, config.amp):
+                loss = spec.criterion(trainer.trained(images), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            trainer.scheduler.step_update(epoch * updates + step + 1)
+            value = loss.item()
+            # Alone, stop at once; under torchrun wait for the epoch's summed loss below, which
+            # every process sees alike (one process stopping alone would hang the others).
+            if not runtime.distributed and not math.isfinite(value):
+                raise _diverged(spec, config, epoch, f"the training loss became {value} at "
+                                f"step {step + 1}/{updates}")
+            loss_sum += torch.tensor([value, 1.0], dtype=torch.float64)
+            batches.set_postfix(loss=f"{value:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+    finally:
+        batches.close()
+    total, count = all_reduce_sum(loss_sum, runtime).tolist()
+    mean_loss = total / max(count, 1.0)
+    if not math.isfinite(mean_loss):
+        raise _diverged(spec, config, epoch, f"the mean training loss became {mean_loss}")
+    # The last update can overflow the weights with a finite loss; DDP keeps them equal on
+    # every process, so all stop together. Checked before they are evaluated or saved.
+    if not _weights_finite(trainer.model):
+        raise _diverged(spec, config, epoch, "the model weights became NaN or inf")
+    return mean_loss
