@@ -19,7 +19,7 @@ from submission.fileio import check_writable_target, make_dirs
 
 from .config import EvalConfig
 from .data import check_image_folder
-from .datasets import DatasetSpec, FolderDataset, NoiseDataset, ScratchDataset
+from .datasets import DatasetSpec, FolderDataset, ScratchDataset
 from .distributed import Runtime, barrier
 from .downstream import downstream_identity
 from .report import write_json
@@ -43,6 +43,7 @@ class ComparePlan:
     cifar_root: Optional[Path] = None
     downstream_dir: Optional[Path] = None
     download: bool = False
+    calibrate: Tuple[str, ...] = ()  # 4th-place tables to rank-correlate with (not part of the plan)
 
     @property
     def presets(self) -> Tuple[str, ...]:
@@ -58,10 +59,7 @@ class ComparePlan:
 
     def data_path(self, name: str) -> Optional[Path]:
         """Where dataset `name` is (or will be, once materialized); None: no pre-training."""
-        dataset = next(d for d in self.datasets if d.name == name)
-        if isinstance(dataset, NoiseDataset):
-            return dataset.folder(self.cache)
-        return dataset.materialize(self.cache)  # a folder, or None for scratch
+        return next(d for d in self.datasets if d.name == name).path(self.cache)
 
     def run_dir(self, key: RunKey) -> Path:
         dataset, preset, seed = key
@@ -131,7 +129,7 @@ def check_plan(plan: ComparePlan, world_size: int) -> None:
                             f"the same datasets, presets, seeds, downstream sets and overrides")
     for dataset in plan.datasets:
         if isinstance(dataset, FolderDataset):
-            available = check_image_folder(dataset.path, f"dataset {dataset.name}",
+            available = check_image_folder(dataset.folder, f"dataset {dataset.name}",
                                            f"{dataset.name}=PATH")
             for preset, config in plan.configs.items():
                 if config.pretrain_classes is not None and config.pretrain_classes > available:
@@ -142,7 +140,7 @@ def check_plan(plan: ComparePlan, world_size: int) -> None:
         dataset = next(d for d in plan.datasets if d.name == key[0])
         spec = plan.spec(key, plan.data_path(key[0]))
         if key[2] == plan.seeds[0]:  # the inputs are the same for every seed
-            validate(spec, world_size, check_data=not isinstance(dataset, NoiseDataset))
+            validate(spec, world_size, check_data=not dataset.cached)
         else:
             check_out_dir(spec)
 
@@ -198,11 +196,7 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
         if not (plan.out / PLAN_FILE).exists():
             write_json(plan.identity(), plan.out / PLAN_FILE)
         for dataset in plan.datasets:
-            if isinstance(dataset, NoiseDataset) and not dataset.folder(cache).is_dir():
-                log(f"writing the noise baseline ({dataset.classes} classes x "
-                    f"{dataset.images_per_class} images, {dataset.image_size} px) to "
-                    f"{dataset.folder(cache)}")
-                dataset.materialize(cache)
+            dataset.prepare(cache, log)
     barrier(runtime)
     data = {d.name: plan.data_path(d.name) for d in plan.datasets}
     progress, reports = Progress(plan), {}

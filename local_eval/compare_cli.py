@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from submission.errors import UserError
 
@@ -26,10 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "run in OUT/runs/<dataset>/<preset>/seed<k>/; OUT/compare.{json,md,png} "
                     "hold each score, the mean and std over seeds, and the paired difference to "
                     "the baseline with a 95% t-interval. Rerun the same command to resume.")
-    parser.add_argument("datasets", nargs="+", metavar="DATASET",
-                        help="NAME=PATH (a generated ImageFolder), scratch (no pre-training) or "
-                             "noise (random images shaped like the first folder dataset, "
-                             "generated once under OUT/cache)")
+    parser.add_argument("datasets", nargs="*", metavar="DATASET",
+                        help="NAME=PATH (a generated ImageFolder), recipe:NAME or NAME=CONFIG.json "
+                             "(a generation config, generated once under OUT/cache, sized to the "
+                             "presets), scratch (no pre-training) or noise (random images shaped "
+                             "like the first folder or generated dataset, written once under "
+                             "OUT/cache)")
+    parser.add_argument("--calibrate", metavar="TABLES",
+                        help="also (or only) the recipes of the 4th-place tables "
+                             "(image_augment, point_cloud, or all) as datasets, and print per "
+                             "preset the Spearman correlation of our scores with the published "
+                             "ones (fractal becomes the baseline)")
     parser.add_argument("--out", type=Path, required=True, help="comparison folder")
     parser.add_argument("--presets", default="quick",
                         help=f"comma-separated evaluator presets, from {', '.join(PRESETS)} "
@@ -78,10 +85,15 @@ def plan_from_args(args: argparse.Namespace) -> ComparePlan:
     if len(set(presets)) != len(presets):
         raise UserError(f"--presets {args.presets} lists a preset twice; list each once")
     configs = {p: config_from_args(args, p) for p in presets}
-    datasets = resolve_datasets([parse_dataset(text) for text in args.datasets],
-                                list(configs.values()))
+    tables, texts = _calibration_tables(args.calibrate), list(args.datasets)
+    listed = {parse_dataset(text).name for text in texts}
+    texts = [f"recipe:{r}" for r in _calibration_recipes(tables) if r not in listed] + texts
+    if not texts:
+        raise UserError("name at least one DATASET (NAME=PATH, recipe:NAME, scratch, noise) or "
+                        "--calibrate TABLES")
+    datasets = resolve_datasets([parse_dataset(text) for text in texts], list(configs.values()))
     names = [d.name for d in datasets]
-    baseline = args.baseline or names[0]
+    baseline = args.baseline or ("fractal" if tables and "fractal" in names else names[0])
     if baseline not in names:
         raise UserError(f"--baseline {baseline} is not one of the datasets {', '.join(names)}")
     downstream = {p: resolve_downstream(args.downstream, args.downstream_dir, p)
@@ -89,7 +101,28 @@ def plan_from_args(args: argparse.Namespace) -> ComparePlan:
     return ComparePlan(out=args.out, datasets=tuple(datasets), configs=configs,
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
                        cifar_root=args.cifar_root, downstream_dir=args.downstream_dir,
-                       download=args.download)
+                       download=args.download, calibrate=tables)
+
+
+def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
+    from submission.calibration import TABLES
+
+    if not text:
+        return ()
+    names = list(TABLES) if text == "all" else [t.strip() for t in text.split(",")]
+    unknown = [t for t in names if t not in TABLES]
+    if unknown:
+        raise UserError(f"unknown calibration table {unknown[0]!r}; known: {', '.join(TABLES)} "
+                        f"(or all)")
+    return tuple(dict.fromkeys(names))
+
+
+def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
+    """The tables' recipes, `fractal` (in both tables: the baseline) first."""
+    from submission.calibration import published
+
+    recipes = [r for t in tables for r in published(t)]
+    return sorted(dict.fromkeys(recipes), key=lambda r: (r != "fractal", recipes.index(r)))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

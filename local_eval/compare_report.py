@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from submission.fileio import write_atomic
 
 from .report import write_json
-from .stats import mean_std, paired_difference, t_quantile
+from .stats import mean_std, paired_difference, spearman, t_quantile
 
 METRIC = ("score = mean over the downstream sets of the sum over fine-tuning epochs "
           "ceil(E/2)..E of (100 - top-1 %); lower is better")
@@ -61,9 +61,32 @@ def summarize(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:
                      else report["downstream_scores"]})
     rows = [_row(plan, reports, d.name, p) for p in plan.presets for d in plan.datasets]
     return {"metric": METRIC, "baseline": plan.baseline, "seeds": list(plan.seeds),
+            "calibration": calibration(plan, rows),
             "complete": all(r["status"] == "finished" for r in runs),
             "finished_runs": sum(r["status"] == "finished" for r in runs),
             "total_runs": len(runs), "summary": rows, "runs": runs, "plan": plan.identity()}
+
+
+def calibration(plan, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Per calibration table and preset: Spearman's rank correlation between our mean scores and
+    the 4th-place entry's published numbers (submission.calibration), oriented so that +1 means
+    our evaluator orders the recipes exactly as the published results do (our score: lower is
+    better). Only datasets named like the table's recipes with every seed finished count."""
+    from submission.calibration import TABLES, published
+
+    result: Dict[str, Any] = {}
+    for table in plan.calibrate:
+        values, lower_is_better = published(table), TABLES[table].lower_is_better
+        result[table] = {}
+        for preset in plan.presets:
+            ours = {r["dataset"]: r["mean"] for r in rows if r["preset"] == preset
+                    and r["dataset"] in values and r["n"] == len(plan.seeds)}
+            names = sorted(ours)
+            rho = spearman([ours[n] for n in names],
+                           [values[n] if lower_is_better else -values[n] for n in names])
+            result[table][preset] = {"spearman": rho, "n": len(names), "metric": TABLES[table].metric,
+                                     "ours": ours, "published": {n: values[n] for n in names}}
+    return result
 
 
 def _number(value: Optional[float], signed: bool = False) -> str:
@@ -97,6 +120,13 @@ def markdown(summary: Dict[str, Any]) -> str:
             verdict = comparison["verdict"]
         lines.append(f"| {row['preset']} | {row['dataset']} | {score} | {row['n']} | {versus} "
                      f"| {verdict} |")
+    for table, presets in summary.get("calibration", {}).items():
+        lines += ["", f"Calibration against the 4th-place table `{table}` (Spearman rank correlation "
+                  "of our mean scores with the published values; +1: the same order, -1: reversed):", "",
+                  "| preset | recipes | Spearman |", "|---|---|---|"]
+        for preset, entry in presets.items():
+            rho = "–" if entry["spearman"] is None else f"{entry['spearman']:+.2f}"
+            lines.append(f"| {preset} | {entry['n']} | {rho} |")
     return "\n".join(lines) + "\n"
 
 

@@ -123,3 +123,32 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float],
     t = t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1)
     half = t * std / math.sqrt(n)
     return PairedDifference(n, mean, std, mean - half, mean + half, t, confidence)
+
+
+def ranks(values: Sequence[float]) -> list:
+    """1-based ranks, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        stop = start
+        while stop + 1 < len(order) and values[order[stop + 1]] == values[order[start]]:
+            stop += 1
+        for position in range(start, stop + 1):
+            result[order[position]] = (start + stop) / 2 + 1
+        start = stop + 1
+    return result
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> Optional[float]:
+    """Spearman's rank correlation (Pearson's of the tie-averaged ranks); None for fewer than 3
+    pairs or a constant side."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman needs pairs, got {len(x)} and {len(y)} values")
+    if len(x) < 3:
+        return None
+    rx, ry = ranks(x), ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return None if sxx == 0 or syy == 0 else sxy / math.sqrt(sxx * syy)

@@ -201,3 +201,74 @@ def test_compare_out_under_a_file_is_one_line(inputs, tmp_path, capsys):
     assert main(compare_args(inputs, blocker / "cmp")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "--out" in err and "\n" not in err, err
+
+
+# --- generation configs as datasets, calibration -------------------------------------------------
+
+def test_spearman_by_hand():
+    from local_eval.stats import ranks, spearman
+
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
+    assert ranks([1, 1, 2]) == [1.5, 1.5, 3.0]
+    assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(1.5 / math.sqrt(1.5 * 2))
+    assert spearman([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_calibration_is_oriented_so_plus_one_means_the_published_order():
+    from types import SimpleNamespace
+
+    from local_eval.compare_report import calibration
+    from submission.calibration import published
+
+    plan = SimpleNamespace(calibrate=("image_augment", "point_cloud"), presets=("p",), seeds=(0,))
+    board, accuracy = published("image_augment"), published("point_cloud")
+    # Our score is lower-is-better: the same as the leaderboard, the opposite of an accuracy.
+    rows = [{"dataset": r, "preset": "p", "mean": v, "n": 1} for r, v in board.items()]
+    rows += [{"dataset": r, "preset": "p", "mean": -v, "n": 1} for r, v in accuracy.items()
+             if r != "fractal"]
+    result = calibration(plan, rows)
+    assert result["image_augment"]["p"]["spearman"] == pytest.approx(1.0)
+    assert result["image_augment"]["p"]["n"] == len(board)
+    # fractal's row holds its leaderboard score here, so the point-cloud order is not perfect.
+    assert result["point_cloud"]["p"]["n"] == len(accuracy)
+    assert -1.0 <= result["point_cloud"]["p"]["spearman"] < 1.0
+
+
+def test_a_generation_config_is_generated_once_sized_to_the_presets(tmp_path):
+    from local_eval.datasets import GeneratedDataset, resolve_datasets
+    from submission import GenerationConfig
+
+    config_file = tmp_path / "small.json"
+    config_file.write_text(GenerationConfig(image_size=32, points=1000, workers=1).to_json())
+    spec = parse_dataset(f"mine={config_file}")
+    assert isinstance(spec, GeneratedDataset)
+    (sized,) = resolve_datasets([spec], [preset_config("smoke")])  # smoke: 4 classes x 8 images
+    assert sized.identity()["classes"] == 4 and sized.identity()["images_per_class"] == 8
+    path = sized.materialize(tmp_path / "cache")
+    assert path.name == f"gen-mine-{sized.digest()}"
+    files = sorted(path.rglob("*.png"))
+    assert len(files) == 32
+    stamp = files[0].stat().st_mtime_ns
+    assert sized.materialize(tmp_path / "cache") == path and files[0].stat().st_mtime_ns == stamp
+    noise = NoiseDataset().matched(sized, [preset_config("smoke")])
+    assert (noise.classes, noise.images_per_class, noise.image_size) == (4, 8, 32)
+    assert parse_dataset("recipe:visualatom").name == "visualatom"
+    with pytest.raises(UserError, match="unknown recipe"):
+        parse_dataset("recipe:nope")
+
+
+def test_calibrate_adds_the_tables_recipes_with_fractal_as_baseline(tmp_path):
+    from local_eval.compare_cli import build_parser, plan_from_args
+    from submission.calibration import published
+
+    args = build_parser().parse_args(["scratch", "--calibrate", "image_augment", "--out",
+                                      str(tmp_path / "cmp"), "--presets", "smoke", "--seeds", "2"])
+    plan = plan_from_args(args)
+    names = [d.name for d in plan.datasets]
+    assert names[0] == "fractal" and plan.baseline == "fractal" and names[-1] == "scratch"
+    assert set(names[:-1]) == set(published("image_augment")) and plan.calibrate == ("image_augment",)
+    with pytest.raises(UserError, match="unknown calibration table 'nope'"):
+        plan_from_args(build_parser().parse_args(["--calibrate", "nope", "--out", str(tmp_path / "x")]))
+    with pytest.raises(UserError, match="at least one DATASET"):
+        plan_from_args(build_parser().parse_args(["--out", str(tmp_path / "x")]))
