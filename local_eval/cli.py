@@ -12,8 +12,8 @@ from submission.system import available_cores
 
 from .config import PRESETS
 from .kit_presets import default_downstream
-from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
-from .recipe_args import add_recipe_arguments, config_from_args
+from .distributed import init_runtime, resolve_device, shutdown, world_from_env
+from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
 from .runner import RUN_FILE, RunSpec, run, validate
 from .userio import OneLineParser
 
@@ -42,24 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "cifar100, folder (= --downstream-dir) or a folder with train/ and "
                              "val/ (default: cifar10 for kit presets, else cifar100; folder "
                              "when only --downstream-dir is given)")
-    parser.add_argument("--cifar-root", type=Path,
-                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
-    parser.add_argument("--download", action="store_true",
-                        help="download the listed CIFAR sets into --cifar-root first (needs "
-                             "internet)")
-    parser.add_argument("--downstream-dir", type=Path,
-                        help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
+    add_data_and_runtime_arguments(parser)
     parser.add_argument("--compare-scratch", action="store_true",
                         help="also fine-tune from random initialization and report the gain")
-    parser.add_argument("--device", default="auto", choices=DEVICES,
-                        help="auto: cuda when available (default: auto)")
-    parser.add_argument("--workers", type=int,
-                        help="data-loading worker processes per training process (default: "
-                             "the cores shared out over the processes, at most 8)")
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N epochs of this invocation (all phases count); rerun "
                              "the same command to continue from the checkpoints")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config as JSON and exit")
     add_recipe_arguments(parser)

@@ -13,8 +13,8 @@ from .compare import ComparePlan, check_plan, run_compare
 from .compare_report import markdown
 from .config import PRESETS
 from .datasets import parse_dataset, resolve_datasets
-from .distributed import DEVICES, init_runtime, resolve_device, shutdown, world_from_env
-from .recipe_args import add_recipe_arguments, config_from_args
+from .distributed import init_runtime, resolve_device, shutdown, world_from_env
+from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
 from .userio import OneLineParser
 
 
@@ -47,21 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "first)")
     parser.add_argument("--downstream", metavar="SETS",
                         help="as for python -m local_eval (default: each preset's own)")
-    parser.add_argument("--cifar-root", type=Path,
-                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
-    parser.add_argument("--downstream-dir", type=Path,
-                        help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
-    parser.add_argument("--download", action="store_true",
-                        help="download the listed CIFAR sets into --cifar-root first")
-    parser.add_argument("--device", default="auto", choices=DEVICES,
-                        help="auto: cuda when available (default: auto)")
-    parser.add_argument("--workers", type=int,
-                        help="data-loading processes per training process (default: the cores "
-                             "shared out, at most 8)")
+    add_data_and_runtime_arguments(parser)
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N training epochs of this invocation, over all runs; "
                              "rerun to continue")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_recipe_arguments(parser)
     return parser
 

@@ -19,6 +19,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from submission.errors import UserError
+from submission.fileio import make_dirs
 
 from .config import EvalConfig
 from .transforms import finetune_transforms, pretrain_transform
@@ -209,44 +210,55 @@ def cifar_dir(root: Path) -> Path:
         f"or use --downstream-dir")
 
 
-def _unpickle(path: Path) -> dict:
+def _unpickle(path: Path, what: str = "CIFAR") -> dict:
     try:
         with open(path, "rb") as handle:
             return pickle.load(handle, encoding="latin1")
     except (pickle.UnpicklingError, EOFError, ValueError) as error:
-        raise UserError(f"{path} is not a CIFAR-100 pickle ({error}); re-download it") from error
+        raise UserError(f"{path} is not a {what} pickle ({error}); re-download it") from error
+
+
+def cifar_arrays(folder: Path, batch_files: Sequence[str], label_key: str, meta_file: str,
+                 names_key: str, what: str, hint: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """The standard CIFAR python pickles (CIFAR-10 and CIFAR-100 differ only in file and key
+    names): images (N, 32, 32, 3) uint8, labels (N,) int64, class names; `hint` says what to do
+    when a key is missing (the other CIFAR's folder)."""
+    batches = [_unpickle(folder / name, what) for name in batch_files]
+    try:
+        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])  # (N, 3072)
+        labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+        names = list(_unpickle(folder / meta_file, what)[names_key])
+    except KeyError as error:
+        raise UserError(f"{folder} lacks the key {error}; it is not {what} ({hint})") from error
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        raise UserError(f"{folder} holds data of shape {data.shape} for {len(labels)} "
+                        f"labels; expected (N, 3072)")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # R, G, B planes -> (N, 32, 32, 3)
+    return images, labels, names
 
 
 def read_cifar100(root: Path, split: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
     """CIFAR-100 `split` ("train" or "test"): images (N, 32, 32, 3) uint8, labels (N,) int64,
     and the 100 fine class names."""
-    folder = cifar_dir(root)
-    batch = _unpickle(folder / split)
-    meta = _unpickle(folder / "meta")
+    return cifar_arrays(cifar_dir(root), [split], "fine_labels", "meta", "fine_label_names",
+                        "CIFAR-100", "CIFAR-10 has no fine labels")
+
+
+def download_cifar(dataset: str, root: Path, archive: str) -> None:
+    """Fetch an official archive into ROOT with torchvision's `dataset` class ("CIFAR10" or
+    "CIFAR100"; needs internet)."""
+    import torchvision.datasets
+
+    make_dirs(root, "--cifar-root")
     try:
-        data = np.asarray(batch["data"], dtype=np.uint8)  # (N, 3072): R plane, G plane, B plane
-        labels = np.asarray(batch["fine_labels"], dtype=np.int64)
-        names = list(meta["fine_label_names"])
-    except KeyError as error:
-        raise UserError(f"{folder / split} lacks the key {error}; it is not CIFAR-100 "
-                        f"(CIFAR-10 has no fine labels)") from error
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise UserError(f"{folder / split} holds data of shape {data.shape} for {len(labels)} "
-                        f"labels; expected (N, 3072)")
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # (N, 32, 32, 3) uint8
-    return images, labels, names
+        getattr(torchvision.datasets, dataset)(str(root), train=True, download=True)
+    except Exception as error:  # network errors come in many types
+        raise UserError(f"could not download {dataset.replace('CIFAR', 'CIFAR-')} into {root} ({error}); download "
+                        f"{archive} by hand and unpack it there") from error
 
 
 def download_cifar100(root: Path) -> None:
-    """Fetch the official archive into ROOT/cifar-100-python with torchvision (needs internet)."""
-    from torchvision.datasets import CIFAR100
-
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        CIFAR100(str(root), train=True, download=True)
-    except Exception as error:  # network errors come in many types
-        raise UserError(f"could not download CIFAR-100 into {root} ({error}); download "
-                        f"cifar-100-python.tar.gz by hand and unpack it there") from error
+    download_cifar("CIFAR100", root, "cifar-100-python.tar.gz")
 
 
 def _cut_split(dataset: Dataset, targets: Sequence[int], names: List[str],

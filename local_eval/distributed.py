@@ -8,7 +8,6 @@ import torch
 import torch.distributed as dist
 
 from submission import system
-from submission.config import DEVICES
 
 
 

@@ -7,7 +7,6 @@ CIFAR-100; torchvision is used only to download.
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -17,8 +16,8 @@ import numpy as np
 from submission.errors import UserError
 
 from .config import EvalConfig
-from .data import (ArrayImageDataset, Downstream, _cut_split, check_image_folder, cifar_dir,
-                   download_cifar100, load_cifar100, load_downstream_dir)
+from .data import (ArrayImageDataset, Downstream, _cut_split, check_image_folder, cifar_arrays,
+                   cifar_dir, download_cifar, download_cifar100, load_cifar100, load_downstream_dir)
 from .transforms import finetune_transforms
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
@@ -37,44 +36,16 @@ def cifar10_dir(root: Path) -> Path:
                     f"cifar-10-python.tar.gz); add --download to fetch it")
 
 
-def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError) as error:
-        raise UserError(f"{path} is not a CIFAR-10 pickle ({error}); re-download it") from error
-
-
 def read_cifar10(root: Path, split: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
     """CIFAR-10 `split` ("train" or "test"): images (N, 32, 32, 3) uint8, labels (N,) int64 and
     the 10 class names."""
-    folder = cifar10_dir(root)
     names = CIFAR10_TRAIN if split == "train" else ("test_batch",)
-    batches = [_unpickle(folder / name) for name in names]
-    try:
-        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])  # (N, 3072)
-        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
-        classes = list(_unpickle(folder / "batches.meta")["label_names"])
-    except KeyError as error:
-        raise UserError(f"{folder} lacks the key {error}; it is not CIFAR-10 (CIFAR-100 has "
-                        f"fine_labels: use --downstream cifar100)") from error
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise UserError(f"{folder} holds data of shape {data.shape} for {len(labels)} labels; "
-                        f"expected (N, 3072)")
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # (N, 32, 32, 3) uint8
-    return images, labels, classes
+    return cifar_arrays(cifar10_dir(root), names, "labels", "batches.meta", "label_names", "CIFAR-10",
+                        "CIFAR-100 has fine_labels: use --downstream cifar100")
 
 
 def download_cifar10(root: Path) -> None:
-    """Fetch the official archive into ROOT/cifar-10-batches-py with torchvision."""
-    from torchvision.datasets import CIFAR10
-
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        CIFAR10(str(root), train=True, download=True)
-    except Exception as error:  # network errors come in many types
-        raise UserError(f"could not download CIFAR-10 into {root} ({error}); download "
-                        f"cifar-10-python.tar.gz by hand and unpack it there") from error
+    download_cifar("CIFAR10", root, "cifar-10-python.tar.gz")
 
 
 def load_cifar10(root: Path, config: EvalConfig) -> Downstream:

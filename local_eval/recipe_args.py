@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from submission.config import DEVICES
 
 from .config import PRESETS, EvalConfig, build_config, field_help, preset_config
 
@@ -82,6 +85,23 @@ def _preset_values(name: str) -> str:
     if len(groups) == 1:
         return f"every preset={next(iter(groups))}"
     return "; ".join(f"{', '.join(presets)}={value}" for value, presets in groups.items())
+
+
+def add_data_and_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the downstream data is and how the processes run: shared by both command lines."""
+    parser.add_argument("--cifar-root", type=Path,
+                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
+    parser.add_argument("--download", action="store_true",
+                        help="download the listed CIFAR sets into --cifar-root first (needs "
+                             "internet)")
+    parser.add_argument("--downstream-dir", type=Path,
+                        help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="auto: cuda when available (default: auto)")
+    parser.add_argument("--workers", type=int,
+                        help="data-loading worker processes per training process (default: "
+                             "the cores shared out over the processes, at most 8)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
