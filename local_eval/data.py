@@ -271,16 +271,23 @@ def _cut_split(dataset: Dataset, targets: Sequence[int], names: List[str],
     return LabeledSplit(Subset(dataset, indices), classes)
 
 
-def load_cifar100(root: Path, config: EvalConfig) -> Downstream:
+def load_cifar(read: Callable[[Path, str], Tuple[np.ndarray, np.ndarray, List[str]]], what: str,
+               folder: Path, root: Path, config: EvalConfig) -> Downstream:
+    """A CIFAR set read by `read(root, split)` (CIFAR-10 or -100, named `what`), cut to the
+    config's classes and images per class; `folder` (where the pickles are) describes it."""
     train_tf, test_tf = finetune_transforms(config)
     splits = {}
     for split, transform, per_class in (("train", train_tf, config.finetune_train_per_class),
                                         ("test", test_tf, config.finetune_test_per_class)):
-        images, labels, names = read_cifar100(root, split)
-        dataset = ArrayImageDataset(images, labels, transform)
-        splits[split] = _cut_split(dataset, labels, names, config.finetune_classes, per_class,
-                                   f"CIFAR-100 {split}")
-    return Downstream(splits["train"], splits["test"], f"cifar100:{cifar_dir(root).resolve()}")
+        images, labels, names = read(root, split)
+        splits[split] = _cut_split(ArrayImageDataset(images, labels, transform), labels, names,
+                                   config.finetune_classes, per_class, f"{what} {split}")
+    return Downstream(splits["train"], splits["test"],
+                      f"{what.lower().replace('-', '')}:{folder.resolve()}")
+
+
+def load_cifar100(root: Path, config: EvalConfig) -> Downstream:
+    return load_cifar(read_cifar100, "CIFAR-100", cifar_dir(root), root, config)
 
 
 def load_downstream_dir(root: Path, config: EvalConfig) -> Downstream:

@@ -16,9 +16,8 @@ import numpy as np
 from submission.errors import UserError
 
 from .config import EvalConfig
-from .data import (ArrayImageDataset, Downstream, _cut_split, check_image_folder, cifar_arrays,
-                   cifar_dir, download_cifar, download_cifar100, load_cifar100, load_downstream_dir)
-from .transforms import finetune_transforms
+from .data import (ArrayImageDataset, Downstream, check_image_folder, cifar_arrays, cifar_dir, download_cifar,
+                   download_cifar100, load_cifar, load_cifar100, load_downstream_dir)
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -49,14 +48,7 @@ def download_cifar10(root: Path) -> None:
 
 
 def load_cifar10(root: Path, config: EvalConfig) -> Downstream:
-    train_tf, test_tf = finetune_transforms(config)
-    splits = {}
-    for split, transform, per_class in (("train", train_tf, config.finetune_train_per_class),
-                                        ("test", test_tf, config.finetune_test_per_class)):
-        images, labels, names = read_cifar10(root, split)
-        splits[split] = _cut_split(ArrayImageDataset(images, labels, transform), labels, names,
-                                   config.finetune_classes, per_class, f"CIFAR-10 {split}")
-    return Downstream(splits["train"], splits["test"], f"cifar10:{cifar10_dir(root).resolve()}")
+    return load_cifar(read_cifar10, "CIFAR-10", cifar10_dir(root), root, config)
 
 
 @dataclass(frozen=True)
