@@ -10,6 +10,7 @@ import io
 import math
 import random
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,17 +124,22 @@ def _batches(loader: DataLoader) -> Iterator:
     """iter(loader), with Ctrl-C held back while it forks the worker processes.
 
     A KeyboardInterrupt that lands in Python's at-fork hooks is printed ("Exception ignored
-    in ... _releaseLock") and swallowed, and the run would go on; held back, SIGINT arrives
-    as soon as the workers are started. The workers inherit the mask: the main process ends
-    them, so they have no use for SIGINT.
+    in ... _releaseLock") and swallowed, and the run would go on. Blocking SIGINT in this thread
+    is not enough: the kernel may hand it to another thread, and Python still runs its handler
+    here, possibly inside those hooks. So a handler that only records the signal stands in while
+    the workers start, and the interrupt is raised once they have.
     """
-    if not hasattr(signal, "pthread_sigmask") or loader.num_workers == 0:
+    if loader.num_workers == 0 or threading.current_thread() is not threading.main_thread():
         return iter(loader)
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
     try:
-        return iter(loader)
+        batches = iter(loader)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+    return batches
 
 
 def _autocast(runtime: Runtime, amp: bool):
