@@ -23,7 +23,7 @@ from .datasets import DatasetSpec, FolderDataset, ScratchDataset
 from .distributed import Runtime, barrier
 from .downstream import downstream_identity
 from .report import write_json
-from .runner import RunSpec, _differences, check_out_dir, run, validate
+from .runner import RunSpec, _differences, check_out_dir, read_record, run, validate
 from .train import EpochBudget
 
 PLAN_FILE = "plan.json"
@@ -111,17 +111,9 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
 
 def check_plan(plan: ComparePlan, world_size: int) -> None:
     """Every check before anything is written: the folder's plan, each run's inputs."""
-    plan_file = plan.out / PLAN_FILE
     check_writable_target(plan.out, "--out", is_dir=True)
     if plan.out.is_dir() and any(plan.out.iterdir()):
-        if not plan_file.is_file():
-            raise UserError(f"--out {plan.out} is not empty and holds no comparison "
-                            f"({PLAN_FILE}); pass a new or empty folder")
-        try:
-            previous = json.loads(plan_file.read_text())
-        except json.JSONDecodeError as error:
-            raise UserError(f"{plan_file} is damaged ({error}); remove {plan.out} to start "
-                            f"over") from error
+        previous = read_record(plan.out, PLAN_FILE, "comparison")
         changes = plan_differences(previous, plan.identity())
         if changes:
             raise UserError(f"--out {plan.out} holds a comparison made by a different plan "

@@ -6,13 +6,12 @@ Student-t interval and a verdict (lower scores are better).
 """
 from __future__ import annotations
 
-import io
 import math
 from typing import Any, Dict, List, Optional
 
 from submission.fileio import write_atomic
 
-from .report import write_json
+from .report import figure_png, write_json
 from .stats import mean_std, paired_difference, spearman, t_quantile
 
 METRIC = ("score = mean over the downstream sets of the sum over fine-tuning epochs "
@@ -166,10 +165,7 @@ def plot(summary: Dict[str, Any]) -> bytes:
         axes.grid(alpha=0.3, axis="y")
     figure.suptitle("seeds (dots), mean and 95% t-interval (black)", fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def write_outputs(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:

@@ -38,6 +38,16 @@ def non_finite_keys(data: Any, prefix: str = "") -> List[str]:
     return [found for key, value in items for found in non_finite_keys(value, key)]
 
 
+def figure_png(figure) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def write_json(data: Dict[str, Any], path: Path) -> None:
     """Write `data` to `path` through a temporary name, so a reader never sees half a file.
 
@@ -78,7 +88,4 @@ def plot_curves(path: Path, pretrained: List[float], scratch: Optional[List[floa
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, figure_png(figure))

@@ -6,7 +6,6 @@ the top-level `finetune` / `scratch` curves and downstream sizes of the single-s
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -19,7 +18,7 @@ from .data import Downstream, LabeledSplit
 from .distributed import Runtime
 from .downstream import DownstreamSet
 from .metric import cumulative_error, scored_epochs
-from .report import plot_curves, versions
+from .report import figure_png, plot_curves, versions
 from .train import PhaseHistory
 
 
@@ -146,7 +145,4 @@ def plot_run(path: Path, spec, results: List[SetResult]) -> None:
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, figure_png(figure))

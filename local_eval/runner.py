@@ -66,6 +66,19 @@ def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> 
     return found
 
 
+def read_record(out: Path, name: str, what: str) -> Dict[str, Any]:
+    """The JSON record `name` that says what a non-empty folder `out` holds (a run's run.json, a
+    comparison's plan); refuses a folder without one and a damaged one."""
+    record = out / name
+    if not record.is_file():
+        raise UserError(f"--out {out} is not empty and holds no {what} ({name}); "
+                        f"pass a new or empty folder")
+    try:
+        return json.loads(record.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{record} is damaged ({error}); remove {out} to start over") from error
+
+
 def check_out_dir(spec: RunSpec) -> None:
     """Refuse an --out that cannot be written or holds something else than this same run."""
     out = spec.out
@@ -76,14 +89,7 @@ def check_out_dir(spec: RunSpec) -> None:
     except OSError as error:
         raise UserError(f"cannot read --out {out}: {error.strerror}; pass a folder you can "
                         f"read and write") from None
-    run_file = out / RUN_FILE
-    if not run_file.is_file():
-        raise UserError(f"--out {out} is not empty and holds no local_eval run ({RUN_FILE}); "
-                        f"pass a new or empty folder")
-    try:
-        previous = json.loads(run_file.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{run_file} is damaged ({error}); remove {out} to start over") from error
+    previous = read_record(out, RUN_FILE, "local_eval run")
     if isinstance(previous.get("config"), dict):  # a run from before a field existed used its
         for key, value in EvalConfig().to_dict().items():  # default, which kept the old recipe
             previous["config"].setdefault(key, value)
