@@ -147,8 +147,12 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(datasets, tmp_path):
     # Enough epochs that the run is still training when the signal comes.
     argv = smoke_args(generated, cifar, out, "--pretrain-epochs", "500")
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    # Ctrl-C in a terminal reaches a process whose SIGINT is at its default. A suite started as a
+    # background job (nohup, CI) may hand its children SIGINT ignored, which Python then keeps:
+    # restore the default so the test sees what a user sees.
     process = subprocess.Popen([sys.executable, "-m", "local_eval", *argv], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not (out / "pretrain.pt").is_file():  # an epoch is done: mid-training
