@@ -121,25 +121,41 @@ def _loader(dataset: Dataset, batch: int, runtime: Runtime, sampler=None,
 
 
 def _batches(loader: DataLoader) -> Iterator:
-    """iter(loader), with Ctrl-C held back while it forks the worker processes.
+    """The loader's batches, with Ctrl-C held back while a batch is being fetched.
 
-    A KeyboardInterrupt that lands in Python's at-fork hooks is printed ("Exception ignored
-    in ... _releaseLock") and swallowed, and the run would go on. Blocking SIGINT in this thread
-    is not enough: the kernel may hand it to another thread, and Python still runs its handler
-    here, possibly inside those hooks. So a handler that only records the signal stands in while
-    the workers start, and the interrupt is raised once they have.
+    Fetching runs code that must not be cut short by a KeyboardInterrupt: starting the worker
+    processes (one that lands in Python's at-fork hooks is printed as "Exception ignored in ...
+    _releaseLock" and swallowed, and the run goes on) and receiving a batch's shared memory from
+    a worker (cut there, the worker's resource_sharer thread prints an EOFError traceback after
+    our one-line message). So a handler that only records the signal stands in while a batch is
+    fetched, and the interrupt is raised as soon as the fetch returns; while the caller computes,
+    Ctrl-C acts at once as usual. Blocking SIGINT would not do: the kernel may hand it to another
+    thread, and Python still runs its handler in this one.
     """
     if loader.num_workers == 0 or threading.current_thread() is not threading.main_thread():
-        return iter(loader)
+        yield from loader
+        return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+
+    def record(signum, frame):
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGINT, record)
     try:
         batches = iter(loader)
+        while True:
+            signal.signal(signal.SIGINT, record)
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            if received:
+                raise KeyboardInterrupt
+            yield batch
     finally:
         signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
-    return batches
 
 
 def _autocast(runtime: Runtime, amp: bool):

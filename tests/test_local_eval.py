@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import pickle
+import signal
 import typing
 from pathlib import Path
 
@@ -388,3 +390,44 @@ def test_digits_downstream_is_an_image_folder_pair(tmp_path):
     assert len(list((out / "val").rglob("*.png"))) == 1797 - 50
     with pytest.raises(UserError, match="not empty"):
         write_digits(out)
+
+
+class _InterruptedFetch:
+    """A stand-in DataLoader whose batch fetch is hit by Ctrl-C halfway through."""
+
+    num_workers = 1
+
+    def __init__(self):
+        self.finished_fetches = 0
+
+    def __iter__(self):
+        for batch in range(3):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the batch is being received
+            self.finished_fetches += 1
+            yield batch
+
+
+def test_ctrl_c_during_a_batch_fetch_is_raised_after_the_fetch_completes():
+    from local_eval.train import _batches
+
+    loader = _InterruptedFetch()
+    before = signal.getsignal(signal.SIGINT)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        for batch in _batches(loader):
+            seen.append(batch)
+    assert loader.finished_fetches == 1 and seen == []  # the fetch finished, then Ctrl-C acted
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_while_the_caller_computes_acts_at_once():
+    from local_eval.train import _batches
+
+    class Quiet(_InterruptedFetch):
+        def __iter__(self):
+            yield from range(3)
+
+    before = signal.getsignal(signal.SIGINT)
+    for batch in _batches(Quiet()):
+        assert signal.getsignal(signal.SIGINT) is before  # the user's handler while computing
+    assert signal.getsignal(signal.SIGINT) is before
