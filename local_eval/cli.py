@@ -77,8 +77,13 @@ def resolve_downstream(text: Optional[str], downstream_dir: Optional[Path], pres
 
 
 def default_workers(world_size: int) -> int:
-    """Loader processes per training process: the usable cores shared out, 1 to 8."""
-    return max(1, min(8, available_cores() // world_size))
+    """Loader processes per training process: the usable cores shared out, at least 1.
+
+    Decoding and augmenting caps pre-training on a GPU: on an H200 with 16 cores the contest
+    preset's loader gave 1,586 images/s with 8 workers and 3,160 with 16 (ViT-Tiny itself trains
+    at 8,556 in bf16), so every core is used; README "Measured on a GPU".
+    """
+    return max(1, available_cores() // world_size)
 
 
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:

@@ -100,7 +100,7 @@ def add_data_and_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: cuda when available (default: auto)")
     parser.add_argument("--workers", type=int,
                         help="data-loading worker processes per training process (default: "
-                             "the cores shared out over the processes, at most 8)")
+                             "the cores shared out over the processes)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

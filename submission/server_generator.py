@@ -114,7 +114,7 @@ def _check_image_augment(config: Any) -> None:
 
 
 def _check_render(config: Any, family: Any) -> str:
-    """Resolve device and backend ('auto' falls back to splat without PyTorch3D) and render the first
+    """Resolve device and backend ('auto' is splat) and render the first
     image of class 0 with the family's worker, so a missing backend or an incompatible torch fails
     here, in seconds, not hours into `generate`."""
     from submission.plan import RunPlan

@@ -431,3 +431,35 @@ def test_ctrl_c_while_the_caller_computes_acts_at_once():
     for batch in _batches(Quiet()):
         assert signal.getsignal(signal.SIGINT) is before  # the user's handler while computing
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_throughput_times_the_model_and_the_loader_apart(tmp_path, capsys):
+    from local_eval.throughput import main as throughput
+
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
+    assert throughput(["--data", str(data), "--preset", "smoke", "--device", "cpu",
+                       "--workers", "0,1", "--warmup", "1", "--steps", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 32 and result["batch"] == 8 and result["device"] == "cpu"
+    assert set(result["model_images_per_s"]) == {"fp32"}  # bf16 is CUDA-only, as in local_eval
+    assert set(result["data_images_per_s"]) == {"0", "1"}
+    rates = [*result["model_images_per_s"].values(), *result["data_images_per_s"].values()]
+    assert all(rate > 0 for rate in rates)
+    assert result["capped_by"] in ("data", "model")
+    best = min(max(result["model_images_per_s"].values()), max(result["data_images_per_s"].values()))
+    assert result["epoch_minutes_per_million"] == pytest.approx(1e6 / best / 60)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--variants", "bf16"], "needs CUDA"),
+    (["--variants", "fp16"], "unknown variant 'fp16'; known variants: fp32, bf16"),
+    (["--workers", "two"], "not a comma-separated list"),
+    (["--steps", "0"], "--steps >= 1"),
+])
+def test_throughput_bad_input_is_one_line(tmp_path, capsys, argv, words):
+    from local_eval.throughput import main as throughput
+
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
+    assert throughput(["--data", str(data), "--preset", "smoke", "--device", "cpu", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and words in err and "\n" not in err, err

@@ -181,3 +181,12 @@ def test_memory_estimate_for_a_64_image_batch_is_bounded():
     per_chunk = splat_module.chunk_bytes(settings, n_points=10_000)
     # Chunks bound the working set whatever the batch: well under 1 GiB at the defaults.
     assert 0 < per_chunk < 2 ** 30
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:1"])
+def test_auto_backend_is_splat_on_every_device(device):
+    # Measured on an H200: splat is 2.3-4x faster than PyTorch3D on CUDA (README).
+    from submission.render import resolve_backend
+
+    assert resolve_backend("auto", device) == "splat"
+    assert resolve_backend("pytorch3d", device) == "pytorch3d"
