@@ -24,6 +24,7 @@ from .config import PRESETS, build_config
 from .data import load_pretrain_data
 from .distributed import Runtime, resolve_device
 from .phases import pretrain_spec
+from .train import _autocast, _loader
 
 VARIANTS = ("fp32", "bf16", "bf16-channels-last", "bf16-compile")
 
@@ -70,7 +71,7 @@ def model_rate(spec, classes: int, batch: int, image_size: int, device: torch.de
     def step() -> None:
         inputs, targets = (spec.mixup(images, labels) if spec.mixup is not None
                            else (images, labels))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with _autocast(Runtime(device), bf16):
             loss = spec.criterion(trained(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -79,16 +80,17 @@ def model_rate(spec, classes: int, batch: int, image_size: int, device: torch.de
     return _rate(step, batch, device, warmup, steps)
 
 
-def data_rate(dataset, batch: int, workers: int, warmup: int, steps: int) -> float:
-    """Images/s of the pre-training loader alone (decode, transform, collate) with `workers`."""
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True,
-                                         num_workers=workers, drop_last=True,
-                                         persistent_workers=False)
+def data_rate(dataset, batch: int, device: torch.device, workers: int, warmup: int,
+              steps: int) -> float:
+    """Images/s of the pre-training loader alone (decode, transform, collate; pinned on CUDA,
+    as training loads) with `workers`."""
+    loader = _loader(dataset, batch, Runtime(device, workers=workers),
+                     sampler=torch.utils.data.RandomSampler(dataset), drop_last=True)
     available = len(loader)
-    if available < 1 + min(steps, 1):
+    if available < 2:  # one untimed batch, one timed
         raise UserError(f"--data holds {len(dataset)} images: too few for a batch of {batch}")
-    steps = min(steps, max(available - warmup, 1))
-    warmup = min(warmup, available - steps)
+    warmup = min(warmup, available - 1)
+    steps = min(steps, available - warmup)
     batches = iter(loader)
     for _ in range(warmup):
         next(batches)
@@ -120,7 +122,7 @@ def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
         result["model_images_per_s"][variant] = rate
         progress(f"model {variant}: " + ("failed" if rate is None else f"{rate:,.0f} images/s"))
     for count in workers:
-        rate = data_rate(split.dataset, config.pretrain_batch_size, count, warmup, steps)
+        rate = data_rate(split.dataset, config.pretrain_batch_size, device, count, warmup, steps)
         result["data_images_per_s"][str(count)] = rate
         progress(f"data, {count} workers: {rate:,.0f} images/s")
     best_model = max((r for r in result["model_images_per_s"].values() if r), default=None)

@@ -45,7 +45,7 @@ class RunPlan:
         more processes than cores only add memory and contention)."""
         device = resolve_device(config.device)
         workers = min(config.workers or default_workers(device), available_cores())
-        return cls(config=config, device=device, backend=resolve_backend(config.backend, device),
+        return cls(config=config, device=device, backend=resolve_backend(config.backend),
                    workers=workers, output_dir=None if output_dir is None else Path(output_dir))
 
     @property

@@ -183,10 +183,9 @@ def test_memory_estimate_for_a_64_image_batch_is_bounded():
     assert 0 < per_chunk < 2 ** 30
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:1"])
-def test_auto_backend_is_splat_on_every_device(device):
+def test_auto_backend_is_splat_on_every_device():
     # Measured on an H200: splat is 2.3-4x faster than PyTorch3D on CUDA (README).
     from submission.render import resolve_backend
 
-    assert resolve_backend("auto", device) == "splat"
-    assert resolve_backend("pytorch3d", device) == "pytorch3d"
+    assert resolve_backend("auto") == "splat"
+    assert resolve_backend("pytorch3d") == "pytorch3d"

@@ -21,7 +21,7 @@ RENDERERS: Dict[str, str] = {
 BACKEND_CHOICES = ("auto", *RENDERERS)
 
 
-def resolve_backend(backend: str, device: str) -> str:
+def resolve_backend(backend: str) -> str:
     """'auto' -> 'splat' on every device; unknown names raise.
 
     Measured on an H200 (README "Measured on a GPU"): at 224 px and 10k points splat renders
@@ -52,7 +52,7 @@ def create_renderer(backend: str = "auto", settings: Optional[RenderSettings] = 
         raise TypeError(f"settings must be a RenderSettings, got {type(settings).__name__} "
                         "(use RenderSettings.from_config(config, device))")
     settings = dataclasses.replace(settings, **overrides)
-    name = resolve_backend(backend, settings.device)
+    name = resolve_backend(backend)
     module_name, class_name = RENDERERS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)(settings)
 

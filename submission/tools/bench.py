@@ -115,7 +115,7 @@ def _validate(args: argparse.Namespace) -> Tuple[List[str], str, Optional[Genera
     if not 0 < args.radius < 1:
         raise UserError(f"--radius must be in (0, 1) NDC units, got {args.radius} (e.g. 0.015)")
     device = resolve_device(args.device)
-    backends = [resolve_backend(b.strip(), device) for b in args.backends.split(",") if b.strip()]
+    backends = [resolve_backend(b.strip()) for b in args.backends.split(",") if b.strip()]
     if not backends or len(set(backends)) != len(backends):
         raise UserError(f"--backends must list distinct backends separated by commas, got {args.backends!r} (e.g. splat,pytorch3d)")
     return backends, device, (_e2e_config(args, device) if args.end_to_end else None)
