@@ -15,7 +15,7 @@ from .kit_presets import default_downstream
 from .distributed import init_runtime, resolve_device, shutdown, world_from_env
 from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
 from .runner import RUN_FILE, RunSpec, run, validate
-from .userio import OneLineParser
+from submission.tools.command import OneLineParser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +105,10 @@ def _summary(report: Dict[str, Any], out: Path) -> List[str]:
     return lines
 
 
-def _interrupted_line(out: Path) -> str:
+def _interrupted_line(out: Path) -> Optional[str]:
+    # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
+    if world_from_env()[0] != 0:
+        return None
     if (out / RUN_FILE).is_file():
         return f"interrupted; rerun the same command to resume from {out}"
     return f"interrupted before anything was written to {out}; rerun the same command"
@@ -118,28 +121,23 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return compare_main(arguments[1:])
     args = build_parser().parse_args(arguments)
+    return run_command(lambda: _run(args), lambda: _interrupted_line(args.out))
+
+
+def _run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    spec = spec_from_args(args)
+    if args.print_config:
+        print(json.dumps(spec.config.to_dict(), indent=2))
+        return 0
+    _, world_size, _ = world_from_env()
+    validate(spec, world_size)
+    workers = default_workers(world_size) if args.workers is None else args.workers
+    runtime = init_runtime(device, workers, progress=not args.no_progress)
     try:
-        device = resolve_device(args.device)
-        spec = spec_from_args(args)
-        if args.print_config:
-            print(json.dumps(spec.config.to_dict(), indent=2))
-            return 0
-        _, world_size, _ = world_from_env()
-        validate(spec, world_size)
-        workers = default_workers(world_size) if args.workers is None else args.workers
-        runtime = init_runtime(device, workers, progress=not args.no_progress)
-        try:
-            report = run(spec, runtime, args.stop_after_epochs)
-        finally:
-            shutdown(runtime)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
-        if world_from_env()[0] == 0:
-            print(_interrupted_line(args.out), file=sys.stderr)
-        return 130
+        report = run(spec, runtime, args.stop_after_epochs)
+    finally:
+        shutdown(runtime)
     if runtime.is_main:
         if report is None:
             print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "

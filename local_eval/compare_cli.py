@@ -15,7 +15,7 @@ from .config import PRESETS
 from .datasets import parse_dataset, resolve_datasets
 from .distributed import init_runtime, resolve_device, shutdown, world_from_env
 from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
-from .userio import OneLineParser
+from submission.tools.command import OneLineParser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,27 +116,28 @@ def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command(lambda: _compare(args), lambda: _interrupted_line(args.out))
+
+
+def _interrupted_line(out: Path) -> Optional[str]:
+    # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
+    if world_from_env()[0] != 0:
+        return None
+    return f"interrupted; rerun the same command to resume from {out}"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    plan = plan_from_args(args)
+    _, world_size, _ = world_from_env()
+    check_plan(plan, world_size)
+    workers = default_workers(world_size) if args.workers is None else args.workers
+    runtime = init_runtime(device, workers, progress=not args.no_progress)
     try:
-        device = resolve_device(args.device)
-        plan = plan_from_args(args)
-        _, world_size, _ = world_from_env()
-        check_plan(plan, world_size)
-        workers = default_workers(world_size) if args.workers is None else args.workers
-        runtime = init_runtime(device, workers, progress=not args.no_progress)
-        try:
-            log = (lambda line: print(line, flush=True)) if runtime.is_main else (lambda _: None)
-            summary = run_compare(plan, runtime, args.stop_after_epochs, log=log)
-        finally:
-            shutdown(runtime)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
-        if world_from_env()[0] == 0:
-            print(f"interrupted; rerun the same command to resume from {args.out}",
-                  file=sys.stderr)
-        return 130
+        log = (lambda line: print(line, flush=True)) if runtime.is_main else (lambda _: None)
+        summary = run_compare(plan, runtime, args.stop_after_epochs, log=log)
+    finally:
+        shutdown(runtime)
     if runtime.is_main:
         if summary is None:
             print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "
@@ -146,7 +147,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"results: {plan.out / 'compare.json'}  table: {plan.out / 'compare.md'}  "
                   f"plot: {plan.out / 'compare.png'}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,7 @@ from PIL import Image
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
 
-from .userio import OneLineParser
+from submission.tools.command import OneLineParser, run_command
 
 
 def write_digits(out: Path, train_per_class: int = 30, size: int = 32) -> Path:
@@ -51,13 +51,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--train-per-class", type=int, default=30, help="training images per class (default 30)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels after upscaling (default 32)")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         write_digits(args.out, args.train_per_class, args.size)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote the scikit-learn digits to {args.out}/train and {args.out}/val")
-    return 0
+        print(f"wrote the scikit-learn digits to {args.out}/train and {args.out}/val")
+        return 0
+
+    return run_command(body, f"interrupted; rerun the same command to write {args.out}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from PIL import Image
 from submission.errors import UserError
 from submission.fileio import check_writable_target, os_error
 
-from .userio import OneLineParser
+from submission.tools.command import OneLineParser, run_command
 
 # Larger images are refused: PIL treats an image of over ~89 M pixels as a decompression bomb
 # and the contest trains at 224 px.
@@ -94,19 +94,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        write_noise_dataset(args.out, args.classes, args.images_per_class, args.image_size,
-                            args.seed)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; nothing was written to {args.out}; rerun the same command",
-              file=sys.stderr)
-        return 130
-    print(f"wrote {args.classes} x {args.images_per_class} noise images to {args.out}")
-    return 0
 
+    def body() -> int:
+        write_noise_dataset(args.out, args.classes, args.images_per_class, args.image_size, args.seed)
+        print(f"wrote {args.classes} x {args.images_per_class} noise images to {args.out}")
+        return 0
+
+    return run_command(body, f"interrupted; nothing was written to {args.out}; rerun the same command")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import UserError
+from .command import OneLineParser, run_command
 from .options import add_generation_arguments, config_from_args
 
 # Subcommands implemented in their own modules; each defines HELP, add_arguments(parser), run(args).
@@ -69,7 +70,7 @@ def _run_recipes(args: argparse.Namespace) -> int:
 
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The full parser; `command` names the module subcommand to load (others get a stub parser)."""
-    parser = argparse.ArgumentParser(prog="python -m submission", description=(
+    parser = OneLineParser(prog="python -m submission", description=(
         "Generate a formula-driven (3D IFS fractal) pre-training dataset as an ImageFolder tree, check it, "
         "preview it, benchmark it, and pack it for the Signate server."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -129,11 +130,4 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in MODULE_COMMANDS else None).parse_args(argv)
-    try:
-        return args.func(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    return run_command(lambda: args.func(args))
