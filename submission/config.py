@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import UserError
 from .families import FAMILY_NAMES
+from .fileio import loads_json
 from .family_config import GlyphConfig, VisualAtomConfig, validate_glyphs
 from .limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, _is_finite, _is_int, _short
 
@@ -175,7 +176,7 @@ class GenerationConfig:
     @classmethod
     def from_json(cls, text: str) -> "GenerationConfig":
         try:
-            data = json.loads(text)
+            data = loads_json(text)  # a repeated key is refused, not last-wins
         except RecursionError:
             raise UserError("config is not a GenerationConfig: its JSON is nested too deeply; "
                             "regenerate it with `python -m submission pack`") from None

@@ -6,13 +6,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
 import stat
 import zipfile
 from pathlib import Path
-from typing import List, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 from .errors import UserError
 
@@ -24,6 +25,26 @@ STATE_DIRNAME = ".generate-state"  # generate's bookkeeping while a run is unfin
 # the hidden temporary names of `write_atomic`. Only such entries are ever removed by --overwrite.
 _IMAGE_NAME = re.compile(r"\.?\d+_\d+\.(png|jpg)(\.tmp)?")
 MAX_LISTED = 3
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names a key twice (a ValueError, like json's own decode errors)."""
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    seen: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(f"duplicate key {key!r} in one JSON object (which value was meant?)")
+        seen[key] = value
+    return seen
+
+
+def loads_json(text: Union[str, bytes]) -> Any:
+    """`json.loads` that refuses a key repeated in one object: json keeps the last value silently,
+    other readers may keep the first, so such a file has no one meaning. Every config or table
+    reader parses through this; errors are `ValueError`s (`DuplicateKeyError` or json's own)."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
 
 
 def os_error(exc: OSError, path: PathLike, action: str = "write") -> UserError:

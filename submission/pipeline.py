@@ -7,9 +7,13 @@ comparing bytes, so a tree of another config is never mistaken for this one.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import multiprocessing.context
 import os
 import shutil
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -77,23 +81,30 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
                               engine=family.engine(plan))
 
     _check_location(out)
-    family.check(config)
-    finished = _finished_tree_matches(plan)
-    if finished:
-        report.classes_skipped = len(config.class_ids())
-        if progress:
-            print(f"{out} already holds the finished dataset of this config (layout and sampled images match); nothing to do")
-        return report
-    if (overwrite or overwrite_all) and (out.exists() or out.is_symlink()):
-        check_overwritable(out, force=overwrite_all)  # even when empty: --overwrite never means the cwd
-        refuse_if_running(plan.state_dir, out)
-        remove_tree_for_overwrite(out, force=overwrite_all)
-    elif finished is not None:
-        raise UserError(f"{out} holds a finished dataset of another config (its images differ from what these "
-                        "settings write); choose another output folder, or pass --overwrite to regenerate it")
-    _check_resumable(plan)
-    create_state(plan)
-    with run_lock(plan):
+    with contextlib.ExitStack() as lock:
+        # An unfinished run is there: take its lock before any slow check or build, so a second run
+        # of the same shard is refused at once (--overwrite checks every lock itself, below).
+        locked_early = plan.state_dir.is_dir() and not (overwrite or overwrite_all)
+        if locked_early:
+            lock.enter_context(run_lock(plan))
+        family.check(config)
+        finished = _finished_tree_matches(plan)
+        if finished:
+            report.classes_skipped = len(config.class_ids())
+            if progress:
+                print(f"{out} already holds the finished dataset of this config (layout and sampled images match); nothing to do")
+            return report
+        if (overwrite or overwrite_all) and (out.exists() or out.is_symlink()):
+            check_overwritable(out, force=overwrite_all)  # even when empty: --overwrite never means the cwd
+            refuse_if_running(plan.state_dir, out)
+            remove_tree_for_overwrite(out, force=overwrite_all)
+        elif finished is not None:
+            raise UserError(f"{out} holds a finished dataset of another config (its images differ from what these "
+                            "settings write); choose another output folder, or pass --overwrite to regenerate it")
+        _check_resumable(plan)
+        create_state(plan)
+        if not locked_early:
+            lock.enter_context(run_lock(plan))
         plan = family.prepare(plan, progress)
         todo = classes_to_do(plan)
         plan = plan.replace(workers=min(plan.workers, max(1, len(todo))))
@@ -129,8 +140,7 @@ def _run_classes(plan: RunPlan, todo: List[int]) -> Iterator[Dict[str, float]]:
             yield writer.write_class(category)
         return
     threads = max(1, available_cores() // plan.workers)
-    # spawn: forking a process that already runs torch threads can deadlock.
-    with ProcessPoolExecutor(plan.workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+    with ProcessPoolExecutor(plan.workers, mp_context=WorkerContext(), initializer=init_worker,
                              initargs=(plan, threads, os.getpid())) as pool:
         pending = set()
         queue = iter(todo)
@@ -147,10 +157,39 @@ def _run_classes(plan: RunPlan, todo: List[int]) -> Iterator[Dict[str, float]]:
                     nxt = next(queue, None)
                     if nxt is not None:
                         pending.add(pool.submit(write_class_in_worker, nxt))
+        except KeyboardInterrupt:
+            # The workers ignore Ctrl-C (see WorkerProcess): end them rather than wait for their classes.
+            # Their futures are left alone: the pool fails them itself (cancelling them first makes
+            # Python 3.10/3.11's pool print an InvalidStateError traceback).
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            raise
         except BaseException:
             for future in pending:
                 future.cancel()
             raise
+
+
+class WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A pool worker started with SIGINT ignored. Python then never installs its KeyboardInterrupt
+    handler there, so Ctrl-C (sent to the whole process group) interrupts the main process alone,
+    which ends the workers and prints one line, instead of every worker printing a traceback from
+    wherever it was (importing torch, waiting on its queue, drawing)."""
+
+    def start(self) -> None:
+        if threading.current_thread() is not threading.main_thread():  # signal() works in the main thread only
+            return super().start()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child; ours is restored at once
+        try:
+            super().start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class WorkerContext(multiprocessing.context.SpawnContext):
+    """spawn (forking a process that already runs torch threads can deadlock), with `WorkerProcess`."""
+
+    Process = WorkerProcess
 
 
 def _check_location(out: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Dict, Iterator, List, Optional
 
 from .config import GenerationConfig
 from .errors import UserError
-from .fileio import make_dirs, os_error, write_atomic
+from .fileio import loads_json, make_dirs, os_error, write_atomic
 from .fractal import CategoryBank
 from .layout import class_dirname, class_is_complete
 from .plan import RunPlan
@@ -36,7 +36,7 @@ def state_record(config: GenerationConfig) -> Dict:
 
 def read_state_record(state_dir: Path) -> Optional[Dict]:
     try:
-        return json.loads((state_dir / "config.json").read_text())
+        return loads_json((state_dir / "config.json").read_text())
     except (OSError, ValueError):
         return None
 

@@ -22,6 +22,7 @@ fonts-takao-*; `make fonts`). A submission ships both in params/ (fonts/ with th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import numpy as np
 
 from ..config import GenerationConfig
 from ..errors import UserError
+from ..fileio import loads_json, write_atomic
 from ..plan import RunPlan
 from ..seeding import STREAM_GLYPHS, rng_for
 from .base import Family, FamilyWorker
@@ -90,7 +92,7 @@ class GlyphTable:
         if len(data) > MAX_TABLE_BYTES:
             raise UserError(f"glyph table {path} is larger than {MAX_TABLE_BYTES >> 20} MiB, so not a glyph table; {fix}")
         try:
-            raw = json.loads(data.decode("utf-8"))
+            raw = loads_json(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise UserError(f"glyph table {path} is not valid UTF-8 JSON ({str(exc).splitlines()[0][:80]}); {fix}") from None
         try:
@@ -151,6 +153,17 @@ class GlyphTable:
                             f"use --classes {len(self.classes)} or fewer, or build a bigger table")
 
 
+def check_row_lengths(config: GenerationConfig, table: GlyphTable, source: str) -> None:
+    """Every used row holds glyphs.chars_per_class characters (a shorter row would be drawn with fewer)."""
+    want = config.glyphs.chars_per_class
+    short = [c for c in range(config.classes) if len(table.classes[c]) < want]
+    if short:
+        shortest = min(len(table.classes[c]) for c in short)
+        raise UserError(f"glyphs.chars_per_class is {want}, but {source} has {len(short)} class row(s) with fewer "
+                        f"characters (class {short[0]} has {len(table.classes[short[0]])}, the shortest {shortest}); "
+                        f"use glyphs.chars_per_class {shortest} or less, or a table with longer rows")
+
+
 def table_path(config: GenerationConfig) -> Path:
     return Path(config.glyphs.table_path) if config.glyphs.table_path is not None else DEFAULT_TABLE
 
@@ -204,6 +217,97 @@ def license_files(fonts: Sequence[FontSpec], font_dir: Optional[str]) -> Dict[st
     return out
 
 
+def master_size(config: GenerationConfig) -> int:
+    """The side (px) at which characters are rasterised once per class, then warped into place."""
+    return int(min(MAX_MASTER_SIZE, max(8, round(config.glyphs.size_max * config.image_size))))
+
+
+def open_font(path: Path, spec: FontSpec, size: int) -> Any:
+    """Font `path` (face `spec.index`) at `size` px, from that exact file: Pillow's `truetype` would
+    fall back to a same-named system font when the file is broken, hiding a corrupt packed font."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.FreeTypeFont(str(path), size, index=spec.index, layout_engine=ImageFont.Layout.BASIC)
+    except OSError as exc:
+        raise UserError(f"FreeType cannot open font {path} (face {spec.index}): {exc}; "
+                        f"reinstall the Debian package {spec.package} or re-pack") from None
+
+
+def rasterise(font: Any, char: str, size: int) -> Optional[np.ndarray]:
+    """`char` drawn white on black with `font` (opened at `size` px), cropped to its ink (None when blank)."""
+    from PIL import Image, ImageDraw
+
+    side = int(size * 1.6) + 8
+    image = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(image).text((side / 2, side / 2), char, font=font, fill=255, anchor="mm")
+    a = np.asarray(image)
+    rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+    if rows.size == 0:
+        return None
+    return np.ascontiguousarray(a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+
+
+def draws(bitmap: Optional[np.ndarray], notdef: Optional[np.ndarray]) -> bool:
+    """Whether a rasterised character is a real glyph: not blank, and not the font's .notdef box."""
+    return bitmap is not None and not (notdef is not None and bitmap.shape == notdef.shape
+                                       and np.array_equal(bitmap, notdef))
+
+
+def used_rows(config: GenerationConfig, table: GlyphTable) -> List[Tuple[int, ...]]:
+    """The characters drawn for each class of `config`: the first chars_per_class of its table row."""
+    return [table.classes[c][:config.glyphs.chars_per_class] for c in range(config.classes)]
+
+
+def cache_root() -> Path:
+    """Where checks that are slow and whose inputs are known are remembered ($XDG_CACHE_HOME or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "submission"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_fonts(config: GenerationConfig, table: GlyphTable, paths: Sequence[Path]) -> None:
+    """In the main process, before anything is written: every font opens with FreeType, and every
+    character of the used table rows is drawn by at least one font, by the worker's own test
+    (rasterised at the master size, not blank, not the .notdef box). The coverage result is cached
+    under `cache_root()`/glyph-coverage/, keyed by the fonts' content (SHA-256), face indices, the
+    characters, the master size and Pillow's and FreeType's versions: reused only for the same inputs.
+    """
+    size = master_size(config)
+    fonts = [open_font(path, spec, size) for path, spec in zip(paths, table.fonts)]
+    rows = used_rows(config, table)
+    chars = sorted({code for row in rows for code in row})
+    from PIL import ImageFont, __version__ as pillow_version
+
+    key = hashlib.sha256(json.dumps({
+        "check": "glyph-coverage-1", "pillow": pillow_version, "freetype": ImageFont.core.freetype2_version,
+        "size": size, "fonts": [[file_sha256(path), spec.index] for path, spec in zip(paths, table.fonts)],
+        "chars": chars}).encode()).hexdigest()
+    marker = cache_root() / "glyph-coverage" / key
+    if marker.is_file():
+        return
+    notdefs = [rasterise(font, MISSING_CHAR, size) for font in fonts]
+    covered = {code for code in chars
+               if any(draws(rasterise(font, chr(code), size), notdef) for font, notdef in zip(fonts, notdefs))}
+    for category, row in enumerate(rows):
+        for code in row:
+            if code not in covered:
+                raise UserError(f"no font of the glyph table covers U+{code:04X} (class {category}); rebuild the "
+                                "table with `python -m submission.tools.glyph_table` for these fonts")
+    try:  # only a passed check is remembered; a cache that cannot be written just costs the check again
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(marker, b"")
+    except (OSError, UserError):
+        pass
+
+
 class GlyphFamily(Family):
     name = "glyphs"
 
@@ -211,7 +315,8 @@ class GlyphFamily(Family):
         path = table_path(config)
         table = GlyphTable.load(path)
         table.check_fits(config, source=f"glyph table {path}")
-        locate_fonts(table.fonts, config.glyphs.font_dir)
+        check_row_lengths(config, table, source=f"glyph table {path}")
+        check_fonts(config, table, locate_fonts(table.fonts, config.glyphs.font_dir))
 
     def packed_params(self, config: GenerationConfig, progress: bool = False) -> Dict[str, bytes]:
         """params/glyph_table.json, params/fonts/<font files> and params/fonts/LICENSE-<package>.txt."""
@@ -239,8 +344,11 @@ class GlyphFamily(Family):
             raise UserError(f"{table_file} is missing; re-pack with `python -m submission pack`")
         table = GlyphTable.load(table_file)
         table.check_fits(config, source=f"glyph table {table_file}")
+        check_row_lengths(config, table, source=f"glyph table {table_file}")
         fonts_dir = params_dir / FONTS_DIR
-        locate_fonts(table.fonts, str(fonts_dir), hint="re-pack with `python -m submission pack`")
+        paths = locate_fonts(table.fonts, str(fonts_dir), hint="re-pack with `python -m submission pack`")
+        for path, spec in zip(paths, table.fonts):  # each shipped font opens, from its packed path only
+            open_font(path, spec, master_size(config))
         return config.replace(glyphs=dataclasses.replace(g, font_dir=str(fonts_dir), table_path=str(table_file)))
 
     def describe(self, config: GenerationConfig) -> str:
@@ -277,8 +385,7 @@ class GlyphWorker(FamilyWorker):
         self.glyphs = config.glyphs
         self.table = GlyphTable.load(table_path(config))
         self.font_paths = locate_fonts(self.table.fonts, self.glyphs.font_dir)
-        size = config.image_size
-        self.master_size = int(min(MAX_MASTER_SIZE, max(8, round(self.glyphs.size_max * size))))
+        self.master_size = master_size(config)
         self._fonts: Dict[int, Any] = {}
         self._notdef: Dict[int, Optional[np.ndarray]] = {}
 
@@ -286,31 +393,10 @@ class GlyphWorker(FamilyWorker):
         """Font k of the table at the master size (opened once per worker)."""
         font = self._fonts.get(k)
         if font is None:
-            from PIL import ImageFont
-
-            spec = self.table.fonts[k]
-            try:
-                font = ImageFont.truetype(str(self.font_paths[k]), self.master_size, index=spec.index,
-                                          layout_engine=ImageFont.Layout.BASIC)
-            except OSError as exc:
-                raise UserError(f"FreeType cannot open font {self.font_paths[k]} (face {spec.index}): {exc}; "
-                                f"reinstall the Debian package {spec.package} or re-pack") from None
+            font = open_font(self.font_paths[k], self.table.fonts[k], self.master_size)
             self._fonts[k] = font
-            self._notdef[k] = self._rasterise(font, MISSING_CHAR)
+            self._notdef[k] = rasterise(font, MISSING_CHAR, self.master_size)
         return font
-
-    def _rasterise(self, font: Any, char: str) -> Optional[np.ndarray]:
-        """`char` drawn white on black at the master size, cropped to its ink (None when blank)."""
-        from PIL import Image, ImageDraw
-
-        side = int(self.master_size * 1.6) + 8
-        image = Image.new("L", (side, side), 0)
-        ImageDraw.Draw(image).text((side / 2, side / 2), char, font=font, fill=255, anchor="mm")
-        a = np.asarray(image)
-        rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
-        if rows.size == 0:
-            return None
-        return np.ascontiguousarray(a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
 
     def class_context(self, category: int) -> ClassGlyphs:
         """Masters of the class's first `chars_per_class` characters in every font that covers them
@@ -320,10 +406,8 @@ class GlyphWorker(FamilyWorker):
         for code in row:
             per_font = []
             for k in range(len(self.table.fonts)):
-                font = self._font(k)
-                bitmap = self._rasterise(font, chr(code))
-                notdef = self._notdef[k]
-                if bitmap is None or (notdef is not None and bitmap.shape == notdef.shape and np.array_equal(bitmap, notdef)):
+                bitmap = rasterise(self._font(k), chr(code), self.master_size)
+                if not draws(bitmap, self._notdef[k]):
                     continue
                 h, w = bitmap.shape
                 per_font.append(Master(bitmap, ((w - 1) / 2.0, (h - 1) / 2.0)))

@@ -45,7 +45,15 @@ def _run_verify(args: argparse.Namespace) -> int:
 def _run_preview(args: argparse.Namespace) -> int:
     from .preview import contact_sheet, recipe_contact_sheet
 
-    recipes = [args.recipe] if args.recipe else [name for name in (args.recipes or "").split(",") if name]
+    # `is not None`: an empty --recipe/--recipes (an unset shell variable) is an error, never "none given"
+    if args.recipe is not None:
+        recipes = [args.recipe]
+    elif args.recipes is not None:
+        recipes = args.recipes.split(",")
+        if not all(recipes):
+            raise UserError(f"--recipes takes recipe names separated by commas (e.g. fractal,glyphs), got {args.recipes!r}")
+    else:
+        recipes = []
     if (args.dataset is None) == (not recipes):
         raise UserError("preview takes a dataset folder DIR or --recipe NAME / --recipes A,B,C (one of them)")
     if args.dataset is not None:
@@ -105,7 +113,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     which.add_argument("--recipes", metavar="A,B,C", help="several recipes, their rows stacked and labelled by name")
     p.add_argument("--image-size", type=int, metavar="N", help="render the recipes at this size (default: the recipe's)")
     p.add_argument("--seed", type=int, help="render the recipes with this seed (default: the recipe's)")
-    p.add_argument("--out", required=True, metavar="PNG", help="where to write the picture")
+    p.add_argument("--out", required=True, metavar="PNG", help="where to write the picture (.png, or .jpg for JPEG)")
     p.add_argument("--rows", type=int, default=8,
                    help="classes shown: spread over a dataset, the first ones of a recipe (default 8)")
     p.add_argument("--samples", type=int, default=8, help="images per class (default 8)")

@@ -16,6 +16,8 @@ DATASET_OPTIONS = (("--classes", "classes", int, {}), ("--images-per-class", "im
                    ("--image-size", "image_size", int, {}), ("--points", "points", int, {}),
                    ("--radius", "radius", float, {}), ("--seed", "seed", int, {}),
                    ("--format", "image_format", str, {"choices": IMAGE_FORMATS}))
+# Options that only the fractal family reads: given with another family they would be silently ignored.
+FRACTAL_ONLY_OPTIONS = (("--points", "points"), ("--radius", "radius"), ("--backend", "backend"), ("--bank", "bank_path"))
 EXECUTION_OPTIONS = (("--device", "device", str, {}), ("--backend", "backend", str, {}),
                      ("--workers", "workers", int, {}), ("--batch-size", "batch_size", int, {}),
                      ("--bank", "bank_path", str, {"metavar": "NPZ"}))
@@ -74,10 +76,19 @@ def read_config_file(path: str) -> GenerationConfig:
 
 
 def config_from_args(args: argparse.Namespace) -> GenerationConfig:
-    if getattr(args, "config", None):
-        base = read_config_file(args.config)
+    config_file, recipe = getattr(args, "config", None), getattr(args, "recipe", None)
+    # `is not None`: an empty value (an unset shell variable) is refused, never read as "the default"
+    if config_file is not None:
+        if not config_file:
+            raise UserError("--config is empty; give a GenerationConfig JSON file (e.g. params/config.json)")
+        base = read_config_file(config_file)
     else:
-        base = create_recipe(getattr(args, "recipe", None) or "fractal")
+        base = create_recipe("fractal" if recipe is None else recipe)
     shard_index, shard_count = args.shard if args.shard else (None, None)
     given: Dict[str, Any] = {name: getattr(args, name) for _, name, _, _ in DATASET_OPTIONS + EXECUTION_OPTIONS}
+    if base.family != "fractal":
+        ignored = [flag for flag, name in FRACTAL_ONLY_OPTIONS if given.get(name) is not None]
+        if ignored:
+            raise UserError(f"{', '.join(ignored)} only applies to the fractal family, and this config's family is "
+                            f"{base.family}; drop {'it' if len(ignored) == 1 else 'them'}")
     return base.with_overrides(**given, shard_index=shard_index, shard_count=shard_count)

@@ -17,6 +17,9 @@ from ..errors import UserError
 from ..fileio import check_writable_target, make_dirs, write_atomic
 
 LABEL_WIDTH = 56
+MAX_TILE = 1024  # px per tile side
+MAX_SHEET_PIXELS = 2**26  # 64 Mpx (192 MB of RGB): bounds memory whatever --rows/--samples/--tile say
+SHEET_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # --out's suffix -> the bytes written
 # What Pillow raises for a file it cannot decode: not an image, truncated, broken chunks, too big.
 UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
 
@@ -38,6 +41,27 @@ def contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str, os.P
     return sheet.path
 
 
+def check_sheet(out: Path, rows: int, samples: int, tile: int, label_width: int = LABEL_WIDTH) -> None:
+    """Before any image is read or rendered: a known picture format from --out's suffix, and a
+    sheet of `rows` x `samples` tiles that fits in memory."""
+    if out.suffix.lower() not in SHEET_FORMATS:
+        raise UserError(f"--out {out} must end in {', '.join(SHEET_FORMATS)} (the picture is written in that format)")
+    if rows < 1 or samples < 1 or not 8 <= tile <= MAX_TILE:
+        raise UserError(f"rows and samples must be >= 1 and tile in [8, {MAX_TILE}], got {rows}, {samples}, {tile}")
+    pixels = (label_width + samples * (tile + 2)) * rows * (tile + 2)
+    if pixels > MAX_SHEET_PIXELS:
+        raise UserError(f"a sheet of {rows} rows x {samples} samples of {tile} px tiles is {pixels / 2**20:.0f} Mpx, over "
+                        f"the {MAX_SHEET_PIXELS >> 20} Mpx limit; lower --rows, --samples or --tile")
+
+
+def save_sheet(sheet: Image.Image, out: Path) -> None:
+    """Write the sheet atomically, encoded as --out's suffix says."""
+    make_dirs(out.parent, "the preview's")
+    buffer = io.BytesIO()
+    sheet.save(buffer, format=SHEET_FORMATS[out.suffix.lower()])
+    write_atomic(out, buffer.getvalue())
+
+
 def skipped_warning(skipped: List[Path]) -> str:
     return (f"warning: preview skipped {len(skipped)} unreadable image file(s), first {skipped[0]}; "
             "their tiles are blank (`python -m submission verify DIR` checks every file)")
@@ -47,8 +71,7 @@ def build_contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str
                         samples: int = 8, tile: int = 96) -> ContactSheet:
     """`contact_sheet` without the warning: the written path and the files skipped as unreadable."""
     root, out = Path(dataset_dir), Path(out_png)
-    if rows < 1 or samples < 1 or tile < 8:
-        raise UserError(f"rows and samples must be >= 1 and tile >= 8, got {rows}, {samples}, {tile}")
+    check_sheet(out, rows, samples, tile)
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; pass the folder `generate` wrote")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
@@ -70,10 +93,7 @@ def build_contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str
                 skipped.append(image_path)
                 continue
             sheet.paste(thumbnail, (LABEL_WIDTH + col * (tile + 2), y))
-    make_dirs(out.parent, "the preview's")
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    write_atomic(out, buffer.getvalue())
+    save_sheet(sheet, out)
     return ContactSheet(out, skipped)
 
 
@@ -89,8 +109,7 @@ def recipe_contact_sheet(recipes: Sequence[str], out_png: Union[str, os.PathLike
     out = Path(out_png)
     if not recipes:
         raise UserError("give at least one recipe, e.g. --recipes fractal,fractal-aug-none")
-    if rows < 1 or samples < 1 or tile < 8:
-        raise UserError(f"rows and samples must be >= 1 and tile >= 8, got {rows}, {samples}, {tile}")
+    check_sheet(out, rows * len(recipes), samples, tile)
     configs = [create_recipe(name, image_size=image_size, seed=seed) for name in recipes]  # unknown names fail here
     for name, config in zip(recipes, configs):
         if rows > config.classes or samples > config.images_per_class:
@@ -117,8 +136,5 @@ def recipe_contact_sheet(recipes: Sequence[str], out_png: Union[str, os.PathLike
         draw.text((4, y + tile // 2 - 6), label, fill=(230, 230, 230))
         for col, thumbnail in enumerate(tiles):
             sheet.paste(thumbnail, (label_width + col * (tile + 2), y))
-    make_dirs(out.parent, "the preview's")
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    write_atomic(out, buffer.getvalue())
+    save_sheet(sheet, out)
     return out

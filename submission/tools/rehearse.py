@@ -7,7 +7,9 @@ validation runs on OUTDIR (exact counts, PIL-readable, one size and channel coun
 `--classes/--images-per-class` shrink the run for a local trial by editing the unpacked
 params/config.json; the zip itself is never modified.
 
-`--python` is checked first (it must print its version). The child's stderr streams through as it
+`--python` is checked first (it must print its version). With a trial override the packed
+config is first checked as packed (`get_params` alone), so the override never hides a bad zip.
+A non-empty OUTDIR holding an unfinished run (a rehearse killed mid-run) is resumed. The child's stderr streams through as it
 comes; a failure says "traceback above" only when the child printed one. The child ends when
 rehearse does, even by kill -9; the temp folder `rehearse-<pid>-*` such a kill leaves behind is
 removed by the next rehearse once that pid is gone.
@@ -30,7 +32,8 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from ..errors import UserError
-from ..fileio import check_overwritable, check_writable_target, make_dirs, remove_tree_for_overwrite
+from ..fileio import (STATE_DIRNAME, check_overwritable, check_writable_target, loads_json, make_dirs,
+                      remove_tree_for_overwrite)
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 
@@ -86,7 +89,8 @@ except Exception as exc:
     with open(error_file, "w", encoding="utf-8") as f:
         f.write(str(exc))
     sys.exit(2)
-Generator.generate(out_dir)
+if out_dir:  # empty: get_params only (rehearse's check of the config as packed, before a trial override)
+    Generator.generate(out_dir)
 """
 
 
@@ -106,6 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for stale in remove_stale_temp_dirs():  # first: a refused run cleans up after a killed one too
+        print(f"rehearse: removed {stale}, left by a rehearse that was killed", flush=True)
     zip_path, outdir = Path(args.zip), Path(args.outdir)
     check_zip(zip_path)
     for name, value in (("--classes", args.classes), ("--images-per-class", args.images_per_class)):
@@ -116,29 +122,28 @@ def run(args: argparse.Namespace) -> int:
     python = os.path.abspath(shutil.which(args.python) or args.python)
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise UserError(f"--python {args.python} is not an executable interpreter")
-    check_outdir(outdir, overwrite=args.overwrite or args.overwrite_all, force=args.overwrite_all)
+    resume = check_outdir(outdir, overwrite=args.overwrite or args.overwrite_all, force=args.overwrite_all)
     python_version = check_python(python, shown=args.python)
 
-    for stale in remove_stale_temp_dirs():
-        print(f"rehearse: removed {stale}, left by a rehearse that was killed", flush=True)
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         root = Path(tmp) / "unpacked"
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(root)
+        if args.classes is not None or args.images_per_class is not None:
+            # The server runs the config as packed: check it so (get_params alone) before the trial
+            # override, which would otherwise hide e.g. `classes: -1` or a bank of another class count.
+            print("rehearse: checking params/config.json as packed (get_params), before the trial override", flush=True)
+            run_server_sequence(python, root, Path(tmp), out_dir="")
         classes, images_per_class = apply_overrides(root / "params" / "config.json", args.classes, args.images_per_class)
-        if outdir.is_dir() and any(outdir.iterdir()):  # checked above: only with --overwrite
+        if resume:
+            check_resumable(outdir, root / "params" / "config.json")
+        elif outdir.is_dir() and any(outdir.iterdir()):  # checked above: only with --overwrite
             remove_tree_for_overwrite(outdir, force=args.overwrite_all)
-        make_dirs(outdir, "OUTDIR")  # an empty folder, as the server hands out
+        make_dirs(outdir, "OUTDIR")  # an empty folder, as the server hands out (or the run to resume)
         print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python} "
-              f"(Python {python_version})", flush=True)
-        error_file = Path(tmp) / "setup_error.txt"
-        command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
-                   str(outdir.resolve()), str(error_file), str(os.getpid())]
-        returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
-        if returncode == 2 and error_file.is_file():
-            raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
-        if returncode != 0:
-            raise UserError(failure_message(returncode, stderr_tail))
+              f"(Python {python_version}){'; resuming the unfinished run in ' + str(outdir) if resume else ''}",
+              flush=True)
+        run_server_sequence(python, root, Path(tmp), out_dir=str(outdir.resolve()))
 
     from .verify import verify_dataset
 
@@ -146,6 +151,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"rehearse: OK, {outdir} passes the organizer-style validation "
           f"({report.classes} classes, {report.images} images, all {report.image_size[0]}x{report.image_size[1]} {report.mode})")
     return 0
+
+
+def run_server_sequence(python: str, root: Path, tmp: Path, out_dir: str) -> None:
+    """The server's steps in a fresh interpreter started in `root` (get_params only when `out_dir`
+    is empty); a refusal or a failure is a one-line `UserError`."""
+    error_file = tmp / "setup_error.txt"
+    command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
+               out_dir, str(error_file), str(os.getpid())]
+    returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
+    if returncode == 2 and error_file.is_file():
+        raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
+    if returncode != 0:
+        raise UserError(failure_message(returncode, stderr_tail))
 
 
 def check_python(python: str, shown: str) -> str:
@@ -319,7 +337,9 @@ def check_zip(zip_path: Path) -> None:
                         "re-pack it with `python -m submission pack`")
 
 
-def check_outdir(outdir: Path, overwrite: bool, force: bool = False) -> None:
+def check_outdir(outdir: Path, overwrite: bool, force: bool = False) -> bool:
+    """Whether OUTDIR holds an unfinished run to resume (a rehearse or generate that was stopped);
+    otherwise it must be empty, or be emptied with --overwrite."""
     # First: an over-long name would make the calls below raise; under a file, an unwritable folder
     # or a read-only disk is one line here, before anything is unpacked.
     check_writable_target(outdir, "OUTDIR", is_dir=True)
@@ -327,8 +347,29 @@ def check_outdir(outdir: Path, overwrite: bool, force: bool = False) -> None:
         raise UserError(f"OUTDIR {outdir} is a file; give a directory path")
     if outdir.is_dir() and any(outdir.iterdir()):
         if not overwrite:
-            raise UserError(f"OUTDIR {outdir} is not empty; pass --overwrite to replace it or choose another directory")
+            if (outdir / STATE_DIRNAME / "config.json").is_file():
+                return True  # the packed generate resumes it, as `generate` does
+            raise UserError(f"OUTDIR {outdir} is not empty and holds no unfinished run to resume; pass --overwrite "
+                            "to replace it or choose another directory")
         check_overwritable(outdir, force=force)  # its contents are removed; the folder itself stays
+    return False
+
+
+def check_resumable(outdir: Path, config_file: Path) -> None:
+    """The unfinished run in OUTDIR is of the config about to run (trial overrides included), so the
+    packed generate resumes it instead of failing with a traceback."""
+    from ..config import GenerationConfig
+    from ..state import read_state_record, state_record
+
+    try:
+        wanted = state_record(GenerationConfig.from_json(config_file.read_text(encoding="utf-8")))
+    except UserError:
+        return  # a config this package cannot read: the packed code decides
+    recorded = read_state_record(outdir / STATE_DIRNAME)
+    if recorded != wanted:
+        changed = sorted(k for k in set(recorded or {}) | set(wanted) if (recorded or {}).get(k) != wanted.get(k))
+        raise UserError(f"OUTDIR {outdir} holds an unfinished run of another config (differs in: {', '.join(changed)}); "
+                        "rerun with the same zip and options to resume, or pass --overwrite to start over")
 
 
 def apply_overrides(config_file: Path, classes: Optional[int], images_per_class: Optional[int]) -> "tuple[int, int]":
@@ -339,8 +380,8 @@ def apply_overrides(config_file: Path, classes: Optional[int], images_per_class:
     if not config_file.is_file():
         raise UserError("the zip has no params/config.json; re-pack it with `python -m submission pack`")
     try:
-        data = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = loads_json(config_file.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # bad JSON (a repeated key too), or not UTF-8
         raise UserError(f"params/config.json in the zip is not valid JSON ({exc}); re-pack it with `python -m submission pack`") from None
     if not isinstance(data, dict):
         raise UserError("params/config.json in the zip is not a JSON object; re-pack it with `python -m submission pack`")

@@ -42,6 +42,9 @@ def verify_dataset(path: Union[str, os.PathLike], classes: Optional[int] = None,
                    workers: Optional[int] = None, progress: bool = False) -> VerifyReport:
     """Check counts, readability, one size and channel count, no blanks; raise `UserError` listing problems."""
     root = Path(path)
+    for name, value in (("classes", classes), ("images_per_class", images_per_class), ("workers", workers)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"{name} (--{name.replace('_', '-')}) must be a positive integer, got {value!r}")  # before reading the tree
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; pass the folder `generate` wrote")
     problems: List[str] = []
