@@ -7,6 +7,9 @@ validation runs on OUTDIR (exact counts, PIL-readable, one size and channel coun
 `--classes/--images-per-class` shrink the run for a local trial by editing the unpacked
 params/config.json; the zip itself is never modified.
 
+The child runs without a network where the machine allows it, as on the server (tools/isolation.py);
+the output says whether it did.
+
 `--python` is checked first (it must print its version). The child's stderr streams through as it
 comes; a failure says "traceback above" only when the child printed one. The child ends when
 rehearse does, even by kill -9; the temp folder `rehearse-<pid>-*` such a kill leaves behind is
@@ -31,6 +34,7 @@ from typing import List, Optional, Tuple
 
 from ..errors import UserError
 from ..fileio import check_overwritable, check_writable_target, make_dirs, remove_tree_for_overwrite
+from .isolation import network_isolation
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 
@@ -131,14 +135,16 @@ def run(args: argparse.Namespace) -> int:
         make_dirs(outdir, "OUTDIR")  # an empty folder, as the server hands out
         print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python} "
               f"(Python {python_version})", flush=True)
+        isolation = network_isolation()
+        print(isolation.report(), flush=True)
         error_file = Path(tmp) / "setup_error.txt"
-        command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
+        command = [*isolation.prefix, python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
                    str(outdir.resolve()), str(error_file), str(os.getpid())]
         returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
         if returncode == 2 and error_file.is_file():
             raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
         if returncode != 0:
-            raise UserError(failure_message(returncode, stderr_tail))
+            raise UserError(failure_message(returncode, stderr_tail) + isolation.hint(stderr_tail))
 
     from .verify import verify_dataset
 
