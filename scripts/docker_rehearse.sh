@@ -45,8 +45,13 @@ fi
 # A stand-in base has everything the Dockerfile installs, so its build needs no network either.
 build_network=()
 case "$BASE" in fractal-server-standin:*) build_network=(--network none) ;; esac
+previous=$("$DOCKER" image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 start=$(date +%s)
 "$DOCKER" build "${build_network[@]}" --build-arg BASE="$BASE" --build-arg ZIP="$ZIP" -t "$IMAGE" .
+# The image this target built last time, now untagged, is its own leftover (gigabytes): removed.
+if [ -n "$previous" ] && [ "$previous" != "$("$DOCKER" image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+    "$DOCKER" rmi "$previous" >/dev/null 2>&1 || true
+fi
 say "built $IMAGE on $BASE in $(seconds_since "$start") s (size $("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE" | numfmt --to=iec))"
 
 # The image's own command, with --overwrite so a rerun replaces the last run's dataset (only a
