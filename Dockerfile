@@ -2,15 +2,22 @@
 # numpy 1.24.4, Pillow 10.0, opencv-python 4.8, then the zip's own requirements.txt.
 #   python -m submission pack dist/submission.zip
 #   docker build -t fractal-server .
-#   docker run --gpus all --rm -v "$PWD/rehearsal:/out" fractal-server
-FROM pytorch/pytorch:2.0.1-cuda11.7-cudnn8-runtime
+#   docker run --gpus all --rm --network none -v "$PWD/rehearsal:/out" fractal-server
+# `make docker-rehearse` does all of this on a small trial, on a local stand-in base where this one
+# cannot be pulled (--build-arg BASE=...; see scripts/docker_rehearse.sh).
+ARG BASE=pytorch/pytorch:2.0.1-cuda11.7-cudnn8-runtime
+FROM ${BASE}
 
-# opencv-python (not headless, as on the server) needs libGL and glib. Unpinned: the base image's
-# Ubuntu release decides the versions, and a pin would break when its archive moves on.
+# opencv-python (not headless, as on the server) needs libGL and glib; installed only when the base
+# lacks them (a stand-in base has them and no network). Unpinned: the base image's release decides
+# the versions, and a pin would break when its archive moves on.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
-    && rm -rf /var/lib/apt/lists/*
+RUN if ! ldconfig -p | grep 'libGL.so.1' >/dev/null || ! ldconfig -p | grep 'libgthread-2.0.so.0' >/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 RUN pip install --no-cache-dir torch==2.0.1 torchvision==0.15.2 numpy==1.24.4 pillow==10.0.0 opencv-python==4.8.1.78
 

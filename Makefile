@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT := demo_out
 DEMO_ARGS := --classes 10 --images-per-class 20 --image-size 224
 
-.PHONY: run test venv venv-server clean fonts glyph-table
+.PHONY: run test venv venv-server clean fonts glyph-table docker-engine docker-rehearse
 
 venv: $(VENV)/.installed
 
@@ -53,3 +53,20 @@ fonts:
 # Rebuild the committed class table (about 2 minutes; scikit-learn from requirements.txt, fonts from `make fonts`).
 glyph-table: venv
 	$(PY) -m submission.tools.glyph_table submission/families/glyph_table.json
+
+# Docker for `make docker-rehearse`: installs Debian's docker.io (and debootstrap, for the stand-in base)
+# when missing and starts dockerd when it does not answer. Needs root.
+DOCKERD_LOG ?= /tmp/dockerd.log
+
+docker-engine:
+	command -v dockerd >/dev/null && command -v debootstrap >/dev/null || { apt-get update \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io debootstrap; }
+	docker info >/dev/null 2>&1 || { nohup dockerd >$(DOCKERD_LOG) 2>&1 & \
+		for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done; }
+	@docker info >/dev/null 2>&1 || { echo "error: dockerd did not start; see $(DOCKERD_LOG)" >&2; exit 2; }
+	@echo "docker: $$(docker info -f '{{.ServerVersion}}, {{.Driver}}') is running"
+
+# Packs a small zip, builds the Dockerfile (on a local stand-in base where the real one cannot be pulled),
+# runs it with --network none into build/docker/out and verifies that dataset on the host.
+docker-rehearse: venv
+	scripts/docker_rehearse.sh

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .full_stack import pytest_runtest_logreport, pytest_sessionfinish, pytest_terminal_summary  # noqa: F401  (hooks)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

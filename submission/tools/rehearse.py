@@ -7,6 +7,9 @@ validation runs on OUTDIR (exact counts, PIL-readable, one size and channel coun
 `--classes/--images-per-class` shrink the run for a local trial by editing the unpacked
 params/config.json; the zip itself is never modified.
 
+The child runs without a network where the machine allows it, as on the server (tools/isolation.py);
+the output says whether it did.
+
 `--python` is checked first (it must print its version). With a trial override the packed
 config is first checked as packed (`get_params` alone), so the override never hides a bad zip.
 A non-empty OUTDIR holding an unfinished run (a rehearse killed mid-run) is resumed. The child's stderr streams through as it
@@ -34,6 +37,7 @@ from typing import List, Optional, Tuple
 from ..errors import UserError
 from ..fileio import (STATE_DIRNAME, check_overwritable, check_writable_target, loads_json, make_dirs,
                       remove_tree_for_overwrite)
+from .isolation import NetworkIsolation, network_isolation
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 
@@ -124,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--python {args.python} is not an executable interpreter")
     resume = check_outdir(outdir, overwrite=args.overwrite or args.overwrite_all, force=args.overwrite_all)
     python_version = check_python(python, shown=args.python)
+    isolation = network_isolation()
 
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         root = Path(tmp) / "unpacked"
@@ -133,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             # The server runs the config as packed: check it so (get_params alone) before the trial
             # override, which would otherwise hide e.g. `classes: -1` or a bank of another class count.
             print("rehearse: checking params/config.json as packed (get_params), before the trial override", flush=True)
-            run_server_sequence(python, root, Path(tmp), out_dir="")
+            run_server_sequence(python, root, Path(tmp), out_dir="", isolation=isolation)
         classes, images_per_class = apply_overrides(root / "params" / "config.json", args.classes, args.images_per_class)
         if resume:
             check_resumable(outdir, root / "params" / "config.json")
@@ -143,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rehearse: {zip_path} unpacked to {root}; running the server sequence with {python} "
               f"(Python {python_version}){'; resuming the unfinished run in ' + str(outdir) if resume else ''}",
               flush=True)
-        run_server_sequence(python, root, Path(tmp), out_dir=str(outdir.resolve()))
+        print(isolation.report(), flush=True)
+        run_server_sequence(python, root, Path(tmp), out_dir=str(outdir.resolve()), isolation=isolation)
 
     from .verify import verify_dataset
 
@@ -153,17 +159,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_server_sequence(python: str, root: Path, tmp: Path, out_dir: str) -> None:
+def run_server_sequence(python: str, root: Path, tmp: Path, out_dir: str, isolation: NetworkIsolation) -> None:
     """The server's steps in a fresh interpreter started in `root` (get_params only when `out_dir`
-    is empty); a refusal or a failure is a one-line `UserError`."""
+    is empty), without a network where `isolation` can; a refusal or a failure is a one-line `UserError`."""
     error_file = tmp / "setup_error.txt"
-    command = [python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
+    command = [*isolation.prefix, python, "-s", "-c", SERVER_SEQUENCE, str(root / "src"), str(root / "params"),
                out_dir, str(error_file), str(os.getpid())]
     returncode, stderr_tail = run_streaming_stderr(command, cwd=root)  # cwd: the unpack root, not src/
     if returncode == 2 and error_file.is_file():
         raise UserError("the packed generator refused to start: " + error_file.read_text(encoding="utf-8"))
     if returncode != 0:
-        raise UserError(failure_message(returncode, stderr_tail))
+        raise UserError(failure_message(returncode, stderr_tail) + isolation.hint(stderr_tail))
 
 
 def check_python(python: str, shown: str) -> str:
