@@ -7,8 +7,12 @@ writes `report.json` and `curves.png` with the cumulative misclassification scor
 the sets. `python -m local_eval compare` runs datasets x presets x seeds and says, with a paired
 t-interval, which dataset scores better.
 """
-from .config import PRESETS, EvalConfig, build_config, preset_config
-from .metric import cumulative_error, scored_epochs
+from .torch_cache import use_private_cache_dir
+
+use_private_cache_dir()  # before anything imports torch (local_eval.torch_cache says why)
+
+from .config import PRESETS, EvalConfig, build_config, preset_config  # noqa: E402
+from .metric import cumulative_error, scored_epochs  # noqa: E402
 
 __all__ = ["PRESETS", "EvalConfig", "build_config", "preset_config", "cumulative_error",
            "scored_epochs"]

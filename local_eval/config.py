@@ -16,6 +16,8 @@ from submission.errors import UserError
 from .kit_presets import KIT_PRESET_CHANGES
 from .recipe import check_recipe
 
+MAX_SEED = 2**31 - 1
+
 
 def _fits(value: Any, kind: type) -> bool:
     """isinstance, except that bool is no int or float, and an int is a fine float."""
@@ -146,6 +148,11 @@ class EvalConfig:
                      "pretrain_min_lr", "finetune_min_lr"]:
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
+        # Every random source is seeded from the seed modulo 2**31 (train.seed_everything), so a
+        # larger one would repeat a smaller one's run; a negative one is refused as generate does.
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed must be a non-negative integer of at most {MAX_SEED} "
+                            f"(2**31 - 1), got {self.seed}")
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
                             f"{self.patch_size}; pick sizes that divide")

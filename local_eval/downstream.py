@@ -16,6 +16,7 @@ import numpy as np
 from submission.errors import UserError
 
 from .config import EvalConfig
+from .fingerprint import folder_fingerprint
 from .data import (ArrayImageDataset, Downstream, check_image_folder, cifar_arrays, cifar_dir, download_cifar,
                    download_cifar100, load_cifar, load_cifar100, load_downstream_dir)
 
@@ -62,6 +63,11 @@ class DownstreamSet:
 
     def identity(self) -> Tuple[str, str]:
         return self.kind, str(Path(self.path).resolve())
+
+    def content(self) -> Optional[str]:
+        """A folder set's fingerprint (local_eval.fingerprint); None for CIFAR, whose fixed
+        official files are named by the path."""
+        return folder_fingerprint(self.path) if self.kind == "folder" else None
 
     def validate(self, download: bool) -> None:
         """Every check that reads no image (raises UserError)."""
@@ -138,6 +144,8 @@ def downstream_identity(sets: Tuple[DownstreamSet, ...]) -> Dict[str, Any]:
     """What run.json records; one set keeps the format of runs made before several were possible."""
     kinds = [s.kind for s in sets]
     paths = [s.identity()[1] for s in sets]
+    contents = [s.content() for s in sets]
     if len(sets) == 1:
-        return {"downstream": kinds[0], "downstream_path": paths[0]}
-    return {"downstream": kinds, "downstream_path": paths}
+        return {"downstream": kinds[0], "downstream_path": paths[0],
+                "downstream_content": contents[0]}
+    return {"downstream": kinds, "downstream_path": paths, "downstream_content": contents}

@@ -21,6 +21,7 @@ from .config import EvalConfig
 from .data import LabeledSplit, check_image_folder, check_images, load_pretrain_data
 from .distributed import Runtime, barrier
 from .downstream import DownstreamSet, downstream_identity, parse_downstream
+from .fingerprint import folder_fingerprint
 from .phases import finetune_spec, pretrain_spec
 from .report import write_json
 from .run_report import SetResult, build_report, plot_run
@@ -44,23 +45,40 @@ class RunSpec:
     download: bool = False
     compare_scratch: bool = False
     preset: str = "custom"  # informative only: the config says what runs
+    # What `data` holds; None: fingerprint the folder (local_eval.fingerprint). `compare` passes
+    # its own for the datasets it generates (named by their config hash).
+    data_content: Optional[str] = None
 
     def downstream_sets(self) -> Tuple[DownstreamSet, ...]:
         return parse_downstream(self.downstream, self.cifar_root, self.downstream_dir)
 
     def identity(self) -> Dict[str, Any]:
         data = None if self.data is None else str(Path(self.data).resolve())
-        return {"config": self.config.to_dict(), "data": data,
+        content = self.data_content or folder_fingerprint(self.data)
+        return {"config": self.config.to_dict(), "data": data, "data_content": content,
                 **downstream_identity(self.downstream_sets())}
 
 
-def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
+# The identity keys that say what the data holds (not where it is or how it is trained on).
+CONTENT_KEYS = ("data_content", "downstream_content")
+
+
+def without_content(identity: Any) -> Any:
+    """`identity` without its CONTENT_KEYS, at any depth."""
+    if isinstance(identity, dict):
+        return {k: without_content(v) for k, v in identity.items() if k not in CONTENT_KEYS}
+    if isinstance(identity, list):
+        return [without_content(v) for v in identity]
+    return identity
+
+
+def differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
     keys = sorted(set(old) | set(new))
     found = []
     for key in keys:
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, prefix + key + ".")
+            found += differences(a, b, prefix + key + ".")
         elif a != b:
             found.append(f"{prefix}{key} {a!r} -> {b!r}")
     return found
@@ -79,8 +97,16 @@ def read_record(out: Path, name: str, what: str) -> Dict[str, Any]:
         raise UserError(f"{record} is damaged ({error}); remove {out} to start over") from error
 
 
+class DataChanged(UserError):
+    """The run folder holds this same run, made on other data under the same paths."""
+
+
 def check_out_dir(spec: RunSpec) -> None:
-    """Refuse an --out that cannot be written or holds something else than this same run."""
+    """Refuse an --out that cannot be written or holds something else than this same run.
+
+    A run made on data that changed since (same paths, other files: local_eval.fingerprint) is
+    refused with DataChanged, so its scores are never reported for the new data.
+    """
     out = spec.out
     check_writable_target(out, "--out", is_dir=True)
     try:
@@ -93,10 +119,18 @@ def check_out_dir(spec: RunSpec) -> None:
     if isinstance(previous.get("config"), dict):  # a run from before a field existed used its
         for key, value in EvalConfig().to_dict().items():  # default, which kept the old recipe
             previous["config"].setdefault(key, value)
-    changes = _differences(previous, spec.identity())
+    identity = spec.identity()
+    changes = differences(without_content(previous), without_content(identity))
     if changes:
         raise UserError(f"--out {out} holds a run with a different config ({'; '.join(changes[:3])}"
                         f"); pass another --out, or remove {out} to start over")
+    changed = [key for key in CONTENT_KEYS if previous.get(key) != identity.get(key)]
+    if changed:
+        what = " and ".join("--data" if key == "data_content" else "the downstream folder"
+                            for key in changed)
+        raise DataChanged(f"{what} changed since the run in --out {out} was made (other files, "
+                          f"sizes or modification times under the same path); its results are "
+                          f"not this data's: pass another --out, or remove {out} to start over")
 
 
 def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
