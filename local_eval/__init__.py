@@ -11,8 +11,8 @@ from .torch_cache import use_private_cache_dir
 
 use_private_cache_dir()  # before anything imports torch (local_eval.torch_cache says why)
 
-from .config import PRESETS, EvalConfig, build_config, preset_config  # noqa: E402
-from .metric import cumulative_error, scored_epochs  # noqa: E402
+from .run.config import PRESETS, EvalConfig, build_config, preset_config  # noqa: E402
+from .run.metric import cumulative_error, scored_epochs  # noqa: E402
 
 __all__ = ["PRESETS", "EvalConfig", "build_config", "preset_config", "cumulative_error",
            "scored_epochs"]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from local_eval.cli import main
-from local_eval.config import preset_config
-from local_eval.metric import cumulative_error
+from local_eval.run.cli import main
+from local_eval.run.config import preset_config
+from local_eval.run.metric import cumulative_error
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(datasets, tmp_path):
 
 def test_ctrl_c_message_says_whether_there_is_a_run_to_resume(capsys, datasets, tmp_path,
                                                               monkeypatch):
-    import local_eval.runner
+    import local_eval.run.runner
 
     generated, cifar = datasets
     out = tmp_path / "run"
@@ -186,7 +186,7 @@ def test_ctrl_c_message_says_whether_there_is_a_run_to_resume(capsys, datasets, 
     def interrupted(spec, runtime, stop_after_epochs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(local_eval.runner, "run", interrupted)  # cli imports it when it runs
+    monkeypatch.setattr(local_eval.run.runner, "run", interrupted)  # cli imports it when it runs
     assert main(smoke_args(generated, cifar, out)) == 130
     assert capsys.readouterr().err == (f"interrupted before anything was written to {out}; "
                                        f"rerun the same command\n")
@@ -251,9 +251,9 @@ def test_unreadable_images_are_refused_up_front(capsys, datasets, tmp_path):
 
 def test_unreadable_image_in_a_large_set_is_skipped_with_a_warning(capfd, datasets, tmp_path,
                                                                    monkeypatch):
-    import local_eval.data
+    import local_eval.run.data
 
-    monkeypatch.setattr(local_eval.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
+    monkeypatch.setattr(local_eval.run.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
     _, cifar = datasets
     data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
     bad = data / "00001" / "00003.png"
@@ -440,7 +440,7 @@ def test_print_config_shows_overrides(capsys, datasets, tmp_path):
 
 
 def test_default_workers_share_the_cores():
-    from local_eval.cli import default_workers
+    from local_eval.run.cli import default_workers
     from submission.system import available_cores
 
     assert default_workers(1) == available_cores()
@@ -450,7 +450,7 @@ def test_default_workers_share_the_cores():
 def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     """run.json records the data's fingerprint: a rerun on other files under the same --data
     (or the same downstream folder) is one line, exit code 2, never the old report."""
-    from local_eval.runner import RUN_FILE, DataChanged, RunSpec, check_out_dir
+    from local_eval.run.runner import RUN_FILE, DataChanged, RunSpec, check_out_dir
     from tests.local_eval_fixtures import make_image_folder as folder_of
 
     generated = folder_of(tmp_path / "gen", classes=4, images_per_class=8)
@@ -462,7 +462,7 @@ def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     spec.out.mkdir()
     (spec.out / RUN_FILE).write_text(json.dumps(spec.identity()))
     check_out_dir(spec)  # the same data: resumes
-    from local_eval.fingerprint import forget
+    from local_eval.run.fingerprint import forget
 
     (generated / "00001" / "00003.png").write_bytes((generated / "00002" / "00003.png").read_bytes())
     forget()
@@ -485,7 +485,7 @@ def test_bad_flags_are_refused_before_torch_is_imported():
     """A bad flag or value costs no torch/timm import (seconds on a loaded machine)."""
     probe = (
         "import sys\n"
-        "from local_eval.cli import main\n"
+        "from local_eval.run.cli import main\n"
         "for argv in (['--bogus'], ['--data', 'd', '--out', 'o', '--seed', '-1'],\n"
         "             ['compare', '--bogus'], ['compare', 'a=b', '--out', 'o', '--seeds', '0'],\n"
         "             ['--data', 'd', '--out', 'o', '--print-config']):\n"

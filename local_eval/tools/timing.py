@@ -1,4 +1,4 @@
-"""`python -m local_eval.timing --preset P`: a preset's cost from a few timed batches.
+"""`python -m local_eval.tools.timing --preset P`: a preset's cost from a few timed batches.
 
 Times a few training steps of the preset's model at its batch size (pre-training and fine-tuning
 heads), a test batch, and PNG decoding + the pre-training transform of a noise image of the given
@@ -21,9 +21,9 @@ from PIL import Image
 
 from submission.errors import UserError
 
-from .config import PRESETS, EvalConfig, preset_config
-from .models import create_model
-from .transforms import pretrain_transform
+from ..run.config import PRESETS, EvalConfig, preset_config
+from ..run.models import create_model
+from ..run.transforms import pretrain_transform
 
 
 def _clock(fn: Callable[[], None], repeats: int) -> Tuple[float, float]:
@@ -101,7 +101,7 @@ def estimate(config: EvalConfig, classes: int, images_per_class: int, image_size
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_eval.timing", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local_eval.tools.timing", description=__doc__)
     parser.add_argument("--preset", default="kit-mobilenet-cpu", choices=PRESETS)
     parser.add_argument("--classes", type=int, default=100, help="generated classes")
     parser.add_argument("--images-per-class", type=int, default=100)

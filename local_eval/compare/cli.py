@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
-from .cli import default_workers, resolve_downstream
-from .config import PRESETS
-from .fingerprint import forget as forget_fingerprints
-from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
+from ..run.cli import default_workers, resolve_downstream
+from ..run.config import PRESETS
+from ..run.fingerprint import forget as forget_fingerprints
+from ..run.arguments import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
 
 if TYPE_CHECKING:
-    from .compare import ComparePlan
+    from .plan import ComparePlan
 
 # Each seed is a full training run per dataset and preset; 3-10 are what a comparison needs.
 MAX_SEEDS = 1000
@@ -82,7 +82,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     if len(set(presets)) != len(presets):
         raise UserError(f"--presets {args.presets} lists a preset twice; list each once")
     configs = {p: config_from_args(args, p) for p in presets}
-    from .compare import ComparePlan
+    from .plan import ComparePlan
     from .datasets import parse_dataset, resolve_datasets
 
     tables, texts = _calibration_tables(args.calibrate), list(args.datasets)
@@ -105,7 +105,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
-    from submission.calibration import TABLES
+    from .calibration import TABLES
 
     if not text:
         return ()
@@ -119,7 +119,7 @@ def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
 
 def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
     """The tables' recipes, `fractal` (in both tables: the baseline) first."""
-    from submission.calibration import published
+    from .calibration import published
 
     recipes = [r for t in tables for r in published(t)]
     return sorted(dict.fromkeys(recipes), key=lambda r: (r != "fractal", recipes.index(r)))
@@ -140,9 +140,9 @@ def _interrupted_line(out: Path) -> Optional[str]:
 def _compare(args: argparse.Namespace) -> int:
     forget_fingerprints()  # look at the data afresh: it may have changed since the last command
     plan = plan_from_args(args)
-    from .compare import check_plan, run_compare
-    from .compare_report import markdown
-    from .distributed import init_runtime, resolve_device, shutdown, world_from_env
+    from .plan import check_plan, run_compare
+    from .report import markdown
+    from ..run.distributed import init_runtime, resolve_device, shutdown, world_from_env
 
     device = resolve_device(args.device)
     _, world_size, _ = world_from_env()

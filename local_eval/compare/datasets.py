@@ -19,9 +19,9 @@ from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple
 from submission.errors import UserError
 from submission.fileio import make_dirs
 
-from .data import _image_class_dirs, check_image_folder
-from .fingerprint import folder_fingerprint
-from .transforms import image_size
+from ..run.data import _image_class_dirs, check_image_folder
+from ..run.fingerprint import folder_fingerprint
+from ..run.transforms import image_size
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 BUILTINS = ("scratch", "noise")
@@ -224,7 +224,7 @@ class NoiseDataset:
     def materialize(self, cache_dir: Path) -> Optional[Path]:
         """The cached noise folder, written once (through a .partial folder that a killed
         compare may leave behind, removed here)."""
-        from .noise import write_noise_dataset
+        from ..tools.noise import write_noise_dataset
 
         folder = self.path(cache_dir)
         if folder.is_dir():

@@ -1,4 +1,4 @@
-"""`python -m local_eval.noise OUT`: a random-noise ImageFolder, the "bad dataset" baseline.
+"""`python -m local_eval.tools.noise OUT`: a random-noise ImageFolder, the "bad dataset" baseline.
 
 Every image is independent uniform RGB noise, so the class labels carry no visual structure;
 pre-training on it should help fine-tuning no more than (or less than) random initialization.
@@ -87,7 +87,7 @@ def write_noise_dataset(out: Path, classes: int, images_per_class: int, image_si
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = OneLineParser(prog="python -m local_eval.noise", description=__doc__)
+    parser = OneLineParser(prog="python -m local_eval.tools.noise", description=__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--images-per-class", type=int, default=100)

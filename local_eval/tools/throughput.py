@@ -1,4 +1,4 @@
-"""`python -m local_eval.throughput --data DIR`: pre-training images/s, the model and the data apart.
+"""`python -m local_eval.tools.throughput --data DIR`: pre-training images/s, the model and the data apart.
 
 Model: the preset's network, optimizer, Mixup/CutMix and loss stepping on one batch that already
 sits on the device, so no loading is counted; once per variant (fp32; bf16 autocast, as
@@ -20,11 +20,11 @@ import torch
 
 from submission.errors import UserError
 
-from .config import PRESETS, build_config
-from .data import load_pretrain_data
-from .distributed import Runtime, resolve_device
-from .phases import pretrain_spec
-from .train import _autocast, _loader
+from ..run.config import PRESETS, build_config
+from ..run.data import load_pretrain_data
+from ..run.distributed import Runtime, resolve_device
+from ..run.phases import pretrain_spec
+from ..run.train import _autocast, _loader
 
 VARIANTS = ("fp32", "bf16", "bf16-channels-last", "bf16-compile")
 
@@ -134,7 +134,7 @@ def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_eval.throughput", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m local_eval.tools.throughput", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a generated ImageFolder")
     parser.add_argument("--preset", default="contest", choices=PRESETS,

@@ -23,8 +23,8 @@ from .distributed import Runtime, barrier
 from .downstream import DownstreamSet, downstream_identity, parse_downstream
 from .fingerprint import folder_fingerprint
 from .phases import finetune_spec, pretrain_spec
-from .report import write_json
-from .run_report import SetResult, build_report, plot_run
+from .outputs import write_json
+from .report import SetResult, build_report, plot_run
 from .train import (EpochBudget, build_model, load_checkpoint, StopRequested, run_phase,
                     steps_per_epoch)
 from .transforms import check_crop_fits

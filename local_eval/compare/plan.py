@@ -18,15 +18,15 @@ from typing import Any, Dict, List, Optional, Tuple
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
 
-from .config import EvalConfig
-from .data import check_image_folder
+from ..run.config import EvalConfig
+from ..run.data import check_image_folder
 from .datasets import DatasetSpec, FolderDataset, ScratchDataset
-from .distributed import Runtime, barrier
-from .downstream import downstream_identity
-from .report import write_json
-from .runner import (DataChanged, RunSpec, check_out_dir, differences, read_record, run, validate,
+from ..run.distributed import Runtime, barrier
+from ..run.downstream import downstream_identity
+from ..run.outputs import write_json
+from ..run.runner import (DataChanged, RunSpec, check_out_dir, differences, read_record, run, validate,
                      without_content)
-from .train import EpochBudget
+from ..run.train import EpochBudget
 
 PLAN_FILE = "plan.json"
 RunKey = Tuple[str, str, int]  # (dataset, preset, seed)
@@ -230,7 +230,7 @@ class Progress:
 def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional[int] = None,
                 log=print) -> Optional[Dict[str, Any]]:
     """Run (or resume) every run of `plan`; returns compare.json's content, None if stopped."""
-    from .compare_report import write_outputs
+    from .report import write_outputs
 
     cache = plan.cache
     stale: List[RunKey] = []

@@ -18,8 +18,8 @@ from submission.tools.command import OneLineParser, run_command
 
 from .config import PRESETS
 from .fingerprint import forget as forget_fingerprints
-from .kit_presets import default_downstream
-from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
+from .presets import default_downstream
+from .arguments import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
 
 if TYPE_CHECKING:
     from .runner import RunSpec
@@ -129,7 +129,7 @@ def _interrupted_line(out: Path) -> Optional[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["compare"]:
-        from .compare_cli import main as compare_main
+        from ..compare.cli import main as compare_main
 
         return compare_main(arguments[1:])
     args = build_parser().parse_args(arguments)

@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from submission.errors import UserError
 
-from .kit_presets import KIT_PRESET_CHANGES
+from .presets import KIT_PRESET_CHANGES
 from .recipe import check_recipe
 
 MAX_SEED = 2**31 - 1

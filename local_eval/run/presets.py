@@ -41,7 +41,7 @@ KIT_PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
     # kit-mobilenet cut to under 10 minutes on 2 CPU cores (half width, a subset, few epochs):
     # 100 classes x 40 images, 4 + 6 epochs, batch 64, CIFAR-10 300 train / 100 test images per
     # class: 248 + 276 SGD steps of 0.5-1.1 s and 48 test batches of 0.4-0.6 s, timed with one
-    # torch thread on 2 shared cores (python -m local_eval.timing): about 5-9 minutes.
+    # torch thread on 2 shared cores (python -m local_eval.tools.timing): about 5-9 minutes.
     "kit-mobilenet-cpu": dict(
         _KIT_RECIPE, model="cifar_mobilenetv2_050", img_size=32, finetune_resize=32,
         pretrain_classes=100, pretrain_images_per_class=40, pretrain_epochs=4,
