@@ -1,6 +1,6 @@
 """`python -m local_eval`: see local_eval.cli."""
 import sys
 
-from .run.cli import main
+from .cli import main
 
 sys.exit(main())

@@ -15,15 +15,21 @@ import pytest
 import torch
 from PIL import Image
 
-from local_eval.run.config import PRESETS, EvalConfig, build_config, preset_config
-from local_eval.run.data import (check_image_folder, first_per_class, load_cifar100,
-                             load_downstream_dir, load_pretrain_data, read_cifar100)
+from local_eval.run.cifar import load_cifar100, read_cifar100
+from local_eval.run.config import EvalConfig
+from local_eval.run.data import (
+    check_image_folder,
+    first_per_class,
+    load_downstream_dir,
+    load_pretrain_data,
+)
 from local_eval.run.metric import cumulative_error, scored_epochs
+from local_eval.run.models import create_model as build_model
+from local_eval.run.presets import PRESETS, build_config, preset_config
+from local_eval.run.train import load_backbone
 from local_eval.tools.noise import write_noise_dataset
-from local_eval.run.train import build_model, load_backbone
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
-
 
 # --- metric -------------------------------------------------------------------------------------
 
@@ -363,7 +369,7 @@ def test_download_uses_torchvision_and_reports_failure(tmp_path, monkeypatch):
             make_cifar100(tmp_path / "fetched")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR100", FakeCIFAR100)
-    from local_eval.run.data import download_cifar100
+    from local_eval.run.cifar import download_cifar100
 
     download_cifar100(tmp_path / "fetched")
     assert calls == [(str(tmp_path / "fetched"), True, True)]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from local_eval.run.cli import main
-from local_eval.run.config import preset_config
+from local_eval.cli import main
 from local_eval.run.metric import cumulative_error
+from local_eval.run.presets import preset_config
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -439,18 +439,19 @@ def test_print_config_shows_overrides(capsys, datasets, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_default_workers_share_the_cores():
-    from local_eval.run.cli import default_workers
+def test_default_loader_workers_share_the_cores():
+    from local_eval.run.arguments import loader_workers_per_process
     from submission.system import available_cores
 
-    assert default_workers(1) == available_cores()
-    assert default_workers(10**6) == 1
+    assert loader_workers_per_process(1) == available_cores()
+    assert loader_workers_per_process(10**6) == 1
 
 
 def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     """run.json records the data's fingerprint: a rerun on other files under the same --data
     (or the same downstream folder) is one line, exit code 2, never the old report."""
-    from local_eval.run.runner import RUN_FILE, DataChanged, RunSpec, check_out_dir
+    from local_eval.run.record import RUN_FILE
+    from local_eval.run.runner import DataChanged, RunSpec, check_out_dir
     from tests.local_eval_fixtures import make_image_folder as folder_of
 
     generated = folder_of(tmp_path / "gen", classes=4, images_per_class=8)
@@ -485,7 +486,7 @@ def test_bad_flags_are_refused_before_torch_is_imported():
     """A bad flag or value costs no torch/timm import (seconds on a loaded machine)."""
     probe = (
         "import sys\n"
-        "from local_eval.run.cli import main\n"
+        "from local_eval.cli import main\n"
         "for argv in (['--bogus'], ['--data', 'd', '--out', 'o', '--seed', '-1'],\n"
         "             ['compare', '--bogus'], ['compare', 'a=b', '--out', 'o', '--seeds', '0'],\n"
         "             ['--data', 'd', '--out', 'o', '--print-config']):\n"
@@ -514,3 +515,28 @@ def test_a_run_leaves_nothing_in_tmpdir(datasets, tmp_path):
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(os.listdir(tmp)) == []
+
+
+def test_one_command_shell(capsys):
+    """python -m local_eval COMMAND: every command's --help, `--data ...` as `run`, and one line
+    with exit code 2 for no or an unknown command."""
+    from local_eval.cli import COMMANDS
+
+    assert list(COMMANDS) == ["run", "compare", "noise", "digits", "timing", "throughput"]
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: python -m local_eval {command} ")
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"\n  {command} " in listed for command in COMMANDS)
+    for argv, words in ([], "error: no command; pick one of run, compare, noise"),\
+            (["bogus"], "error: unknown command 'bogus'; pick one of run, compare"):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(words) and err.count("\n") == 1, err
+    with pytest.raises(SystemExit):
+        main(["--data", "d"])  # the alias of run: run's own usage error
+    assert capsys.readouterr().err == ("error: the following arguments are required: --out "
+                                       "(see python -m local_eval run --help)\n")

@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from local_eval.run.cli import main
-from local_eval.compare.report import markdown
+from local_eval.cli import main
 from local_eval.compare.datasets import FolderDataset, NoiseDataset, parse_dataset
-from local_eval.run.config import preset_config
-from local_eval.compare.stats import CANT_TELL, BETTER, WORSE, paired_difference, t_cdf, t_quantile
+from local_eval.compare.report import markdown
+from local_eval.compare.stats import (
+    BETTER,
+    CANT_TELL,
+    WORSE,
+    paired_difference,
+    t_cdf,
+    t_quantile,
+)
+from local_eval.run.presets import preset_config
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
@@ -220,8 +227,8 @@ def test_spearman_by_hand():
 def test_calibration_is_oriented_so_plus_one_means_the_published_order():
     from types import SimpleNamespace
 
-    from local_eval.compare.report import calibration
     from local_eval.compare.calibration import published
+    from local_eval.compare.report import calibration
 
     plan = SimpleNamespace(calibrate=("image_augment", "point_cloud"), presets=("p",), seeds=(0,))
     board, accuracy = published("image_augment"), published("point_cloud")
@@ -261,8 +268,8 @@ def test_a_generation_config_is_generated_once_sized_to_the_presets(tmp_path):
 
 
 def test_calibrate_adds_the_tables_recipes_with_fractal_as_baseline(tmp_path):
-    from local_eval.compare.cli import build_parser, plan_from_args
     from local_eval.compare.calibration import published
+    from local_eval.compare.cli import build_parser, plan_from_args
 
     args = build_parser().parse_args(["scratch", "--calibrate", "image_augment", "--out",
                                       str(tmp_path / "cmp"), "--presets", "smoke", "--seeds", "2"])
@@ -328,8 +335,8 @@ def test_compare_redoes_the_runs_of_a_dataset_changed_in_place(tmp_path, capsys,
 def test_the_eta_is_known_after_the_first_run(tmp_path):
     """Scratch runs are estimated by the pre-trained runs' fine-tuning part, so the ETA does
     not wait for a whole seed round; a preset not run yet is named as what it waits for."""
-    from local_eval.compare.plan import ComparePlan, Progress
     from local_eval.compare.datasets import ScratchDataset
+    from local_eval.compare.plan import ComparePlan, Progress
 
     smoke = preset_config("smoke")
     plan = ComparePlan(out=tmp_path, datasets=(FolderDataset("mine", tmp_path), ScratchDataset()),

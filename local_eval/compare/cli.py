@@ -5,7 +5,6 @@ As for `python -m local_eval`, torch is imported only after the command line is 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Tuple
@@ -13,10 +12,16 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
-from ..run.cli import default_workers, resolve_downstream
-from ..run.config import PRESETS
+from ..run.arguments import (
+    add_data_and_runtime_arguments,
+    add_recipe_arguments,
+    config_from_args,
+    loader_workers_per_process,
+    resolve_downstream,
+)
 from ..run.fingerprint import forget as forget_fingerprints
-from ..run.arguments import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
+from ..run.presets import PRESETS
+from ..run.world import world_from_env
 
 if TYPE_CHECKING:
     from .plan import ComparePlan
@@ -82,8 +87,8 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     if len(set(presets)) != len(presets):
         raise UserError(f"--presets {args.presets} lists a preset twice; list each once")
     configs = {p: config_from_args(args, p) for p in presets}
-    from .plan import ComparePlan
     from .datasets import parse_dataset, resolve_datasets
+    from .plan import ComparePlan
 
     tables, texts = _calibration_tables(args.calibrate), list(args.datasets)
     listed = {parse_dataset(text).name for text in texts}
@@ -132,7 +137,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _interrupted_line(out: Path) -> Optional[str]:
     # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
-    if int(os.environ.get("RANK", "0")) != 0:  # as distributed.world_from_env reads it
+    if world_from_env()[0] != 0:
         return None
     return f"interrupted; rerun the same command to resume from {out}"
 
@@ -140,14 +145,14 @@ def _interrupted_line(out: Path) -> Optional[str]:
 def _compare(args: argparse.Namespace) -> int:
     forget_fingerprints()  # look at the data afresh: it may have changed since the last command
     plan = plan_from_args(args)
+    from ..run.distributed import init_runtime, resolve_device, shutdown
     from .plan import check_plan, run_compare
     from .report import markdown
-    from ..run.distributed import init_runtime, resolve_device, shutdown, world_from_env
 
     device = resolve_device(args.device)
     _, world_size, _ = world_from_env()
     check_plan(plan, world_size)
-    workers = default_workers(world_size) if args.workers is None else args.workers
+    workers = loader_workers_per_process(world_size) if args.workers is None else args.workers
     runtime = init_runtime(device, workers, progress=not args.no_progress)
     try:
         log = (lambda line: print(line, flush=True)) if runtime.is_main else (lambda _: None)

@@ -10,6 +10,7 @@ into `cache_dir / gen-<name>-<config hash>` by `submission.generate` (which resu
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple
 from submission.errors import UserError
 from submission.fileio import make_dirs
 
-from ..run.data import _image_class_dirs, check_image_folder
+from ..run.data import check_image_folder, image_class_dirs
 from ..run.fingerprint import folder_fingerprint
 from ..run.transforms import image_size
 
@@ -80,7 +81,7 @@ class FolderDataset(_Ready):
 
     def shape(self, configs: Sequence[Any]) -> Shape:
         """As much of the folder as the presets use: classes, images per class, image side."""
-        class_dirs = _image_class_dirs(self.folder)
+        class_dirs = image_class_dirs(self.folder)
         wanted = [c.pretrain_classes for c in configs]
         classes = len(class_dirs) if None in wanted else min(len(class_dirs), max(wanted))
         available = sum(1 for f in class_dirs[0].iterdir() if f.is_file())
@@ -116,23 +117,16 @@ class GeneratedDataset:
 
     name: str
     source: str
-    config_json: str  # the GenerationConfig, before `sized` sets its class and image counts
+    generation: Any  # the validated submission GenerationConfig (sized by `sized`)
     cached = True
-
-    def config(self) -> Any:
-        from submission.config import GenerationConfig
-
-        return GenerationConfig.from_json(self.config_json)
 
     def digest(self) -> str:
         """sha256 of the fields that decide the images (not speed or device), 12 hex digits."""
-        import json
-
-        content = json.dumps(self.config().content_dict(), sort_keys=True).encode()
+        content = json.dumps(self.generation.content_dict(), sort_keys=True).encode()
         return hashlib.sha256(content).hexdigest()[:12]
 
     def identity(self) -> Dict[str, Any]:
-        config = self.config()
+        config = self.generation
         return {"name": self.name, "kind": "generated", "source": self.source,
                 "config_sha256": self.digest(), "family": config.family,
                 "classes": config.classes, "images_per_class": config.images_per_class}
@@ -142,7 +136,7 @@ class GeneratedDataset:
         return f"config:{self.digest()}"
 
     def check(self) -> None:
-        self.config()
+        return None  # validated when it was read (`from_source`)
 
     def path(self, cache_dir: Path) -> Optional[Path]:
         return cache_dir / f"gen-{self.name}-{self.digest()}"
@@ -150,7 +144,7 @@ class GeneratedDataset:
     def prepare(self, cache_dir: Path, log: Callable[[str], None]) -> None:
         from submission import generate
 
-        config, folder = self.config(), self.path(cache_dir)
+        config, folder = self.generation, self.path(cache_dir)
         make_dirs(cache_dir, "the compare cache")
         log(f"generating {self.name} ({self.source}: {config.classes} classes x "
             f"{config.images_per_class} images, {config.image_size} px) into {folder}")
@@ -161,19 +155,18 @@ class GeneratedDataset:
         return self.path(cache_dir)
 
     def shape(self, configs: Sequence[Any]) -> Shape:
-        config = self.config()
+        config = self.generation
         return config.classes, config.images_per_class, config.image_size
 
     def sized(self, configs: Sequence[Any]) -> "GeneratedDataset":
         """As many classes and images per class as the largest preset takes (all the recipe's
         when a preset takes every one)."""
-        config = self.config()
         wanted = [c.pretrain_classes for c in configs]
         per_class = [c.pretrain_images_per_class for c in configs]
-        sized = config.with_overrides(
+        sized = self.generation.with_overrides(
             classes=None if None in wanted else max(wanted),
             images_per_class=None if None in per_class else max(per_class))
-        return replace(self, config_json=sized.to_json())
+        return replace(self, generation=sized)
 
     @classmethod
     def from_source(cls, name: str, source: str) -> "GeneratedDataset":
@@ -184,12 +177,12 @@ class GeneratedDataset:
             config = create_recipe(source[len("recipe:"):])
         else:
             config = read_config_file(source)
-        return cls(name, source, config.to_json())
+        return cls(name, source, config)
 
 
 @dataclass(frozen=True)
 class NoiseDataset:
-    """Uniform-noise images (local_eval.noise) shaped like a reference dataset; sizes are None
+    """Uniform-noise images (local_eval.tools.noise) shaped like a reference dataset; sizes are None
     until `matched` fills them in."""
 
     name: str = "noise"

@@ -3,8 +3,9 @@
 COMPARE_DIR/plan.json records what the comparison is; COMPARE_DIR/runs/<dataset>/<preset>/
 seed<k>/ holds each run (resumable like any run folder); COMPARE_DIR/cache/ holds generated
 baselines (noise). A run whose data changed under the same path since it was made (its
-fingerprint, local_eval.fingerprint) is moved to COMPARE_DIR/stale-runs/ and redone. Every dataset uses the same seeds, so seed k of two datasets shares its model
-initialization and data order: the differences are paired. compare.json, compare.md and
+fingerprint, local_eval.run.fingerprint) is moved to COMPARE_DIR/stale-runs/ and redone.
+Every dataset uses the same seeds, so seed k of two datasets shares its model initialization
+and data order: the differences are paired. compare.json, compare.md and
 compare.png are rewritten after every finished run.
 """
 from __future__ import annotations
@@ -20,13 +21,13 @@ from submission.fileio import check_writable_target, make_dirs
 
 from ..run.config import EvalConfig
 from ..run.data import check_image_folder
-from .datasets import DatasetSpec, FolderDataset, ScratchDataset
 from ..run.distributed import Runtime, barrier
 from ..run.downstream import downstream_identity
 from ..run.outputs import write_json
-from ..run.runner import (DataChanged, RunSpec, check_out_dir, differences, read_record, run, validate,
-                     without_content)
+from ..run.record import differences, read_record, without_content
+from ..run.runner import DataChanged, RunSpec, check_out_dir, run, validate
 from ..run.train import EpochBudget
+from .datasets import DatasetSpec, FolderDataset, ScratchDataset
 
 PLAN_FILE = "plan.json"
 RunKey = Tuple[str, str, int]  # (dataset, preset, seed)

@@ -1,4 +1,5 @@
-"""`python -m local_eval`: estimate the leaderboard score of a generated dataset.
+"""`python -m local_eval run` (or `python -m local_eval --data ...`): estimate the leaderboard
+score of a generated dataset.
 
 torch, timm and the training modules are imported only once the command line is parsed and the
 recipe validated, so a bad flag or value is refused in a fraction of a second.
@@ -7,35 +8,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from submission.errors import UserError
-from submission.system import available_cores
 from submission.tools.command import OneLineParser, run_command
 
-from .config import PRESETS
+from .arguments import (
+    add_data_and_runtime_arguments,
+    add_recipe_arguments,
+    config_from_args,
+    loader_workers_per_process,
+    resolve_downstream,
+)
 from .fingerprint import forget as forget_fingerprints
-from .presets import default_downstream
-from .arguments import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
+from .presets import PRESETS
+from .record import RUN_FILE
+from .world import world_from_env
 
 if TYPE_CHECKING:
     from .runner import RunSpec
 
-RUN_FILE = "run.json"  # what runner.RUN_FILE is, without importing torch to name it
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m local_eval",
+        prog="python -m local_eval run",
         description="Pre-train a model on a generated ImageFolder, fine-tune it on CIFAR-10/100 "
                     "or ImageFolder pairs and report the contest metric: the sum of "
                     "(100 - top-1 %) over fine-tuning epochs ceil(E/2)..E, averaged over the "
                     "downstream sets, lower is better.",
-        epilog="python -m local_eval compare --help: several datasets x presets x seeds, with "
-               "paired statistics.",
+        epilog="python -m local_eval --data ... is the same command; python -m local_eval --help "
+               "lists the others (compare: several datasets x presets x seeds, with paired "
+               "statistics).",
     )
     parser.add_argument("--data", type=Path, required=True, help="generated ImageFolder root")
     parser.add_argument("--out", type=Path, required=True,
@@ -78,26 +82,6 @@ def spec_from_args(args: argparse.Namespace) -> "RunSpec":
                    compare_scratch=args.compare_scratch, preset=args.preset)
 
 
-def resolve_downstream(text: Optional[str], downstream_dir: Optional[Path], preset: str) -> str:
-    """--downstream as given, else folder with --downstream-dir, else the preset's default."""
-    if text is None:
-        return "folder" if downstream_dir is not None else default_downstream(preset)
-    if downstream_dir is not None and "folder" not in [t.strip() for t in text.split(",")]:
-        raise UserError(f"--downstream-dir is given but --downstream {text} does not list "
-                        f"'folder'; add folder to the list, or drop --downstream-dir")
-    return text
-
-
-def default_workers(world_size: int) -> int:
-    """Loader processes per training process: the usable cores shared out, at least 1.
-
-    Decoding and augmenting caps pre-training on a GPU: on an H200 with 16 cores the contest
-    preset's loader gave 1,586 images/s with 8 workers and 3,160 with 16 (ViT-Tiny itself trains
-    at 8,556 in bf16), so every core is used; README "Measured on a GPU".
-    """
-    return max(1, available_cores() // world_size)
-
-
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:
     first, last = report["scored_epochs"]
     sets = report["downstream"]
@@ -119,7 +103,7 @@ def _summary(report: Dict[str, Any], out: Path) -> List[str]:
 
 def _interrupted_line(out: Path) -> Optional[str]:
     # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
-    if int(os.environ.get("RANK", "0")) != 0:  # as distributed.world_from_env reads it
+    if world_from_env()[0] != 0:
         return None
     if (out / RUN_FILE).is_file():
         return f"interrupted; rerun the same command to resume from {out}"
@@ -127,12 +111,7 @@ def _interrupted_line(out: Path) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    if arguments[:1] == ["compare"]:
-        from ..compare.cli import main as compare_main
-
-        return compare_main(arguments[1:])
-    args = build_parser().parse_args(arguments)
+    args = build_parser().parse_args(argv)
     return run_command(lambda: _run(args), lambda: _interrupted_line(args.out))
 
 
@@ -142,13 +121,13 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(config_from_args(args).to_dict(), indent=2))
         return 0
     spec = spec_from_args(args)
-    from .distributed import init_runtime, resolve_device, shutdown, world_from_env
+    from .distributed import init_runtime, resolve_device, shutdown
     from .runner import run, validate
 
     device = resolve_device(args.device)
     _, world_size, _ = world_from_env()
     validate(spec, world_size)
-    workers = default_workers(world_size) if args.workers is None else args.workers
+    workers = loader_workers_per_process(world_size) if args.workers is None else args.workers
     runtime = init_runtime(device, workers, progress=not args.no_progress)
     try:
         report = run(spec, runtime, args.stop_after_epochs)

@@ -8,7 +8,6 @@ pre-training and fine-tunes from random initialization (the `scratch` baseline o
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,19 @@ from .data import LabeledSplit, check_image_folder, check_images, load_pretrain_
 from .distributed import Runtime, barrier
 from .downstream import DownstreamSet, downstream_identity, parse_downstream
 from .fingerprint import folder_fingerprint
-from .phases import finetune_spec, pretrain_spec
+from .models import create_model
 from .outputs import write_json
+from .phases import finetune_spec, pretrain_spec
+from .record import CONTENT_KEYS, RUN_FILE, differences, read_record, without_content
 from .report import SetResult, build_report, plot_run
-from .train import (EpochBudget, build_model, load_checkpoint, StopRequested, run_phase,
-                    steps_per_epoch)
+from .train import (
+    EpochBudget,
+    StopRequested,
+    load_checkpoint,
+    run_phase,
+    steps_per_epoch,
+)
 from .transforms import check_crop_fits
-
-RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class RunSpec:
     download: bool = False
     compare_scratch: bool = False
     preset: str = "custom"  # informative only: the config says what runs
-    # What `data` holds; None: fingerprint the folder (local_eval.fingerprint). `compare` passes
+    # What `data` holds; None: fingerprint the folder (local_eval.run.fingerprint). `compare` passes
     # its own for the datasets it generates (named by their config hash).
     data_content: Optional[str] = None
 
@@ -59,44 +63,6 @@ class RunSpec:
                 **downstream_identity(self.downstream_sets())}
 
 
-# The identity keys that say what the data holds (not where it is or how it is trained on).
-CONTENT_KEYS = ("data_content", "downstream_content")
-
-
-def without_content(identity: Any) -> Any:
-    """`identity` without its CONTENT_KEYS, at any depth."""
-    if isinstance(identity, dict):
-        return {k: without_content(v) for k, v in identity.items() if k not in CONTENT_KEYS}
-    if isinstance(identity, list):
-        return [without_content(v) for v in identity]
-    return identity
-
-
-def differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
-    keys = sorted(set(old) | set(new))
-    found = []
-    for key in keys:
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += differences(a, b, prefix + key + ".")
-        elif a != b:
-            found.append(f"{prefix}{key} {a!r} -> {b!r}")
-    return found
-
-
-def read_record(out: Path, name: str, what: str) -> Dict[str, Any]:
-    """The JSON record `name` that says what a non-empty folder `out` holds (a run's run.json, a
-    comparison's plan); refuses a folder without one and a damaged one."""
-    record = out / name
-    if not record.is_file():
-        raise UserError(f"--out {out} is not empty and holds no {what} ({name}); "
-                        f"pass a new or empty folder")
-    try:
-        return json.loads(record.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{record} is damaged ({error}); remove {out} to start over") from error
-
-
 class DataChanged(UserError):
     """The run folder holds this same run, made on other data under the same paths."""
 
@@ -104,7 +70,7 @@ class DataChanged(UserError):
 def check_out_dir(spec: RunSpec) -> None:
     """Refuse an --out that cannot be written or holds something else than this same run.
 
-    A run made on data that changed since (same paths, other files: local_eval.fingerprint) is
+    A run made on data that changed since (same paths, other files: local_eval.run.fingerprint) is
     refused with DataChanged, so its scores are never reported for the new data.
     """
     out = spec.out
@@ -152,7 +118,7 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     if config.uses_mixup and (config.pretrain_batch_size // world_size) % 2:
         raise UserError(f"Mixup/CutMix need an even batch per process; pretrain_batch_size "
                         f"{config.pretrain_batch_size} over {world_size} process(es) is odd")
-    build_model(config, 2)  # unknown model names and unsupported sizes fail here
+    create_model(config, 2)  # unknown model names and unsupported sizes fail here
     check_out_dir(spec)
 
 
@@ -225,19 +191,18 @@ def _train(spec: RunSpec, runtime: Runtime, sets, pretrain_data, downstreams, bu
     several = len(sets) > 1
     pretrain, backbone = None, None
     if pretrain_data is not None:
-        pretrain = run_phase(pretrain_spec(config, pretrain_data), config, runtime,
-                             out / "pretrain.pt", budget)
+        pretrain = run_phase(pretrain_spec(config, pretrain_data), runtime, out / "pretrain.pt",
+                             budget)
         backbone = load_checkpoint(out / "pretrain.pt")["model"]
     results: List[SetResult] = []
     for downstream_set, downstream in zip(sets, downstreams):
         label = downstream_set.name if several else ""
         finetune = run_phase(finetune_spec("finetune", config, downstream, backbone, label),
-                             config, runtime, _checkpoint(out, "finetune", downstream_set, several),
-                             budget)
+                             runtime, _checkpoint(out, "finetune", downstream_set, several), budget)
         scratch = None
         if spec.compare_scratch:
             scratch = run_phase(finetune_spec("scratch", config, downstream, None, label),
-                                config, runtime, _checkpoint(out, "scratch", downstream_set, several),
+                                runtime, _checkpoint(out, "scratch", downstream_set, several),
                                 budget)
         results.append(SetResult(downstream_set, downstream, finetune, scratch))
     return pretrain, results
