@@ -1,147 +1,51 @@
-"""`python -m local_eval`: estimate the leaderboard score of a generated dataset."""
+"""`python -m local_eval COMMAND ...`: the evaluator's one command shell.
+
+Each command lives in its own module and is imported only when named, so that the shell and a
+bad flag cost no torch import. `python -m local_eval --data ...` (no command) is `run`.
+"""
 from __future__ import annotations
 
-import argparse
-import json
+import importlib
 import sys
-from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
-from submission.errors import UserError
-from submission.system import available_cores
-
-from .config import PRESETS
-from .kit_presets import default_downstream
-from .distributed import init_runtime, resolve_device, shutdown, world_from_env
-from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
-from .runner import RUN_FILE, RunSpec, run, validate
-from submission.tools.command import OneLineParser, run_command
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="python -m local_eval",
-        description="Pre-train a model on a generated ImageFolder, fine-tune it on CIFAR-10/100 "
-                    "or ImageFolder pairs and report the contest metric: the sum of "
-                    "(100 - top-1 %) over fine-tuning epochs ceil(E/2)..E, averaged over the "
-                    "downstream sets, lower is better.",
-        epilog="python -m local_eval compare --help: several datasets x presets x seeds, with "
-               "paired statistics.",
-    )
-    parser.add_argument("--data", type=Path, required=True, help="generated ImageFolder root")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="run folder (checkpoints, report.json, curves.png); rerun to resume")
-    parser.add_argument("--preset", default="quick", choices=PRESETS,
-                        help="smoke: seconds, for tests; quick: ~15-20 min on 2 CPU cores; "
-                             "contest: the full 224 px ViT setting for a GPU; kit-mobilenet, "
-                             "kit-resnet: the organizer's kit (32 px MobileNetV2, 224 px "
-                             "ResNet-18; GPU); kit-mobilenet-cpu: a ~10 min CPU cut of "
-                             "kit-mobilenet (default: quick)")
-    parser.add_argument("--downstream", metavar="SETS",
-                        help="comma-separated fine-tuning sets, scored as their mean: cifar10, "
-                             "cifar100, folder (= --downstream-dir) or a folder with train/ and "
-                             "val/ (default: cifar10 for kit presets, else cifar100; folder "
-                             "when only --downstream-dir is given)")
-    add_data_and_runtime_arguments(parser)
-    parser.add_argument("--compare-scratch", action="store_true",
-                        help="also fine-tune from random initialization and report the gain")
-    parser.add_argument("--stop-after-epochs", type=int, metavar="N",
-                        help="stop after N epochs of this invocation (all phases count); rerun "
-                             "the same command to continue from the checkpoints")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved config as JSON and exit")
-    add_recipe_arguments(parser)
-    return parser
+# command -> (module with main(argv), one line for --help)
+COMMANDS = {
+    "run": ("local_eval.run.cli", "pre-train on a generated dataset, fine-tune, report the "
+                                  "contest score (also: python -m local_eval --data ...)"),
+    "compare": ("local_eval.compare.cli", "several datasets x presets x seeds, with paired "
+                                          "statistics and calibration"),
+    "noise": ("local_eval.tools.noise", "write a random-noise ImageFolder (the bad-data "
+                                        "baseline)"),
+    "digits": ("local_eval.tools.digits", "write scikit-learn's handwritten digits as an "
+                                          "ImageFolder pair (a downstream set, no download)"),
+    "timing": ("local_eval.tools.timing", "time a preset's training steps on this CPU"),
+    "throughput": ("local_eval.tools.throughput", "time the model and the data loader apart "
+                                                  "(GPU sizing)"),
+}
+PROG = "python -m local_eval"
 
 
-def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
-        raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
-    if args.workers is not None and args.workers < 0:
-        raise UserError(f"--workers must not be negative, got {args.workers}")
-    downstream = resolve_downstream(args.downstream, args.downstream_dir, args.preset)
-    return RunSpec(config=config_from_args(args), data=args.data, out=args.out,
-                   downstream=downstream, cifar_root=args.cifar_root,
-                   downstream_dir=args.downstream_dir, download=args.download,
-                   compare_scratch=args.compare_scratch, preset=args.preset)
-
-
-def resolve_downstream(text: Optional[str], downstream_dir: Optional[Path], preset: str) -> str:
-    """--downstream as given, else folder with --downstream-dir, else the preset's default."""
-    if text is None:
-        return "folder" if downstream_dir is not None else default_downstream(preset)
-    if downstream_dir is not None and "folder" not in [t.strip() for t in text.split(",")]:
-        raise UserError(f"--downstream-dir is given but --downstream {text} does not list "
-                        f"'folder'; add folder to the list, or drop --downstream-dir")
-    return text
-
-
-def default_workers(world_size: int) -> int:
-    """Loader processes per training process: the usable cores shared out, at least 1.
-
-    Decoding and augmenting caps pre-training on a GPU: on an H200 with 16 cores the contest
-    preset's loader gave 1,586 images/s with 8 workers and 3,160 with 16 (ViT-Tiny itself trains
-    at 8,556 in bf16), so every core is used; README "Measured on a GPU".
-    """
-    return max(1, available_cores() // world_size)
-
-
-def _summary(report: Dict[str, Any], out: Path) -> List[str]:
-    first, last = report["scored_epochs"]
-    sets = report["downstream"]
-    if len(sets) == 1:
-        top1 = next(iter(sets.values()))["finetune"]["top1"]
-        lines = [f"score {report['score']:.2f} (sum of 100 - top-1 over fine-tuning epochs "
-                 f"{first}-{last}; lower is better); final top-1 {top1[-1]:.2f}%"]
-    else:
-        per_set = ", ".join(f"{name} {entry['score']:.2f}" for name, entry in sets.items())
-        lines = [f"score {report['score']:.2f} (mean over {len(sets)} downstream sets of the sum "
-                 f"of 100 - top-1 over fine-tuning epochs {first}-{last}; lower is better): "
-                 f"{per_set}"]
-    if report["scratch_score"] is not None:
-        lines.append(f"from scratch {report['scratch_score']:.2f}; pre-training gains "
-                     f"{report['score_gain_over_scratch']:.2f} (positive: the data helped)")
-    lines.append(f"report: {out / 'report.json'}  curves: {out / 'curves.png'}")
-    return lines
-
-
-def _interrupted_line(out: Path) -> Optional[str]:
-    # Ctrl-C: one line instead of a traceback; every finished epoch is checkpointed.
-    if world_from_env()[0] != 0:
-        return None
-    if (out / RUN_FILE).is_file():
-        return f"interrupted; rerun the same command to resume from {out}"
-    return f"interrupted before anything was written to {out}; rerun the same command"
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: {PROG} COMMAND [options]   ({PROG} COMMAND --help for its options)", "",
+             "commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", f"{PROG} --data GEN_DIR --out RUN_DIR ... is the same as {PROG} run ..."]
+    return "\n".join(lines)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if arguments[:1] == ["compare"]:
-        from .compare_cli import main as compare_main
-
-        return compare_main(arguments[1:])
-    args = build_parser().parse_args(arguments)
-    return run_command(lambda: _run(args), lambda: _interrupted_line(args.out))
-
-
-def _run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
-    spec = spec_from_args(args)
-    if args.print_config:
-        print(json.dumps(spec.config.to_dict(), indent=2))
+    first = arguments[0] if arguments else None
+    if first in COMMANDS:
+        return importlib.import_module(COMMANDS[first][0]).main(arguments[1:])
+    if first in ("-h", "--help"):
+        print(usage())
         return 0
-    _, world_size, _ = world_from_env()
-    validate(spec, world_size)
-    workers = default_workers(world_size) if args.workers is None else args.workers
-    runtime = init_runtime(device, workers, progress=not args.no_progress)
-    try:
-        report = run(spec, runtime, args.stop_after_epochs)
-    finally:
-        shutdown(runtime)
-    if runtime.is_main:
-        if report is None:
-            print(f"stopped after {args.stop_after_epochs} epoch(s) as asked; rerun the same "
-                  f"command to resume from {spec.out}")
-        else:
-            print("\n".join(_summary(report, spec.out)))
-    return 0
+    if first is None or not first.startswith("-"):
+        what = "no command" if first is None else f"unknown command {first!r}"
+        print(f"error: {what}; pick one of {', '.join(COMMANDS)} (see {PROG} --help)",
+              file=sys.stderr)
+        return 2
+    return importlib.import_module(COMMANDS["run"][0]).main(arguments)  # --data ...: run

@@ -86,13 +86,13 @@ gen cpu --device cpu --workers $CORES
 rm -rf "$WORK/cpu"
 
 stamp "local_eval pre-training throughput (ViT-Tiny 224, batch 256)"
-timeout 200 $PY -m local_eval.throughput --data "$WORK/cuda_default" --preset contest --workers 8,$CORES \
+timeout 200 $PY -m local_eval throughput --data "$WORK/cuda_default" --preset contest --workers 8,$CORES \
     $STEPS --json | record throughput_contest
-timeout 90 $PY -m local_eval.throughput --data "$WORK/cuda_default" --preset kit-resnet --workers $CORES \
+timeout 90 $PY -m local_eval throughput --data "$WORK/cuda_default" --preset kit-resnet --workers $CORES \
     --variants $([ $DEV = cuda ] && echo bf16,bf16-channels-last || echo fp32) $STEPS --json | record throughput_kit_resnet
 
 stamp "local_eval: one real pre-training epoch (contest preset, 20k images)"
-timeout 60 $PY -m local_eval.digits "$WORK/digits" --train-per-class 100 --size 32 | tail -1
+timeout 60 $PY -m local_eval digits "$WORK/digits" --train-per-class 100 --size 32 | tail -1
 timeout 150 $PY -m local_eval --data "$WORK/cuda_default" --out "$WORK/run" --preset contest \
     --downstream-dir "$WORK/digits" --stop-after-epochs 1 --no-progress --workers $CORES $EVAL_BATCH 2>&1 | tail -3
 $PY - "$WORK/run/pretrain.pt" <<'PY' | record local_eval_epoch

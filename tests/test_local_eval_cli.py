@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from local_eval.cli import main
-from local_eval.config import preset_config
-from local_eval.metric import cumulative_error
+from local_eval.run.metric import cumulative_error
+from local_eval.run.presets import preset_config
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(datasets, tmp_path):
 
 def test_ctrl_c_message_says_whether_there_is_a_run_to_resume(capsys, datasets, tmp_path,
                                                               monkeypatch):
-    import local_eval.cli
+    import local_eval.run.runner
 
     generated, cifar = datasets
     out = tmp_path / "run"
@@ -186,7 +186,7 @@ def test_ctrl_c_message_says_whether_there_is_a_run_to_resume(capsys, datasets, 
     def interrupted(spec, runtime, stop_after_epochs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(local_eval.cli, "run", interrupted)
+    monkeypatch.setattr(local_eval.run.runner, "run", interrupted)  # cli imports it when it runs
     assert main(smoke_args(generated, cifar, out)) == 130
     assert capsys.readouterr().err == (f"interrupted before anything was written to {out}; "
                                        f"rerun the same command\n")
@@ -251,9 +251,9 @@ def test_unreadable_images_are_refused_up_front(capsys, datasets, tmp_path):
 
 def test_unreadable_image_in_a_large_set_is_skipped_with_a_warning(capfd, datasets, tmp_path,
                                                                    monkeypatch):
-    import local_eval.data
+    import local_eval.run.data
 
-    monkeypatch.setattr(local_eval.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
+    monkeypatch.setattr(local_eval.run.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
     _, cifar = datasets
     data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
     bad = data / "00001" / "00003.png"
@@ -312,6 +312,16 @@ def test_existing_out_with_other_config_is_refused(capsys, finished_run, dataset
     expect_error(capsys, smoke_args(generated, cifar, out, "--finetune-epochs", "4"),
                  "different config")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_negative_or_too_large_seed_is_refused(capsys, datasets, tmp_path):
+    generated, cifar = datasets
+    out = tmp_path / "o"
+    expect_error(capsys, smoke_args(generated, cifar, out, "--seed", "-1"),
+                 "seed must be a non-negative integer of at most 2147483647 (2**31 - 1), got -1")
+    expect_error(capsys, smoke_args(generated, cifar, out, "--seed", str(2**31)),
+                 "got 2147483648")
+    assert not out.exists()
 
 
 def test_non_finite_learning_rates_are_refused_before_writing(capsys, datasets, tmp_path):
@@ -429,9 +439,104 @@ def test_print_config_shows_overrides(capsys, datasets, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_default_workers_share_the_cores():
-    from local_eval.cli import default_workers
+def test_default_loader_workers_share_the_cores():
+    from local_eval.run.arguments import loader_workers_per_process
     from submission.system import available_cores
 
-    assert default_workers(1) == available_cores()
-    assert default_workers(10**6) == 1
+    assert loader_workers_per_process(1) == available_cores()
+    assert loader_workers_per_process(10**6) == 1
+
+
+def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
+    """run.json records the data's fingerprint: a rerun on other files under the same --data
+    (or the same downstream folder) is one line, exit code 2, never the old report."""
+    from local_eval.run.record import RUN_FILE
+    from local_eval.run.runner import DataChanged, RunSpec, check_out_dir
+    from tests.local_eval_fixtures import make_image_folder as folder_of
+
+    generated = folder_of(tmp_path / "gen", classes=4, images_per_class=8)
+    pair = tmp_path / "pair"
+    folder_of(pair / "train", classes=2, images_per_class=3)
+    folder_of(pair / "val", classes=2, images_per_class=2)
+    spec = RunSpec(config=preset_config("smoke"), data=generated, out=tmp_path / "run",
+                   downstream="folder", downstream_dir=pair)
+    spec.out.mkdir()
+    (spec.out / RUN_FILE).write_text(json.dumps(spec.identity()))
+    check_out_dir(spec)  # the same data: resumes
+    from local_eval.run.fingerprint import forget
+
+    (generated / "00001" / "00003.png").write_bytes((generated / "00002" / "00003.png").read_bytes())
+    forget()
+    with pytest.raises(DataChanged, match="^--data changed since the run in --out"):
+        check_out_dir(spec)
+    (spec.out / RUN_FILE).write_text(json.dumps(spec.identity()))
+    (pair / "val" / "00000" / "00001.png").unlink()
+    forget()
+    with pytest.raises(DataChanged, match="^the downstream folder changed"):
+        check_out_dir(spec)
+    # The command line: one line, exit code 2.
+    (spec.out / RUN_FILE).write_text(json.dumps({**spec.identity(), "data_content": "0:old"}))
+    assert main(["--data", str(generated), "--out", str(spec.out), "--preset", "smoke",
+                 "--downstream-dir", str(pair), "--workers", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data changed since the run") and err.count("\n") == 1, err
+
+
+def test_bad_flags_are_refused_before_torch_is_imported():
+    """A bad flag or value costs no torch/timm import (seconds on a loaded machine)."""
+    probe = (
+        "import sys\n"
+        "from local_eval.cli import main\n"
+        "for argv in (['--bogus'], ['--data', 'd', '--out', 'o', '--seed', '-1'],\n"
+        "             ['compare', '--bogus'], ['compare', 'a=b', '--out', 'o', '--seeds', '0'],\n"
+        "             ['--data', 'd', '--out', 'o', '--print-config']):\n"
+        "    try:\n"
+        "        code = main(argv)\n"
+        "    except SystemExit as stop:\n"
+        "        code = stop.code\n"
+        "    print(code, sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    lines = result.stdout.splitlines()
+    assert lines[:4] == ["2 []"] * 4 and lines[-1] == "0 []", result.stderr
+    assert result.stderr.count("error: ") == 4 and result.stderr.count("\n") == 4, result.stderr
+
+
+@pytest.mark.slow
+def test_a_run_leaves_nothing_in_tmpdir(datasets, tmp_path):
+    """Importing torch._dynamo (torchvision, timm) used to leave $TMPDIR/torchinductor_<user>/."""
+    generated, cifar = datasets
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp))
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    result = subprocess.run([sys.executable, "-m", "local_eval",
+                             *smoke_args(generated, cifar, tmp_path / "o", "--epochs", "1")],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(tmp)) == []
+
+
+def test_one_command_shell(capsys):
+    """python -m local_eval COMMAND: every command's --help, `--data ...` as `run`, and one line
+    with exit code 2 for no or an unknown command."""
+    from local_eval.cli import COMMANDS
+
+    assert list(COMMANDS) == ["run", "compare", "noise", "digits", "timing", "throughput"]
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: python -m local_eval {command} ")
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"\n  {command} " in listed for command in COMMANDS)
+    for argv, words in ([], "error: no command; pick one of run, compare, noise"),\
+            (["bogus"], "error: unknown command 'bogus'; pick one of run, compare"):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(words) and err.count("\n") == 1, err
+    with pytest.raises(SystemExit):
+        main(["--data", "d"])  # the alias of run: run's own usage error
+    assert capsys.readouterr().err == ("error: the following arguments are required: --out "
+                                       "(see python -m local_eval run --help)\n")

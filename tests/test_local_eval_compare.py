@@ -11,10 +11,17 @@ from pathlib import Path
 import pytest
 
 from local_eval.cli import main
-from local_eval.compare_report import markdown
-from local_eval.datasets import FolderDataset, NoiseDataset, parse_dataset
-from local_eval.config import preset_config
-from local_eval.stats import CANT_TELL, BETTER, WORSE, paired_difference, t_cdf, t_quantile
+from local_eval.compare.datasets import FolderDataset, NoiseDataset, parse_dataset
+from local_eval.compare.report import markdown
+from local_eval.compare.stats import (
+    BETTER,
+    CANT_TELL,
+    WORSE,
+    paired_difference,
+    t_cdf,
+    t_quantile,
+)
+from local_eval.run.presets import preset_config
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
@@ -171,7 +178,9 @@ def test_compare_bad_inputs(inputs, tmp_path, capsys):
         (["--presets", "smoke,huge"], "unknown preset 'huge' in --presets; known presets: smoke"),
         (["--baseline", "other"], "--baseline other is not one of"),
         (["--seed", "3"], "drop --seed"),
-        (["--seeds", "0"], "--seeds must be at least 1"),
+        (["--seeds", "0"], "--seeds must be from 1 to 1000"),
+        (["--seeds", "100000000000"], "--seeds must be from 1 to 1000"),  # was a MemoryError
+        (["--seed", "-1"], "drop --seed"),
         (["--downstream", "cifar10"], "CIFAR-10 not found"),
         (["--pretrain-classes", "9"], "has 4 classes but preset smoke takes 9"),
     ]
@@ -206,7 +215,7 @@ def test_compare_out_under_a_file_is_one_line(inputs, tmp_path, capsys):
 # --- generation configs as datasets, calibration -------------------------------------------------
 
 def test_spearman_by_hand():
-    from local_eval.stats import ranks, spearman
+    from local_eval.compare.stats import ranks, spearman
 
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
     assert ranks([1, 1, 2]) == [1.5, 1.5, 3.0]
@@ -218,8 +227,8 @@ def test_spearman_by_hand():
 def test_calibration_is_oriented_so_plus_one_means_the_published_order():
     from types import SimpleNamespace
 
-    from local_eval.compare_report import calibration
-    from submission.calibration import published
+    from local_eval.compare.calibration import published
+    from local_eval.compare.report import calibration
 
     plan = SimpleNamespace(calibrate=("image_augment", "point_cloud"), presets=("p",), seeds=(0,))
     board, accuracy = published("image_augment"), published("point_cloud")
@@ -236,7 +245,7 @@ def test_calibration_is_oriented_so_plus_one_means_the_published_order():
 
 
 def test_a_generation_config_is_generated_once_sized_to_the_presets(tmp_path):
-    from local_eval.datasets import GeneratedDataset, resolve_datasets
+    from local_eval.compare.datasets import GeneratedDataset, resolve_datasets
     from submission import GenerationConfig
 
     config_file = tmp_path / "small.json"
@@ -259,8 +268,8 @@ def test_a_generation_config_is_generated_once_sized_to_the_presets(tmp_path):
 
 
 def test_calibrate_adds_the_tables_recipes_with_fractal_as_baseline(tmp_path):
-    from local_eval.compare_cli import build_parser, plan_from_args
-    from submission.calibration import published
+    from local_eval.compare.calibration import published
+    from local_eval.compare.cli import build_parser, plan_from_args
 
     args = build_parser().parse_args(["scratch", "--calibrate", "image_augment", "--out",
                                       str(tmp_path / "cmp"), "--presets", "smoke", "--seeds", "2"])
@@ -272,3 +281,77 @@ def test_calibrate_adds_the_tables_recipes_with_fractal_as_baseline(tmp_path):
         plan_from_args(build_parser().parse_args(["--calibrate", "nope", "--out", str(tmp_path / "x")]))
     with pytest.raises(UserError, match="at least one DATASET"):
         plan_from_args(build_parser().parse_args(["--out", str(tmp_path / "x")]))
+
+
+# --- data changed under the same path: the runs are redone, the old score never reported ---------
+
+def _mine(out: Path) -> tuple:
+    """(score in compare.json, pre-training losses of the run) of dataset mine."""
+    summary = json.loads((out / "compare.json").read_text())
+    (score,) = [r["score"] for r in summary["runs"] if r["dataset"] == "mine"]
+    report = json.loads((out / "runs" / "mine" / "smoke" / "seed0" / "report.json").read_text())
+    return score, report["pretrain"]["loss"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["regenerate", "replace_one_image"])
+def test_compare_redoes_the_runs_of_a_dataset_changed_in_place(tmp_path, capsys, change):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    folder = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
+    cifar = make_cifar100(tmp_path / "cifar", classes=4, train_per_class=8, test_per_class=4)
+    out = tmp_path / "cmp"
+    argv = ["compare", f"mine={folder}", "scratch", "--out", str(out), "--presets", "smoke",
+            "--seeds", "1", "--cifar-root", str(cifar), "--workers", "0", "--no-progress"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    old_score, old_loss = _mine(out)
+    if change == "regenerate":  # the same command with another seed, --overwrite
+        shutil.rmtree(folder)
+        make_image_folder(folder, classes=4, images_per_class=8, seed=1)
+    else:  # one image replaced by another of the same size
+        image = folder / "00000" / "00000.png"
+        pixels = np.full((16, 16, 3), 255, dtype=np.uint8)
+        Image.fromarray(pixels).save(image)
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 already finished" in printed  # scratch, which reads no generated data
+    assert "the data of mine changed since 1 of its runs were made" in printed
+    assert "[1/2] mine / smoke / seed 0 ..." in printed  # trained again
+    new_score, new_loss = _mine(out)
+    assert new_loss != old_loss  # on the new data (the smoke scores may tie at 100.0)
+    if new_score != old_score:
+        assert f"{old_score:.2f}" not in printed
+    aside = list((out / "stale-runs").glob("*/mine/smoke/seed0/report.json"))
+    assert len(aside) == 1 and json.loads(aside[0].read_text())["pretrain"]["loss"] == old_loss
+    # Unchanged since: the third time resumes everything.
+    assert main(argv) == 0
+    assert "2 already finished" in capsys.readouterr().out and _mine(out) == (new_score, new_loss)
+
+
+def test_the_eta_is_known_after_the_first_run(tmp_path):
+    """Scratch runs are estimated by the pre-trained runs' fine-tuning part, so the ETA does
+    not wait for a whole seed round; a preset not run yet is named as what it waits for."""
+    from local_eval.compare.datasets import ScratchDataset
+    from local_eval.compare.plan import ComparePlan, Progress
+
+    smoke = preset_config("smoke")
+    plan = ComparePlan(out=tmp_path, datasets=(FolderDataset("mine", tmp_path), ScratchDataset()),
+                       configs={"smoke": smoke, "quick": preset_config("quick")},
+                       downstream={"smoke": "cifar100", "quick": "cifar100"}, seeds=(0, 1),
+                       baseline="mine")
+    progress = Progress(plan)
+    assert progress.line() == "0/8 runs done; ETA unknown until the first run of preset smoke finishes"
+    wall = {"pretrain": 30.0, "finetune": 10.0, "scratch": None, "this_invocation": 41.0}
+    progress.record(("mine", "smoke", 0), {"wall_seconds": wall})
+    assert progress.line() == "1/8 runs done; ETA unknown until the first run of preset quick finishes"
+    progress.record(("mine", "quick", 0), {"wall_seconds": dict(wall, pretrain=60.0)})
+    # smoke: scratch 0 and 1 at 10 s, mine 1 at 40 s; quick: 10 + 10 + 70 s.
+    assert progress.eta() == pytest.approx(60.0 + 90.0)
+    progress.record(("scratch", "smoke", 0), {"wall_seconds": {"pretrain": 0.0, "finetune": 14.0,
+                                                               "scratch": None}})
+    assert progress.eta() == pytest.approx(40.0 + 14.0 + 90.0)
+    assert progress.line() == "3/8 runs done; ETA 00:02:24"

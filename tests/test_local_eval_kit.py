@@ -2,19 +2,25 @@
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from local_eval.cli import main
-from local_eval.config import EvalConfig, build_config, preset_config
-from local_eval.metric import cumulative_error
-from local_eval.models import KIT_NETWORKS, create_model
-from local_eval.phases import make_scheduler
-from local_eval.recipe import milestone_epochs
-from local_eval.train import load_backbone
-from local_eval.transforms import check_crop_fits, finetune_transforms, pretrain_transform
+from local_eval.run.config import EvalConfig
+from local_eval.run.metric import cumulative_error
+from local_eval.run.models import KIT_NETWORKS, create_model
+from local_eval.run.phases import make_scheduler
+from local_eval.run.presets import build_config, preset_config
+from local_eval.run.recipe import milestone_epochs
+from local_eval.run.train import load_backbone
+from local_eval.run.transforms import (
+    check_crop_fits,
+    finetune_transforms,
+    pretrain_transform,
+)
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar10, make_cifar100, make_image_folder
 
@@ -225,7 +231,8 @@ def test_kit_bad_inputs(data, tmp_path, capsys):
 
 
 def test_timing_counts_the_steps_of_a_preset(capsys):
-    from local_eval.timing import estimate, main as timing_main
+    from local_eval.tools.timing import estimate
+    from local_eval.tools.timing import main as timing_main
 
     result = estimate(preset_config("smoke"), classes=6, images_per_class=10, image_size=16,
                       downstream_classes=4, train_per_class=8, test_per_class=4, repeats=1)

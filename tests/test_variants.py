@@ -17,7 +17,7 @@ from PIL import Image
 from submission import GenerationConfig, generate
 from submission.augment import build_image_augmenter
 from submission.backgrounds import diamond_square, diamond_square_background
-from submission.calibration import RESULTS, TABLES, published
+from local_eval.compare.calibration import RESULTS, TABLES, published
 from submission.config import ImageAugmentConfig, PointAugmentConfig
 from submission.errors import UserError
 from submission.plan import RunPlan

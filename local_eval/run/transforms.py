@@ -1,4 +1,4 @@
-"""Image transforms of both phases, per the config's recipe choices (local_eval.recipe).
+"""Image transforms of both phases, per the config's recipe choices (local_eval.run.recipe).
 
 Pre-training: `random_resized_crop` is timm's training transform (OFDB practice);
 `random_crop` cuts img_size x img_size out of the image at its own resolution, as the FractalDB

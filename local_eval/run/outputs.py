@@ -1,4 +1,6 @@
-"""report.json and curves.png of a finished run."""
+"""How results are written, for runs and comparisons alike: JSON refused when it holds NaN or
+inf, matplotlib figures as PNG bytes, the per-epoch curves plot, and the library versions a
+report records. What a run's report.json holds is local_eval.run.report."""
 from __future__ import annotations
 
 import io

@@ -8,7 +8,6 @@ pre-training and fine-tunes from random initialization (the `scratch` baseline o
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,20 @@ from .config import EvalConfig
 from .data import LabeledSplit, check_image_folder, check_images, load_pretrain_data
 from .distributed import Runtime, barrier
 from .downstream import DownstreamSet, downstream_identity, parse_downstream
+from .fingerprint import folder_fingerprint
+from .models import create_model
+from .outputs import write_json
 from .phases import finetune_spec, pretrain_spec
-from .report import write_json
-from .run_report import SetResult, build_report, plot_run
-from .train import (EpochBudget, build_model, load_checkpoint, StopRequested, run_phase,
-                    steps_per_epoch)
+from .record import CONTENT_KEYS, RUN_FILE, differences, read_record, without_content
+from .report import SetResult, build_report, plot_run
+from .train import (
+    EpochBudget,
+    StopRequested,
+    load_checkpoint,
+    run_phase,
+    steps_per_epoch,
+)
 from .transforms import check_crop_fits
-
-RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -44,43 +49,30 @@ class RunSpec:
     download: bool = False
     compare_scratch: bool = False
     preset: str = "custom"  # informative only: the config says what runs
+    # What `data` holds; None: fingerprint the folder (local_eval.run.fingerprint). `compare` passes
+    # its own for the datasets it generates (named by their config hash).
+    data_content: Optional[str] = None
 
     def downstream_sets(self) -> Tuple[DownstreamSet, ...]:
         return parse_downstream(self.downstream, self.cifar_root, self.downstream_dir)
 
     def identity(self) -> Dict[str, Any]:
         data = None if self.data is None else str(Path(self.data).resolve())
-        return {"config": self.config.to_dict(), "data": data,
+        content = self.data_content or folder_fingerprint(self.data)
+        return {"config": self.config.to_dict(), "data": data, "data_content": content,
                 **downstream_identity(self.downstream_sets())}
 
 
-def _differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
-    keys = sorted(set(old) | set(new))
-    found = []
-    for key in keys:
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, prefix + key + ".")
-        elif a != b:
-            found.append(f"{prefix}{key} {a!r} -> {b!r}")
-    return found
-
-
-def read_record(out: Path, name: str, what: str) -> Dict[str, Any]:
-    """The JSON record `name` that says what a non-empty folder `out` holds (a run's run.json, a
-    comparison's plan); refuses a folder without one and a damaged one."""
-    record = out / name
-    if not record.is_file():
-        raise UserError(f"--out {out} is not empty and holds no {what} ({name}); "
-                        f"pass a new or empty folder")
-    try:
-        return json.loads(record.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{record} is damaged ({error}); remove {out} to start over") from error
+class DataChanged(UserError):
+    """The run folder holds this same run, made on other data under the same paths."""
 
 
 def check_out_dir(spec: RunSpec) -> None:
-    """Refuse an --out that cannot be written or holds something else than this same run."""
+    """Refuse an --out that cannot be written or holds something else than this same run.
+
+    A run made on data that changed since (same paths, other files: local_eval.run.fingerprint) is
+    refused with DataChanged, so its scores are never reported for the new data.
+    """
     out = spec.out
     check_writable_target(out, "--out", is_dir=True)
     try:
@@ -93,10 +85,18 @@ def check_out_dir(spec: RunSpec) -> None:
     if isinstance(previous.get("config"), dict):  # a run from before a field existed used its
         for key, value in EvalConfig().to_dict().items():  # default, which kept the old recipe
             previous["config"].setdefault(key, value)
-    changes = _differences(previous, spec.identity())
+    identity = spec.identity()
+    changes = differences(without_content(previous), without_content(identity))
     if changes:
         raise UserError(f"--out {out} holds a run with a different config ({'; '.join(changes[:3])}"
                         f"); pass another --out, or remove {out} to start over")
+    changed = [key for key in CONTENT_KEYS if previous.get(key) != identity.get(key)]
+    if changed:
+        what = " and ".join("--data" if key == "data_content" else "the downstream folder"
+                            for key in changed)
+        raise DataChanged(f"{what} changed since the run in --out {out} was made (other files, "
+                          f"sizes or modification times under the same path); its results are "
+                          f"not this data's: pass another --out, or remove {out} to start over")
 
 
 def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
@@ -118,7 +118,7 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     if config.uses_mixup and (config.pretrain_batch_size // world_size) % 2:
         raise UserError(f"Mixup/CutMix need an even batch per process; pretrain_batch_size "
                         f"{config.pretrain_batch_size} over {world_size} process(es) is odd")
-    build_model(config, 2)  # unknown model names and unsupported sizes fail here
+    create_model(config, 2)  # unknown model names and unsupported sizes fail here
     check_out_dir(spec)
 
 
@@ -191,19 +191,18 @@ def _train(spec: RunSpec, runtime: Runtime, sets, pretrain_data, downstreams, bu
     several = len(sets) > 1
     pretrain, backbone = None, None
     if pretrain_data is not None:
-        pretrain = run_phase(pretrain_spec(config, pretrain_data), config, runtime,
-                             out / "pretrain.pt", budget)
+        pretrain = run_phase(pretrain_spec(config, pretrain_data), runtime, out / "pretrain.pt",
+                             budget)
         backbone = load_checkpoint(out / "pretrain.pt")["model"]
     results: List[SetResult] = []
     for downstream_set, downstream in zip(sets, downstreams):
         label = downstream_set.name if several else ""
         finetune = run_phase(finetune_spec("finetune", config, downstream, backbone, label),
-                             config, runtime, _checkpoint(out, "finetune", downstream_set, several),
-                             budget)
+                             runtime, _checkpoint(out, "finetune", downstream_set, several), budget)
         scratch = None
         if spec.compare_scratch:
             scratch = run_phase(finetune_spec("scratch", config, downstream, None, label),
-                                config, runtime, _checkpoint(out, "scratch", downstream_set, several),
+                                runtime, _checkpoint(out, "scratch", downstream_set, several),
                                 budget)
         results.append(SetResult(downstream_set, downstream, finetune, scratch))
     return pretrain, results

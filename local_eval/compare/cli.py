@@ -1,21 +1,33 @@
-"""`python -m local_eval compare`: which dataset scores better, with how much confidence."""
+"""`python -m local_eval compare`: which dataset scores better, with how much confidence.
+
+As for `python -m local_eval`, torch is imported only after the command line is parsed.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from submission.errors import UserError
-
-from .cli import default_workers, resolve_downstream
-from .compare import ComparePlan, check_plan, run_compare
-from .compare_report import markdown
-from .config import PRESETS
-from .datasets import parse_dataset, resolve_datasets
-from .distributed import init_runtime, resolve_device, shutdown, world_from_env
-from .recipe_args import add_data_and_runtime_arguments, add_recipe_arguments, config_from_args
 from submission.tools.command import OneLineParser, run_command
+
+from ..run.arguments import (
+    add_data_and_runtime_arguments,
+    add_recipe_arguments,
+    config_from_args,
+    loader_workers_per_process,
+    resolve_downstream,
+)
+from ..run.fingerprint import forget as forget_fingerprints
+from ..run.presets import PRESETS
+from ..run.world import world_from_env
+
+if TYPE_CHECKING:
+    from .plan import ComparePlan
+
+# Each seed is a full training run per dataset and preset; 3-10 are what a comparison needs.
+MAX_SEEDS = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def plan_from_args(args: argparse.Namespace) -> ComparePlan:
+def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     """The plan the command line asks for (raises UserError before anything is written)."""
-    if args.seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds must be from 1 to {MAX_SEEDS} (each seed is one run per "
+                        f"dataset and preset), got {args.seeds}")
     if args.seed is not None:
         raise UserError("compare sets each run's seed itself (0..K-1); drop --seed and use "
                         "--seeds K")
@@ -74,6 +87,9 @@ def plan_from_args(args: argparse.Namespace) -> ComparePlan:
     if len(set(presets)) != len(presets):
         raise UserError(f"--presets {args.presets} lists a preset twice; list each once")
     configs = {p: config_from_args(args, p) for p in presets}
+    from .datasets import parse_dataset, resolve_datasets
+    from .plan import ComparePlan
+
     tables, texts = _calibration_tables(args.calibrate), list(args.datasets)
     listed = {parse_dataset(text).name for text in texts}
     texts = [f"recipe:{r}" for r in _calibration_recipes(tables) if r not in listed] + texts
@@ -94,7 +110,7 @@ def plan_from_args(args: argparse.Namespace) -> ComparePlan:
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
-    from submission.calibration import TABLES
+    from .calibration import TABLES
 
     if not text:
         return ()
@@ -108,7 +124,7 @@ def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
 
 def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
     """The tables' recipes, `fractal` (in both tables: the baseline) first."""
-    from submission.calibration import published
+    from .calibration import published
 
     recipes = [r for t in tables for r in published(t)]
     return sorted(dict.fromkeys(recipes), key=lambda r: (r != "fractal", recipes.index(r)))
@@ -127,11 +143,16 @@ def _interrupted_line(out: Path) -> Optional[str]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
+    forget_fingerprints()  # look at the data afresh: it may have changed since the last command
     plan = plan_from_args(args)
+    from ..run.distributed import init_runtime, resolve_device, shutdown
+    from .plan import check_plan, run_compare
+    from .report import markdown
+
+    device = resolve_device(args.device)
     _, world_size, _ = world_from_env()
     check_plan(plan, world_size)
-    workers = default_workers(world_size) if args.workers is None else args.workers
+    workers = loader_workers_per_process(world_size) if args.workers is None else args.workers
     runtime = init_runtime(device, workers, progress=not args.no_progress)
     try:
         log = (lambda line: print(line, flush=True)) if runtime.is_main else (lambda _: None)

@@ -1,4 +1,4 @@
-"""`python -m local_eval.noise OUT`: a random-noise ImageFolder, the "bad dataset" baseline.
+"""`python -m local_eval noise OUT`: a random-noise ImageFolder, the "bad dataset" baseline.
 
 Every image is independent uniform RGB noise, so the class labels carry no visual structure;
 pre-training on it should help fine-tuning no more than (or less than) random initialization.
@@ -16,7 +16,6 @@ from PIL import Image
 
 from submission.errors import UserError
 from submission.fileio import check_writable_target, os_error
-
 from submission.tools.command import OneLineParser, run_command
 
 # Larger images are refused: PIL treats an image of over ~89 M pixels as a decompression bomb
@@ -87,7 +86,7 @@ def write_noise_dataset(out: Path, classes: int, images_per_class: int, image_si
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = OneLineParser(prog="python -m local_eval.noise", description=__doc__)
+    parser = OneLineParser(prog="python -m local_eval noise", description=__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--images-per-class", type=int, default=100)

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from submission.fileio import write_atomic
 
-from .report import figure_png, write_json
+from ..run.outputs import figure_png, write_json
 from .stats import mean_std, paired_difference, spearman, t_quantile
 
 METRIC = ("score = mean over the downstream sets of the sum over fine-tuning epochs "
@@ -71,7 +71,7 @@ def calibration(plan, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     the 4th-place entry's published numbers (submission.calibration), oriented so that +1 means
     our evaluator orders the recipes exactly as the published results do (our score: lower is
     better). Only datasets named like the table's recipes with every seed finished count."""
-    from submission.calibration import TABLES, published
+    from .calibration import TABLES, published
 
     result: Dict[str, Any] = {}
     for table in plan.calibrate:

@@ -1,4 +1,4 @@
-"""`python -m local_eval.timing --preset P`: a preset's cost from a few timed batches.
+"""`python -m local_eval timing --preset P`: a preset's cost from a few timed batches.
 
 Times a few training steps of the preset's model at its batch size (pre-training and fine-tuning
 heads), a test batch, and PNG decoding + the pre-training transform of a noise image of the given
@@ -20,10 +20,12 @@ import torch
 from PIL import Image
 
 from submission.errors import UserError
+from submission.tools.command import OneLineParser, run_command
 
-from .config import PRESETS, EvalConfig, preset_config
-from .models import create_model
-from .transforms import pretrain_transform
+from ..run.config import EvalConfig
+from ..run.models import create_model
+from ..run.presets import PRESETS, preset_config
+from ..run.transforms import pretrain_transform
 
 
 def _clock(fn: Callable[[], None], repeats: int) -> Tuple[float, float]:
@@ -101,7 +103,7 @@ def estimate(config: EvalConfig, classes: int, images_per_class: int, image_size
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_eval.timing", description=__doc__)
+    parser = OneLineParser(prog="python -m local_eval timing", description=__doc__)
     parser.add_argument("--preset", default="kit-mobilenet-cpu", choices=PRESETS)
     parser.add_argument("--classes", type=int, default=100, help="generated classes")
     parser.add_argument("--images-per-class", type=int, default=100)
@@ -111,23 +113,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", default="1,2", help="torch thread counts to time")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    return run_command(lambda: _time(args))
+
+
+def _counts(text: str, flag: str, separator: str) -> Tuple[int, ...]:
     try:
-        shape: Tuple[int, ...] = tuple(int(v) for v in args.downstream.split("x"))
-        if len(shape) != 3:
-            raise ValueError
+        return tuple(int(v) for v in text.split(separator))
     except ValueError:
-        print(f"error: --downstream {args.downstream!r} is not CLASSESxTRAINxTEST",
-              file=sys.stderr)
-        return 2
+        raise UserError(f"{flag} {text!r} is not whole numbers separated by {separator!r}") from None
+
+
+def _time(args: argparse.Namespace) -> int:
+    shape = _counts(args.downstream, "--downstream", "x")
+    if len(shape) != 3:
+        raise UserError(f"--downstream {args.downstream!r} is not CLASSESxTRAINxTEST")
+    thread_counts = _counts(args.threads, "--threads", ",")
+    if min(thread_counts) < 1:
+        raise UserError(f"--threads {args.threads!r} must list counts of at least 1")
     config = preset_config(args.preset)
-    for threads in (int(t) for t in args.threads.split(",")):
+    for threads in thread_counts:
         torch.set_num_threads(threads)
-        try:
-            result = estimate(config, args.classes, args.images_per_class, args.image_size,
-                              *shape, repeats=args.repeats)
-        except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        result = estimate(config, args.classes, args.images_per_class, args.image_size,
+                          *shape, repeats=args.repeats)
         counts, seconds = result["counts"], result["seconds"]
         for index, what in ((0, "wall now"), (1, "CPU")):
             pieces = ", ".join(f"{counts[k]} x {k.replace('_', ' ')} {seconds[k][index]:.3f} s"

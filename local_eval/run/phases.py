@@ -1,4 +1,4 @@
-"""The three training phases of a run as `PhaseSpec`s: model, data, optimizer, schedule, loss.
+"""The training phases of a run as `PhaseSpec`s: model, data, optimizer, schedule, loss.
 
 Optimizers and schedules come from timm (`create_optimizer_v2`, `create_scheduler_v2`), stepped
 once per update. The step schedule follows torch's MultiStepLR as the FractalDB code uses it:
@@ -13,8 +13,9 @@ from torch import nn
 
 from .config import EvalConfig
 from .data import Downstream, LabeledSplit
+from .models import create_model
 from .recipe import TIMM_OPTIMIZER, milestone_epochs
-from .train import PhaseSpec, build_model, load_backbone, seed_everything
+from .train import PhaseSpec, load_backbone, seed_everything
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: EvalConfig, phase: str,
@@ -59,14 +60,15 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
     optimizer_args = {"momentum": config.pretrain_momentum} if config.pretrain_opt == "sgd" else {}
     seed_everything(config.seed, "pretrain", -1, rank=0)  # same initial weights on every rank
     return PhaseSpec(
-        name="pretrain", model=build_model(config, data.num_classes), train=data.dataset,
+        name="pretrain", model=create_model(config, data.num_classes), train=data.dataset,
         test=None, epochs=config.pretrain_epochs, batch_size=config.pretrain_batch_size,
         make_optimizer=lambda model: create_optimizer_v2(
             model, opt=TIMM_OPTIMIZER[config.pretrain_opt], lr=config.pretrain_lr,
             weight_decay=config.pretrain_weight_decay, **optimizer_args),
         make_scheduler=lambda optimizer, updates: make_scheduler(optimizer, config, "pretrain",
                                                                  updates),
-        criterion=criterion, mixup=mixup)
+        criterion=criterion, seed=config.seed, amp=config.amp, lr_field="pretrain_lr",
+        lr=config.pretrain_lr, mixup=mixup)
 
 
 def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,
@@ -76,7 +78,7 @@ def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,
     from timm.optim import create_optimizer_v2
 
     seed_everything(config.seed, name, -1, rank=0)  # scratch and head init fixed by the seed
-    model = build_model(config, downstream.train.num_classes)
+    model = create_model(config, downstream.train.num_classes)
     if backbone is not None:
         load_backbone(model, backbone)
     return PhaseSpec(
@@ -87,4 +89,5 @@ def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,
             weight_decay=config.finetune_weight_decay),
         make_scheduler=lambda optimizer, updates: make_scheduler(optimizer, config, "finetune",
                                                                  updates),
-        criterion=LabelSmoothingCrossEntropy(config.finetune_label_smoothing), label=label)
+        criterion=LabelSmoothingCrossEntropy(config.finetune_label_smoothing), seed=config.seed,
+        amp=config.amp, lr_field="finetune_lr", lr=config.finetune_lr, label=label)

@@ -1,11 +1,7 @@
-"""Datasets of a local evaluation: the generated ImageFolder, CIFAR-100 pickles, a downstream folder.
-
-torchvision's `CIFAR100` checks the md5 of the official files, so the pickles are read here with
-a small reader of their own (`read_cifar100`); torchvision is used only to download them.
-"""
+"""Datasets of a local evaluation: the generated ImageFolder and ImageFolder downstream pairs,
+cut to a config's classes and images per class (CIFAR: local_eval.run.cifar)."""
 from __future__ import annotations
 
-import pickle
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,13 +15,10 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from submission.errors import UserError
-from submission.fileio import make_dirs
 
 from .config import EvalConfig
 from .transforms import finetune_transforms, pretrain_transform
 
-CIFAR_FOLDER = "cifar-100-python"
-CIFAR_FILES = ("train", "test", "meta")
 # Subsets of at most this many image files are decoded in full before training (about a second
 # per 10,000 small PNGs), so a damaged file is refused up front; larger ones (the contest's
 # million) are not, and the loader skips a file it cannot read instead, with a warning.
@@ -145,7 +138,7 @@ def check_images(dataset: Dataset, progress: bool) -> None:
                         f"be read: {bad[0]}{more}; regenerate or delete them")
 
 
-def _image_class_dirs(root: Path) -> List[Path]:
+def image_class_dirs(root: Path) -> List[Path]:
     """Sorted class folders of `root` that hold at least one image file."""
     extensions = tuple(IMG_EXTENSIONS)
     return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
@@ -161,7 +154,7 @@ def check_image_folder(path: Path, what: str, flag: str) -> int:
     entries = [e for e in path.iterdir() if not e.name.startswith(".")]
     if not entries:
         raise UserError(f"{what} {path} is empty; generate a dataset into it first")
-    classes = _image_class_dirs(path)
+    classes = image_class_dirs(path)
     if not classes:
         raise UserError(f"{what} {path} is not an ImageFolder: expected {path}/<class>/<image> "
                         f"with {', '.join(IMG_EXTENSIONS[:3])} ... files")
@@ -199,69 +192,7 @@ def load_pretrain_data(root: Path, config: EvalConfig) -> LabeledSplit:
     return LabeledSplit(SkipUnreadable(folder, indices, "--data"), num_classes)
 
 
-def cifar_dir(root: Path) -> Path:
-    """The folder holding the pickles: ROOT/cifar-100-python or ROOT itself."""
-    for candidate in (root / CIFAR_FOLDER, root):
-        if all((candidate / name).is_file() for name in CIFAR_FILES):
-            return candidate
-    raise UserError(
-        f"CIFAR-100 not found under --cifar-root {root}: expected {root / CIFAR_FOLDER}/"
-        f"{{train,test,meta}} (the unpacked cifar-100-python.tar.gz); add --download to fetch it, "
-        f"or use --downstream-dir")
-
-
-def _unpickle(path: Path, what: str = "CIFAR") -> dict:
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError) as error:
-        raise UserError(f"{path} is not a {what} pickle ({error}); re-download it") from error
-
-
-def cifar_arrays(folder: Path, batch_files: Sequence[str], label_key: str, meta_file: str,
-                 names_key: str, what: str, hint: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
-    """The standard CIFAR python pickles (CIFAR-10 and CIFAR-100 differ only in file and key
-    names): images (N, 32, 32, 3) uint8, labels (N,) int64, class names; `hint` says what to do
-    when a key is missing (the other CIFAR's folder)."""
-    batches = [_unpickle(folder / name, what) for name in batch_files]
-    try:
-        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])  # (N, 3072)
-        labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
-        names = list(_unpickle(folder / meta_file, what)[names_key])
-    except KeyError as error:
-        raise UserError(f"{folder} lacks the key {error}; it is not {what} ({hint})") from error
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise UserError(f"{folder} holds data of shape {data.shape} for {len(labels)} "
-                        f"labels; expected (N, 3072)")
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # R, G, B planes -> (N, 32, 32, 3)
-    return images, labels, names
-
-
-def read_cifar100(root: Path, split: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
-    """CIFAR-100 `split` ("train" or "test"): images (N, 32, 32, 3) uint8, labels (N,) int64,
-    and the 100 fine class names."""
-    return cifar_arrays(cifar_dir(root), [split], "fine_labels", "meta", "fine_label_names",
-                        "CIFAR-100", "CIFAR-10 has no fine labels")
-
-
-def download_cifar(dataset: str, root: Path, archive: str) -> None:
-    """Fetch an official archive into ROOT with torchvision's `dataset` class ("CIFAR10" or
-    "CIFAR100"; needs internet)."""
-    import torchvision.datasets
-
-    make_dirs(root, "--cifar-root")
-    try:
-        getattr(torchvision.datasets, dataset)(str(root), train=True, download=True)
-    except Exception as error:  # network errors come in many types
-        raise UserError(f"could not download {dataset.replace('CIFAR', 'CIFAR-')} into {root} ({error}); download "
-                        f"{archive} by hand and unpack it there") from error
-
-
-def download_cifar100(root: Path) -> None:
-    download_cifar("CIFAR100", root, "cifar-100-python.tar.gz")
-
-
-def _cut_split(dataset: Dataset, targets: Sequence[int], names: List[str],
+def cut_split(dataset: Dataset, targets: Sequence[int], names: List[str],
                num_classes: Optional[int], per_class: Optional[int], what: str) -> LabeledSplit:
     classes = len(names) if num_classes is None else num_classes
     if classes > len(names):
@@ -269,25 +200,6 @@ def _cut_split(dataset: Dataset, targets: Sequence[int], names: List[str],
                         f"pass --finetune-classes {len(names)}")
     indices = first_per_class(targets, classes, per_class)
     return LabeledSplit(Subset(dataset, indices), classes)
-
-
-def load_cifar(read: Callable[[Path, str], Tuple[np.ndarray, np.ndarray, List[str]]], what: str,
-               folder: Path, root: Path, config: EvalConfig) -> Downstream:
-    """A CIFAR set read by `read(root, split)` (CIFAR-10 or -100, named `what`), cut to the
-    config's classes and images per class; `folder` (where the pickles are) describes it."""
-    train_tf, test_tf = finetune_transforms(config)
-    splits = {}
-    for split, transform, per_class in (("train", train_tf, config.finetune_train_per_class),
-                                        ("test", test_tf, config.finetune_test_per_class)):
-        images, labels, names = read(root, split)
-        splits[split] = _cut_split(ArrayImageDataset(images, labels, transform), labels, names,
-                                   config.finetune_classes, per_class, f"{what} {split}")
-    return Downstream(splits["train"], splits["test"],
-                      f"{what.lower().replace('-', '')}:{folder.resolve()}")
-
-
-def load_cifar100(root: Path, config: EvalConfig) -> Downstream:
-    return load_cifar(read_cifar100, "CIFAR-100", cifar_dir(root), root, config)
 
 
 def load_downstream_dir(root: Path, config: EvalConfig) -> Downstream:
@@ -304,7 +216,7 @@ def load_downstream_dir(root: Path, config: EvalConfig) -> Downstream:
     splits = []
     for folder, per_class, split in ((train, config.finetune_train_per_class, "train"),
                                      (val, config.finetune_test_per_class, "val")):
-        cut = _cut_split(folder, folder.targets, folder.classes, config.finetune_classes,
+        cut = cut_split(folder, folder.targets, folder.classes, config.finetune_classes,
                          per_class, f"{root}/{split}")
         splits.append(replace(cut, dataset=SkipUnreadable(folder, cut.dataset.indices,
                                                           "--downstream-dir")))

@@ -1,7 +1,6 @@
 """Process layout: one process, or one per device under `torchrun --nproc_per_node N`."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +8,7 @@ import torch.distributed as dist
 
 from submission import system
 
+from .world import world_from_env
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,6 @@ def resolve_device(name: str) -> torch.device:
     """`submission.system.resolve_device` (auto, cpu, cuda; UserError for cuda without a GPU)
     as a torch.device."""
     return torch.device(system.resolve_device(name))
-
-
-def world_from_env() -> tuple:
-    """(rank, world_size, local_rank) as torchrun sets them; (0, 1, 0) otherwise."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def init_runtime(device: torch.device, workers: int, progress: bool) -> Runtime:

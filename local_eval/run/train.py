@@ -26,13 +26,9 @@ from tqdm import tqdm
 from submission.errors import UserError
 from submission.fileio import write_atomic
 
-from .config import EvalConfig
 from .distributed import Runtime, all_reduce_sum, barrier
-from .models import create_model as build_model  # noqa: F401 (the name runner and tests use)
 
 PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
-# The learning-rate field to lower when a phase diverges.
-PHASE_LR_FIELD = {"pretrain": "pretrain_lr", "finetune": "finetune_lr", "scratch": "finetune_lr"}
 
 
 class StopRequested(Exception):
@@ -65,6 +61,10 @@ class PhaseSpec:
     make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
     make_scheduler: Callable[[torch.optim.Optimizer, int], object]  # (optimizer, steps/epoch)
     criterion: nn.Module
+    seed: int  # the run's seed: every epoch re-seeds from (seed, phase, epoch, rank)
+    amp: bool  # bfloat16 autocast on CUDA
+    lr_field: str  # the config field of this phase's learning rate (named when it diverges)
+    lr: float  # its value
     mixup: Optional[Callable] = None  # timm Mixup: (images, labels) -> (images, soft targets)
     label: str = ""  # shown after the name in progress bars, e.g. the downstream set
 
@@ -113,8 +113,10 @@ def _rank_slice(dataset: Dataset, runtime: Runtime) -> Dataset:
     return Subset(dataset, list(range(runtime.rank, len(dataset), runtime.world_size)))
 
 
-def _loader(dataset: Dataset, batch: int, runtime: Runtime, sampler=None,
+def make_loader(dataset: Dataset, batch: int, runtime: Runtime, sampler=None,
             generator: Optional[torch.Generator] = None, drop_last: bool = False) -> DataLoader:
+    """The DataLoader of a phase (also what local_eval.tools.throughput times): the runtime's
+    workers, pinned memory on CUDA."""
     return DataLoader(dataset, batch_size=batch, sampler=sampler, shuffle=False,
                       num_workers=runtime.workers, drop_last=drop_last, generator=generator,
                       pin_memory=runtime.device.type == "cuda")
@@ -158,7 +160,8 @@ def _batches(loader: DataLoader) -> Iterator:
         signal.signal(signal.SIGINT, previous)
 
 
-def _autocast(runtime: Runtime, amp: bool):
+def autocast(runtime: Runtime, amp: bool):
+    """bfloat16 autocast on CUDA when `amp`, else nothing."""
     if runtime.device.type == "cuda" and amp:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -176,9 +179,9 @@ def evaluate(model: nn.Module, dataset: Dataset, batch: int, runtime: Runtime,
     """Top-1 accuracy in percent over the whole `dataset` (all processes together)."""
     model.eval()
     counts = torch.zeros(2, dtype=torch.float64)  # (correct, seen)
-    for images, labels in _batches(_loader(_rank_slice(dataset, runtime), batch, runtime)):
+    for images, labels in _batches(make_loader(_rank_slice(dataset, runtime), batch, runtime)):
         images, labels = images.to(runtime.device), labels.to(runtime.device)
-        with _autocast(runtime, amp):
+        with autocast(runtime, amp):
             logits = model(images)
         counts[0] += (logits.argmax(dim=1) == labels).sum().item()
         counts[1] += len(labels)
@@ -202,13 +205,12 @@ def _weights_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def _diverged(spec: PhaseSpec, config: EvalConfig, epoch: int, what: str) -> UserError:
+def _diverged(spec: PhaseSpec, epoch: int, what: str) -> UserError:
     """The error that stops a phase whose loss or weights stopped being finite numbers."""
-    field_name = PHASE_LR_FIELD[spec.name]
-    flag = "--" + field_name.replace("_", "-")
+    flag = "--" + spec.lr_field.replace("_", "-")
     return UserError(f"{spec.name} diverged in epoch {epoch + 1}/{spec.epochs}: {what}, so no "
                      f"score would mean anything; rerun with a lower {flag} (now "
-                     f"{getattr(config, field_name)}) and a new --out")
+                     f"{spec.lr}) and a new --out")
 
 
 @dataclass
@@ -223,7 +225,7 @@ class _Trainer:
     per_rank_batch: int
 
 
-def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint: Path,
+def run_phase(spec: PhaseSpec, runtime: Runtime, checkpoint: Path,
               budget: EpochBudget) -> PhaseHistory:
     """Train `spec.model` for its epochs, resuming from `checkpoint` when it holds some.
 
@@ -235,7 +237,7 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
     updates = steps_per_epoch(len(spec.train), spec.batch_size, runtime.world_size)
     trainer = _Trainer(model, model, optimizer, spec.make_scheduler(optimizer, updates), updates,
                        spec.batch_size // runtime.world_size)
-    history, start = _restore(trainer, spec, config, checkpoint)
+    history, start = _restore(trainer, spec, checkpoint)
     if start >= spec.epochs:
         return history
     if runtime.distributed:
@@ -248,10 +250,10 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
         for epoch in epochs_bar:
             budget.take()
             began = time.perf_counter()
-            history.loss.append(_train_epoch(trainer, spec, config, runtime, epoch, title))
+            history.loss.append(_train_epoch(trainer, spec, runtime, epoch, title))
             if spec.test is not None:
                 history.top1.append(evaluate(model, spec.test, trainer.per_rank_batch * 2, runtime,
-                                             config.amp))
+                                             spec.amp))
             history.seconds.append(time.perf_counter() - began)
             postfix = {"loss": f"{history.loss[-1]:.3f}"}
             if history.top1:
@@ -270,7 +272,7 @@ def run_phase(spec: PhaseSpec, config: EvalConfig, runtime: Runtime, checkpoint:
     return history
 
 
-def _restore(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, checkpoint: Path):
+def _restore(trainer: _Trainer, spec: PhaseSpec, checkpoint: Path):
     """(history, first epoch to run) from `checkpoint`, loading its states into `trainer`."""
     state = load_checkpoint(checkpoint)
     if state is None:
@@ -282,20 +284,20 @@ def _restore(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, checkpoint:
     # A checkpoint written before divergence was checked for may record NaN losses.
     for epoch, loss in enumerate(history.loss):
         if not math.isfinite(loss):
-            raise _diverged(spec, config, epoch, f"{checkpoint} records a training loss of {loss}")
+            raise _diverged(spec, epoch, f"{checkpoint} records a training loss of {loss}")
     return history, state["epoch"]
 
 
-def _train_epoch(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, runtime: Runtime,
-                 epoch: int, title: str) -> float:
+def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: int,
+                 title: str) -> float:
     """One epoch of updates; returns the mean training loss over all processes."""
-    seed = seed_everything(config.seed, spec.name, epoch, runtime.rank)
+    seed = seed_everything(spec.seed, spec.name, epoch, runtime.rank)
     sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
-                                 rank=runtime.rank, shuffle=True, seed=config.seed,
+                                 rank=runtime.rank, shuffle=True, seed=spec.seed,
                                  drop_last=False)
     sampler.set_epoch(epoch)
     generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
-    loader = _loader(spec.train, trainer.per_rank_batch, runtime, sampler, generator,
+    loader = make_loader(spec.train, trainer.per_rank_batch, runtime, sampler, generator,
                      drop_last=True)
     trainer.model.train()
     optimizer, updates = trainer.optimizer, trainer.updates
@@ -310,7 +312,7 @@ def _train_epoch(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, runtime
             targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
             if spec.mixup is not None:
                 images, targets = spec.mixup(images, labels)
-            with _autocast(runtime, config.amp):
+            with autocast(runtime, spec.amp):
                 loss = spec.criterion(trainer.trained(images), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -320,7 +322,7 @@ def _train_epoch(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, runtime
             # Alone, stop at once; under torchrun wait for the epoch's summed loss below, which
             # every process sees alike (one process stopping alone would hang the others).
             if not runtime.distributed and not math.isfinite(value):
-                raise _diverged(spec, config, epoch, f"the training loss became {value} at "
+                raise _diverged(spec, epoch, f"the training loss became {value} at "
                                 f"step {step + 1}/{updates}")
             loss_sum += torch.tensor([value, 1.0], dtype=torch.float64)
             batches.set_postfix(loss=f"{value:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
@@ -329,9 +331,9 @@ def _train_epoch(trainer: _Trainer, spec: PhaseSpec, config: EvalConfig, runtime
     total, count = all_reduce_sum(loss_sum, runtime).tolist()
     mean_loss = total / max(count, 1.0)
     if not math.isfinite(mean_loss):
-        raise _diverged(spec, config, epoch, f"the mean training loss became {mean_loss}")
+        raise _diverged(spec, epoch, f"the mean training loss became {mean_loss}")
     # The last update can overflow the weights with a finite loss; DDP keeps them equal on
     # every process, so all stop together. Checked before they are evaluated or saved.
     if not _weights_finite(trainer.model):
-        raise _diverged(spec, config, epoch, "the model weights became NaN or inf")
+        raise _diverged(spec, epoch, "the model weights became NaN or inf")
     return mean_loss

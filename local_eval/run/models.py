@@ -1,6 +1,8 @@
 """Model factory: the torchvision networks of the organizer's kit, and any timm model.
 
-`create_model(config, num_classes)` builds a randomly initialized classifier. Every model it
+The kit networks are registered with timm (`register_model`), so `timm.create_model` and
+`timm.list_models` know them like any other, and `create_model(config, num_classes)` builds a
+randomly initialized classifier of any name the same way. Every model it
 returns carries `pretrained_cfg["classifier"]`, the state-dict prefix of its head (timm sets it;
 the kit networks get it here), which is what `train.load_backbone` leaves out when it moves the
 pre-trained weights into the fine-tuning model with a new head.
@@ -8,9 +10,11 @@ pre-trained weights into the fine-tuning model with a new head.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
+import timm
 import torch
+from timm.models import register_model
 from torch import nn
 
 from submission.errors import UserError
@@ -70,38 +74,45 @@ KIT_NETWORKS: Dict[str, KitNetwork] = {
 }
 
 
-def _create_timm(config, num_classes: int) -> nn.Module:
-    import timm
+def _kit_entrypoint(name: str, network: KitNetwork) -> Callable[..., nn.Module]:
+    """A timm model entry point for a kit network (what `timm.create_model` calls)."""
 
-    kwargs = {"img_size": config.img_size}
-    if config.patch_size is not None:
-        kwargs["patch_size"] = config.patch_size
-    if config.depth is not None:
-        kwargs["depth"] = config.depth
-    try:
-        return timm.create_model(config.model, pretrained=False, num_classes=num_classes, **kwargs)
-    except TypeError as error:
-        raise UserError(f"model {config.model!r} does not take {sorted(kwargs)} ({error}); use a "
-                        f"ViT-style timm model or unset patch_size/depth") from error
-
-
-def create_model(config, num_classes: int) -> nn.Module:
-    """The config's model (a kit network or a timm name) with a `num_classes` head."""
-    network = KIT_NETWORKS.get(config.model)
-    if network is not None:
-        extra = [name for name in ("patch_size", "depth") if getattr(config, name) is not None]
+    def build(pretrained: bool = False, num_classes: int = 1000, img_size: Any = None,
+              **kwargs: Any) -> nn.Module:
+        # timm passes its own pretrained_cfg/cache_dir keywords; the ViT shape ones do not fit.
+        extra = [key for key in ("patch_size", "depth") if key in kwargs]
         if extra:
-            raise UserError(f"model {config.model!r} is a convolutional network without "
+            raise UserError(f"model {name!r} is a convolutional network without "
                             f"{' or '.join(extra)}; pass --{extra[0].replace('_', '-')} none")
+        if pretrained:
+            raise UserError(f"model {name!r} has no pre-trained weights here")
         # channels_last: about 1.4x faster MobileNet training on CPU (and the convnet layout on
-        # GPU); the weights and their state dict are the same numbers.
+        # GPU); the weights and their state dict are the same numbers. Any img_size fits.
         model = network.build(num_classes).to(memory_format=torch.channels_last)
         model.pretrained_cfg = {"classifier": network.classifier, "source": "torchvision"}
         return model
-    import timm
 
+    build.__name__ = build.__qualname__ = name  # timm registers the function by its name
+    build.__doc__ = network.description
+    return build
+
+
+for _name, _network in KIT_NETWORKS.items():
+    register_model(_kit_entrypoint(_name, _network))
+
+
+def create_model(config, num_classes: int) -> nn.Module:
+    """The config's model (a kit network or any timm name) with a `num_classes` head."""
     if not timm.is_model(config.model):
         raise UserError(f"unknown model {config.model!r}; known: the kit networks "
                         f"{', '.join(KIT_NETWORKS)}, or a timm name such as "
                         f"{', '.join(timm.list_models('vit_tiny*')[:3])} (timm.list_models())")
-    return _create_timm(config, num_classes)
+    kwargs = {"img_size": config.img_size, "patch_size": config.patch_size,
+              "depth": config.depth}  # timm drops the None ones: the model's own value
+    try:
+        return timm.create_model(config.model, pretrained=False, num_classes=num_classes,
+                                 **kwargs)
+    except TypeError as error:
+        given = sorted(k for k, v in kwargs.items() if v is not None)
+        raise UserError(f"model {config.model!r} does not take {given} ({error}); use a "
+                        f"ViT-style timm model or unset patch_size/depth") from error

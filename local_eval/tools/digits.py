@@ -1,4 +1,4 @@
-"""`python -m local_eval.digits OUT`: a real downstream set that needs no download.
+"""`python -m local_eval digits OUT`: a real downstream set that needs no download.
 
 scikit-learn ships the UCI handwritten digits (1,797 images of 8x8 pixels, 10 classes). This
 writes them as the ImageFolder pair `--downstream-dir` takes, OUT/train/<class>/*.png and
@@ -17,7 +17,6 @@ from PIL import Image
 
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
-
 from submission.tools.command import OneLineParser, run_command
 
 
@@ -46,7 +45,7 @@ def write_digits(out: Path, train_per_class: int = 30, size: int = 32) -> Path:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = OneLineParser(prog="python -m local_eval.digits", description=__doc__)
+    parser = OneLineParser(prog="python -m local_eval digits", description=__doc__)
     parser.add_argument("out", type=Path, help="folder to write (absent or empty)")
     parser.add_argument("--train-per-class", type=int, default=30, help="training images per class (default 30)")
     parser.add_argument("--size", type=int, default=32, help="image side in pixels after upscaling (default 32)")

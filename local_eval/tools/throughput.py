@@ -1,4 +1,4 @@
-"""`python -m local_eval.throughput --data DIR`: pre-training images/s, the model and the data apart.
+"""`python -m local_eval throughput --data DIR`: pre-training images/s, the model and the data apart.
 
 Model: the preset's network, optimizer, Mixup/CutMix and loss stepping on one batch that already
 sits on the device, so no loading is counted; once per variant (fp32; bf16 autocast, as
@@ -19,12 +19,13 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 from submission.errors import UserError
+from submission.tools.command import OneLineParser, run_command
 
-from .config import PRESETS, build_config
-from .data import load_pretrain_data
-from .distributed import Runtime, resolve_device
-from .phases import pretrain_spec
-from .train import _autocast, _loader
+from ..run.data import load_pretrain_data
+from ..run.distributed import Runtime, resolve_device
+from ..run.phases import pretrain_spec
+from ..run.presets import PRESETS, build_config
+from ..run.train import autocast, make_loader
 
 VARIANTS = ("fp32", "bf16", "bf16-channels-last", "bf16-compile")
 
@@ -71,7 +72,7 @@ def model_rate(spec, classes: int, batch: int, image_size: int, device: torch.de
     def step() -> None:
         inputs, targets = (spec.mixup(images, labels) if spec.mixup is not None
                            else (images, labels))
-        with _autocast(Runtime(device), bf16):
+        with autocast(Runtime(device), bf16):
             loss = spec.criterion(trained(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -84,7 +85,7 @@ def data_rate(dataset, batch: int, device: torch.device, workers: int, warmup: i
               steps: int) -> float:
     """Images/s of the pre-training loader alone (decode, transform, collate; pinned on CUDA,
     as training loads) with `workers`."""
-    loader = _loader(dataset, batch, Runtime(device, workers=workers),
+    loader = make_loader(dataset, batch, Runtime(device, workers=workers),
                      sampler=torch.utils.data.RandomSampler(dataset), drop_last=True)
     available = len(loader)
     if available < 2:  # one untimed batch, one timed
@@ -134,8 +135,8 @@ def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_eval.throughput", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python -m local_eval throughput", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a generated ImageFolder")
     parser.add_argument("--preset", default="contest", choices=PRESETS,
                         help="evaluation preset whose model, batch and transform are timed "
@@ -151,29 +152,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--steps", type=int, default=30, help="timed batches (default 30)")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args(argv)
+    return run_command(lambda: _measure(args))
+
+
+def _measure(args: argparse.Namespace) -> int:
     try:
-        device = resolve_device(args.device)
-        variants = (args.variants.split(",") if args.variants else
-                    list(VARIANTS) if device.type == "cuda" else ["fp32"])
-        for variant in variants:
-            check_variant(variant, device)
         workers = [int(value) for value in args.workers.split(",") if value]
-        if any(count < 0 for count in workers) or args.warmup < 0 or args.steps < 1:
-            raise UserError("--workers must be counts >= 0, --warmup >= 0 and --steps >= 1")
-        if args.batch_size is not None and args.batch_size < 1:
-            raise UserError("--batch-size must be at least 1")
-        if not args.data.is_dir():
-            raise UserError(f"--data {args.data} is not a folder")
-        result = measure(args.data, args.preset, device, args.batch_size, variants, workers,
-                         args.warmup, args.steps,
-                         progress=(lambda line: None) if args.json else print)
     except ValueError:
-        print(f"error: --workers {args.workers!r} is not a comma-separated list of counts",
-              file=sys.stderr)
-        return 2
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UserError(f"--workers {args.workers!r} is not a comma-separated list of "
+                        f"counts") from None
+    if any(count < 0 for count in workers) or args.warmup < 0 or args.steps < 1:
+        raise UserError("--workers must be counts >= 0, --warmup >= 0 and --steps >= 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if not args.data.is_dir():
+        raise UserError(f"--data {args.data} is not a folder")
+    device = resolve_device(args.device)
+    variants = (args.variants.split(",") if args.variants else
+                list(VARIANTS) if device.type == "cuda" else ["fp32"])
+    for variant in variants:
+        check_variant(variant, device)
+    result = measure(args.data, args.preset, device, args.batch_size, variants, workers,
+                     args.warmup, args.steps, progress=(lambda line: None) if args.json else print)
     if args.json:
         print(json.dumps(result, indent=2))
     elif "capped_by" in result:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Dict, NamedTuple, Tuple
 
-from .errors import UserError
+from submission.errors import UserError
 
 
 class Table(NamedTuple):

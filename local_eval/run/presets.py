@@ -1,4 +1,8 @@
-"""Presets that mirror the organizer's published test kit (see README "Kit presets").
+"""The evaluator's presets: named sets of changes from the EvalConfig defaults (`contest`).
+
+smoke (seconds, for tests), quick (~15-20 min on 2 CPU cores), contest (the full 224 px setting
+for a GPU), and three that mirror the organizer's published test kit (see README "Kit presets"):
+kit-mobilenet, kit-resnet and kit-mobilenet-cpu.
 
 Published facts (the kit readme, and the public FractalDB-Pretrained-ResNet-PyTorch code the
 kit's layout follows): pre-training takes a crop size only (32 with MobileNet, 224 with ResNet)
@@ -14,7 +18,12 @@ variants do); the 32 px fine-tuning resizes to 32 (no padding, no flip).
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+import dataclasses
+from typing import Any, Dict, Mapping, Optional
+
+from submission.errors import UserError
+
+from .config import EvalConfig
 
 # What every kit preset changes from the EvalConfig defaults (the OFDB ViT recipe).
 _KIT_RECIPE: Dict[str, Any] = dict(
@@ -41,7 +50,7 @@ KIT_PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
     # kit-mobilenet cut to under 10 minutes on 2 CPU cores (half width, a subset, few epochs):
     # 100 classes x 40 images, 4 + 6 epochs, batch 64, CIFAR-10 300 train / 100 test images per
     # class: 248 + 276 SGD steps of 0.5-1.1 s and 48 test batches of 0.4-0.6 s, timed with one
-    # torch thread on 2 shared cores (python -m local_eval.timing): about 5-9 minutes.
+    # torch thread on 2 shared cores (python -m local_eval timing): about 5-9 minutes.
     "kit-mobilenet-cpu": dict(
         _KIT_RECIPE, model="cifar_mobilenetv2_050", img_size=32, finetune_resize=32,
         pretrain_classes=100, pretrain_images_per_class=40, pretrain_epochs=4,
@@ -58,3 +67,49 @@ PRESET_DOWNSTREAM: Dict[str, str] = {name: "cifar10" for name in KIT_PRESET_CHAN
 def default_downstream(preset: str) -> str:
     """--downstream when the command line names none: cifar10 for kit presets, else cifar100."""
     return PRESET_DOWNSTREAM.get(preset, "cifar100")
+
+
+# What each preset changes from the dataclass defaults (which are the `contest` preset).
+PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
+    # Seconds on 2 CPU cores: a 2-block ViT on 16 px, 4 classes; for tests and a first try.
+    "smoke": dict(
+        img_size=16, patch_size=4, depth=2,
+        pretrain_classes=4, pretrain_images_per_class=8, pretrain_epochs=2,
+        pretrain_batch_size=8, pretrain_warmup_epochs=0.5,
+        rand_augment=None, random_erasing=0.0, color_jitter=0.0,
+        finetune_classes=4, finetune_train_per_class=8, finetune_test_per_class=4,
+        finetune_epochs=3, finetune_batch_size=8, finetune_warmup_epochs=0.5,
+    ),
+    # About 15-20 minutes on 2 idle CPU cores; see README "Estimating your leaderboard score".
+    "quick": dict(
+        img_size=32, patch_size=8, depth=None,
+        pretrain_classes=100, pretrain_images_per_class=100, pretrain_epochs=4,
+        pretrain_batch_size=64, pretrain_warmup_epochs=0.5, crop_scale_min=0.25,
+        rand_augment=None, random_erasing=0.0, color_jitter=0.0,
+        finetune_train_per_class=40, finetune_test_per_class=20,
+        finetune_epochs=8, finetune_batch_size=64, finetune_warmup_epochs=1.0,
+    ),
+    # The full setting for a GPU: 224 px, every generated class and image, batch 256.
+    "contest": dict(),
+    # The organizer's kit (above): kit-mobilenet, kit-resnet, kit-mobilenet-cpu.
+    **KIT_PRESET_CHANGES,
+}
+
+PRESETS = tuple(PRESET_CHANGES)
+
+
+def preset_config(name: str) -> EvalConfig:
+    """The config of preset `name` (one of `PRESETS`)."""
+    if name not in PRESET_CHANGES:
+        raise UserError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return EvalConfig(**PRESET_CHANGES[name])
+
+
+def build_config(preset: str, overrides: Optional[Mapping[str, Any]] = None) -> EvalConfig:
+    """The preset's config with `overrides` applied; an override of None keeps the preset value."""
+    config = preset_config(preset)
+    changes = {key: value for key, value in (overrides or {}).items() if value is not None}
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(EvalConfig)})
+    if unknown:
+        raise UserError(f"unknown config field(s) {', '.join(unknown)}")
+    return config.replace(**changes)

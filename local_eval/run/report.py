@@ -18,7 +18,7 @@ from .data import Downstream, LabeledSplit
 from .distributed import Runtime
 from .downstream import DownstreamSet
 from .metric import cumulative_error, scored_epochs
-from .report import figure_png, plot_curves, versions
+from .outputs import figure_png, plot_curves, versions
 from .train import PhaseHistory
 
 

@@ -1,9 +1,7 @@
 """Downstream sets of one run: CIFAR-10, CIFAR-100 and ImageFolder pairs, several at once.
 
 `--downstream cifar10,cifar100,DIR` names them; the contest averages the score over its sets, so
-report.json's `score` is the mean of the per-set scores. CIFAR-10 is read from the official
-`cifar-10-batches-py` pickles (data_batch_1..5, test_batch, batches.meta) by our own reader, like
-CIFAR-100; torchvision is used only to download.
+report.json's `score` is the mean of the per-set scores. CIFAR is read by local_eval.run.cifar.
 """
 from __future__ import annotations
 
@@ -15,40 +13,17 @@ import numpy as np
 
 from submission.errors import UserError
 
+from .cifar import (
+    cifar10_dir,
+    cifar100_dir,
+    download_cifar10,
+    download_cifar100,
+    load_cifar10,
+    load_cifar100,
+)
 from .config import EvalConfig
-from .data import (ArrayImageDataset, Downstream, check_image_folder, cifar_arrays, cifar_dir, download_cifar,
-                   download_cifar100, load_cifar, load_cifar100, load_downstream_dir)
-
-CIFAR10_FOLDER = "cifar-10-batches-py"
-CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
-CIFAR10_FILES = CIFAR10_TRAIN + ("test_batch", "batches.meta")
-KEYWORDS = ("cifar10", "cifar100", "folder")
-
-
-def cifar10_dir(root: Path) -> Path:
-    """The folder holding the CIFAR-10 pickles: ROOT/cifar-10-batches-py or ROOT itself."""
-    for candidate in (root / CIFAR10_FOLDER, root):
-        if all((candidate / name).is_file() for name in CIFAR10_FILES):
-            return candidate
-    raise UserError(f"CIFAR-10 not found under --cifar-root {root}: expected {root / CIFAR10_FOLDER}"
-                    f"/{{data_batch_1..5,test_batch,batches.meta}} (the unpacked "
-                    f"cifar-10-python.tar.gz); add --download to fetch it")
-
-
-def read_cifar10(root: Path, split: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
-    """CIFAR-10 `split` ("train" or "test"): images (N, 32, 32, 3) uint8, labels (N,) int64 and
-    the 10 class names."""
-    names = CIFAR10_TRAIN if split == "train" else ("test_batch",)
-    return cifar_arrays(cifar10_dir(root), names, "labels", "batches.meta", "label_names", "CIFAR-10",
-                        "CIFAR-100 has fine_labels: use --downstream cifar100")
-
-
-def download_cifar10(root: Path) -> None:
-    download_cifar("CIFAR10", root, "cifar-10-python.tar.gz")
-
-
-def load_cifar10(root: Path, config: EvalConfig) -> Downstream:
-    return load_cifar(read_cifar10, "CIFAR-10", cifar10_dir(root), root, config)
+from .data import ArrayImageDataset, Downstream, check_image_folder, load_downstream_dir
+from .fingerprint import folder_fingerprint
 
 
 @dataclass(frozen=True)
@@ -63,6 +38,11 @@ class DownstreamSet:
     def identity(self) -> Tuple[str, str]:
         return self.kind, str(Path(self.path).resolve())
 
+    def content(self) -> Optional[str]:
+        """A folder set's fingerprint (local_eval.run.fingerprint); None for CIFAR, whose fixed
+        official files are named by the path."""
+        return folder_fingerprint(self.path) if self.kind == "folder" else None
+
     def validate(self, download: bool) -> None:
         """Every check that reads no image (raises UserError)."""
         if self.kind == "folder":
@@ -70,7 +50,7 @@ class DownstreamSet:
                 check_image_folder(self.path / split, f"downstream set {self.name}: {split} split",
                                    "--downstream")
         elif not download:
-            (cifar10_dir if self.kind == "cifar10" else cifar_dir)(self.path)
+            (cifar10_dir if self.kind == "cifar10" else cifar100_dir)(self.path)
 
     def download(self) -> None:
         if self.kind == "cifar10":
@@ -138,6 +118,8 @@ def downstream_identity(sets: Tuple[DownstreamSet, ...]) -> Dict[str, Any]:
     """What run.json records; one set keeps the format of runs made before several were possible."""
     kinds = [s.kind for s in sets]
     paths = [s.identity()[1] for s in sets]
+    contents = [s.content() for s in sets]
     if len(sets) == 1:
-        return {"downstream": kinds[0], "downstream_path": paths[0]}
-    return {"downstream": kinds, "downstream_path": paths}
+        return {"downstream": kinds[0], "downstream_path": paths[0],
+                "downstream_content": contents[0]}
+    return {"downstream": kinds, "downstream_path": paths, "downstream_content": contents}

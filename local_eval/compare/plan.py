@@ -2,8 +2,10 @@
 
 COMPARE_DIR/plan.json records what the comparison is; COMPARE_DIR/runs/<dataset>/<preset>/
 seed<k>/ holds each run (resumable like any run folder); COMPARE_DIR/cache/ holds generated
-baselines (noise). Every dataset uses the same seeds, so seed k of two datasets shares its model
-initialization and data order: the differences are paired. compare.json, compare.md and
+baselines (noise). A run whose data changed under the same path since it was made (its
+fingerprint, local_eval.run.fingerprint) is moved to COMPARE_DIR/stale-runs/ and redone.
+Every dataset uses the same seeds, so seed k of two datasets shares its model initialization
+and data order: the differences are paired. compare.json, compare.md and
 compare.png are rewritten after every finished run.
 """
 from __future__ import annotations
@@ -17,14 +19,15 @@ from typing import Any, Dict, List, Optional, Tuple
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
 
-from .config import EvalConfig
-from .data import check_image_folder
+from ..run.config import EvalConfig
+from ..run.data import check_image_folder
+from ..run.distributed import Runtime, barrier
+from ..run.downstream import downstream_identity
+from ..run.outputs import write_json
+from ..run.record import differences, read_record, without_content
+from ..run.runner import DataChanged, RunSpec, check_out_dir, run, validate
+from ..run.train import EpochBudget
 from .datasets import DatasetSpec, FolderDataset, ScratchDataset
-from .distributed import Runtime, barrier
-from .downstream import downstream_identity
-from .report import write_json
-from .runner import RunSpec, _differences, check_out_dir, read_record, run, validate
-from .train import EpochBudget
 
 PLAN_FILE = "plan.json"
 RunKey = Tuple[str, str, int]  # (dataset, preset, seed)
@@ -70,7 +73,11 @@ class ComparePlan:
         return RunSpec(config=self.configs[preset].replace(seed=seed), data=data,
                        out=self.run_dir(key), downstream=self.downstream[preset],
                        cifar_root=self.cifar_root, downstream_dir=self.downstream_dir,
-                       download=self.download, preset=preset)
+                       download=self.download, preset=preset,
+                       data_content=self.dataset(dataset).content())
+
+    def dataset(self, name: str) -> DatasetSpec:
+        return next(d for d in self.datasets if d.name == name)
 
     def identity(self) -> Dict[str, Any]:
         presets = {}
@@ -89,7 +96,9 @@ def _names(items: List[str]) -> str:
 
 
 def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
-    """What differs between two plan identities, one short phrase per difference."""
+    """What differs between two plan identities, one short phrase per difference; what the data
+    holds is left out (its runs are redone when it changed: `stale_runs`)."""
+    old, new = without_content(old), without_content(new)
     found = []
     old_sets, new_sets = old.get("datasets", []), new.get("datasets", [])
     old_names, new_names = [d.get("name") for d in old_sets], [d.get("name") for d in new_sets]
@@ -97,13 +106,13 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
         found.append(f"datasets {_names(old_names)} -> {_names(new_names)}")
     else:
         found += [f"dataset {b['name']}: {change}" for a, b in zip(old_sets, new_sets)
-                  for change in _differences(a, b)]
+                  for change in differences(a, b)]
     old_presets, new_presets = old.get("presets", {}), new.get("presets", {})
     if list(old_presets) != list(new_presets):
         found.append(f"presets {_names(list(old_presets))} -> {_names(list(new_presets))}")
     else:
         found += [f"preset {name}: {change}" for name in new_presets
-                  for change in _differences(old_presets[name], new_presets[name])]
+                  for change in differences(old_presets[name], new_presets[name])]
     if old.get("seeds") != new.get("seeds"):
         found.append(f"seeds {_names(old.get('seeds', []))} -> {_names(new.get('seeds', []))}")
     return found
@@ -129,64 +138,111 @@ def check_plan(plan: ComparePlan, world_size: int) -> None:
                                     f"{preset} takes {config.pretrain_classes}; pass "
                                     f"--pretrain-classes {available} or generate more")
     for key in plan.keys():
-        dataset = next(d for d in plan.datasets if d.name == key[0])
+        dataset = plan.dataset(key[0])
         spec = plan.spec(key, plan.data_path(key[0]))
-        if key[2] == plan.seeds[0]:  # the inputs are the same for every seed
-            validate(spec, world_size, check_data=not dataset.cached)
-        else:
-            check_out_dir(spec)
+        try:
+            if key[2] == plan.seeds[0]:  # the inputs are the same for every seed
+                validate(spec, world_size, check_data=not dataset.cached)
+            else:
+                check_out_dir(spec)
+        except DataChanged:  # the run folder's last check: redone by run_compare
+            pass
+
+
+def stale_runs(plan: ComparePlan) -> List[RunKey]:
+    """The runs made on data that changed since under the same path (same plan otherwise)."""
+    stale = []
+    for key in plan.keys():
+        if (plan.run_dir(key) / "run.json").is_file():
+            try:
+                check_out_dir(plan.spec(key, plan.data_path(key[0])))
+            except DataChanged:
+                stale.append(key)
+    return stale
+
+
+def _set_aside(plan: ComparePlan, stale: List[RunKey], log) -> None:
+    """Move the stale runs out of runs/ (kept, not deleted) so that they are redone."""
+    if not stale:
+        return
+    aside = plan.out / "stale-runs" / time.strftime("%Y%m%d-%H%M%S")
+    while aside.exists():
+        aside = aside.with_name(aside.name + "+")
+    for key in stale:
+        target = aside / key[0] / key[1] / f"seed{key[2]}"
+        make_dirs(target.parent, "--out")
+        plan.run_dir(key).rename(target)
+    names = ", ".join(dict.fromkeys(key[0] for key in stale))
+    log(f"the data of {names} changed since {len(stale)} of its runs were made (other files, "
+        f"sizes or modification times under the same path): they are redone; the old ones are "
+        f"in {aside}")
 
 
 class Progress:
-    """Runs done and an ETA over the rest, from the durations of finished runs per preset
-    (runs without pre-training counted apart)."""
+    """Runs done and an ETA over the rest, from the durations of finished runs per preset.
+
+    A run without pre-training (scratch) is a fine-tuning phase alone, so until one has finished
+    its duration is estimated by the fine-tuning part of the pre-trained runs of its preset: the
+    ETA is known after the first run of each preset instead of after the first seed round.
+    """
 
     def __init__(self, plan: ComparePlan) -> None:
         self.plan, self.total = plan, len(plan.keys())
-        self.seconds: Dict[Tuple[str, bool], List[float]] = {}
+        self.seconds: Dict[Tuple[str, bool], List[float]] = {}  # (preset, pre-trained) -> runs
+        self.finetune_seconds: Dict[str, List[float]] = {}  # preset -> fine-tuning parts
         self.done: set = set()
 
-    @staticmethod
-    def _kind(key: RunKey, plan: ComparePlan) -> Tuple[str, bool]:
-        dataset = next(d for d in plan.datasets if d.name == key[0])
-        return key[1], not isinstance(dataset, ScratchDataset)
+    def _kind(self, key: RunKey) -> Tuple[str, bool]:
+        return key[1], not isinstance(self.plan.dataset(key[0]), ScratchDataset)
 
-    def record(self, key: RunKey, seconds: float) -> None:
+    def record(self, key: RunKey, report: Dict[str, Any]) -> None:
+        """Count run `key` done, timed by its report's wall_seconds (every invocation summed)."""
         self.done.add(key)
-        self.seconds.setdefault(self._kind(key, self.plan), []).append(seconds)
+        wall = report["wall_seconds"]
+        self.seconds.setdefault(self._kind(key), []).append(
+            sum(v for k, v in wall.items() if k != "this_invocation" and v))
+        if wall.get("finetune"):
+            self.finetune_seconds.setdefault(key[1], []).append(wall["finetune"])
+
+    def _estimate(self, key: RunKey) -> Optional[float]:
+        preset, pretrained = self._kind(key)
+        known = self.seconds.get((preset, pretrained))
+        if not known and not pretrained:
+            known = self.finetune_seconds.get(preset)
+        return sum(known) / len(known) if known else None
 
     def eta(self) -> Optional[float]:
-        left = [k for k in self.plan.keys() if k not in self.done]
-        total = 0.0
-        for key in left:
-            known = self.seconds.get(self._kind(key, self.plan))
-            if not known:
-                return None
-            total += sum(known) / len(known)
-        return total
+        """Seconds left, or None while a preset still to run has no finished run to go by."""
+        estimates = [self._estimate(k) for k in self.plan.keys() if k not in self.done]
+        return None if None in estimates else sum(estimates)  # type: ignore[arg-type]
 
     def line(self) -> str:
         eta = self.eta()
-        text = "unknown until a run of each preset finishes" if eta is None else \
-            time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else f"{eta / 3600:.1f} h"
+        if eta is None:
+            waiting = next(k[1] for k in self.plan.keys()
+                           if k not in self.done and self._estimate(k) is None)
+            text = f"unknown until the first run of preset {waiting} finishes"
+        else:
+            text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 else \
+                f"{eta / 3600:.1f} h"
         return f"{len(self.done)}/{self.total} runs done; ETA {text}"
-
-
-def _run_seconds(report: Dict[str, Any]) -> float:
-    wall = report["wall_seconds"]
-    return sum(v for k, v in wall.items() if k != "this_invocation" and v)
 
 
 def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional[int] = None,
                 log=print) -> Optional[Dict[str, Any]]:
     """Run (or resume) every run of `plan`; returns compare.json's content, None if stopped."""
-    from .compare_report import write_outputs
+    from .report import write_outputs
 
     cache = plan.cache
+    stale: List[RunKey] = []
     if runtime.is_main:
         make_dirs(plan.out, "--out")
-        if not (plan.out / PLAN_FILE).exists():
-            write_json(plan.identity(), plan.out / PLAN_FILE)
+        stale = stale_runs(plan)
+        _set_aside(plan, stale, log)
+        identity = plan.identity()  # rewritten when only what the data holds changed
+        if not (plan.out / PLAN_FILE).exists() or read_record(
+                plan.out, PLAN_FILE, "comparison") != identity:
+            write_json(identity, plan.out / PLAN_FILE)
         for dataset in plan.datasets:
             dataset.prepare(cache, log)
     barrier(runtime)
@@ -197,10 +253,12 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
         finished = plan.run_dir(key) / "report.json"
         if finished.is_file():
             reports[key] = json.loads(finished.read_text())
-            progress.record(key, _run_seconds(reports[key]))
+            progress.record(key, reports[key])
     if runtime.is_main:
         log(f"compare: {len(keys)} runs ({len(plan.datasets)} datasets x {len(plan.presets)} "
             f"presets x {len(plan.seeds)} seeds), {len(reports)} already finished")
+        if stale:  # compare.json must not keep the stale runs' scores meanwhile
+            write_outputs(plan, reports)
     budget = EpochBudget(stop_after_epochs)
     for index, key in enumerate(keys, 1):
         if key in reports:
@@ -208,14 +266,13 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
         dataset, preset, seed = key
         if runtime.is_main:
             log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed} ...")
-        began = time.perf_counter()
         report = run(plan.spec(key, data[dataset]), runtime, budget=budget)
         if report is None:
             if runtime.is_main:
                 write_outputs(plan, reports)
             return None
         reports[key] = report
-        progress.record(key, time.perf_counter() - began)
+        progress.record(key, report)
         if runtime.is_main:
             log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: score "
                 f"{report['score']:.2f}; {progress.line()}")

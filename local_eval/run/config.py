@@ -1,6 +1,7 @@
-"""`EvalConfig`: the frozen training recipe of one local evaluation, and its three presets.
+"""`EvalConfig`: the frozen training recipe of one local evaluation.
 
-Every field has a documented default per preset (`PRESETS`); the command line builds a config
+Its defaults are the `contest` preset; local_eval.run.presets holds all six presets (smoke,
+quick, contest and the three kit ones) as changes from them. The command line builds a config
 from a preset plus overrides, where an override of ``None`` means "keep the preset's value".
 """
 from __future__ import annotations
@@ -9,12 +10,13 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from submission.errors import UserError
 
-from .kit_presets import KIT_PRESET_CHANGES
 from .recipe import check_recipe
+
+MAX_SEED = 2**31 - 1
 
 
 def _fits(value: Any, kind: type) -> bool:
@@ -66,7 +68,7 @@ class EvalConfig:
     rand_augment: Optional[str] = _field(
         "rand-m9-mstd0.5-inc1", "timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 ('none': off)")
     random_erasing: float = _field(0.5, "random erasing probability (pre-training)")
-    # Recipe choices (local_eval.recipe); the defaults keep the OFDB ViT recipe.
+    # Recipe choices (local_eval.run.recipe); the defaults keep the OFDB ViT recipe.
     pretrain_crop: str = _field(
         "random_resized_crop",
         "random_resized_crop (timm, OFDB) or random_crop (img_size px cut from the image at its own size, "
@@ -146,6 +148,11 @@ class EvalConfig:
                      "pretrain_min_lr", "finetune_min_lr"]:
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
+        # Every random source is seeded from the seed modulo 2**31 (train.seed_everything), so a
+        # larger one would repeat a smaller one's run; a negative one is refused as generate does.
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed must be a non-negative integer of at most {MAX_SEED} "
+                            f"(2**31 - 1), got {self.seed}")
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
                             f"{self.patch_size}; pick sizes that divide")
@@ -190,52 +197,6 @@ class EvalConfig:
 
     def replace(self, **changes: Any) -> "EvalConfig":
         return dataclasses.replace(self, **changes)
-
-
-# What each preset changes from the dataclass defaults (which are the `contest` preset).
-PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
-    # Seconds on 2 CPU cores: a 2-block ViT on 16 px, 4 classes; for tests and a first try.
-    "smoke": dict(
-        img_size=16, patch_size=4, depth=2,
-        pretrain_classes=4, pretrain_images_per_class=8, pretrain_epochs=2,
-        pretrain_batch_size=8, pretrain_warmup_epochs=0.5,
-        rand_augment=None, random_erasing=0.0, color_jitter=0.0,
-        finetune_classes=4, finetune_train_per_class=8, finetune_test_per_class=4,
-        finetune_epochs=3, finetune_batch_size=8, finetune_warmup_epochs=0.5,
-    ),
-    # About 15-20 minutes on 2 idle CPU cores; see README "Estimating your leaderboard score".
-    "quick": dict(
-        img_size=32, patch_size=8, depth=None,
-        pretrain_classes=100, pretrain_images_per_class=100, pretrain_epochs=4,
-        pretrain_batch_size=64, pretrain_warmup_epochs=0.5, crop_scale_min=0.25,
-        rand_augment=None, random_erasing=0.0, color_jitter=0.0,
-        finetune_train_per_class=40, finetune_test_per_class=20,
-        finetune_epochs=8, finetune_batch_size=64, finetune_warmup_epochs=1.0,
-    ),
-    # The full setting for a GPU: 224 px, every generated class and image, batch 256.
-    "contest": dict(),
-    # The organizer's kit (local_eval.kit_presets): kit-mobilenet, kit-resnet, kit-mobilenet-cpu.
-    **KIT_PRESET_CHANGES,
-}
-
-PRESETS = tuple(PRESET_CHANGES)
-
-
-def preset_config(name: str) -> EvalConfig:
-    """The config of preset `name` (one of `PRESETS`)."""
-    if name not in PRESET_CHANGES:
-        raise UserError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return EvalConfig(**PRESET_CHANGES[name])
-
-
-def build_config(preset: str, overrides: Optional[Mapping[str, Any]] = None) -> EvalConfig:
-    """The preset's config with `overrides` applied; an override of None keeps the preset value."""
-    config = preset_config(preset)
-    changes = {key: value for key, value in (overrides or {}).items() if value is not None}
-    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(EvalConfig)})
-    if unknown:
-        raise UserError(f"unknown config field(s) {', '.join(unknown)}")
-    return config.replace(**changes)
 
 
 def field_help(name: str) -> str:

@@ -1,0 +1,1 @@
+"""Several datasets x presets x seeds, with paired statistics and calibration."""

@@ -1,0 +1,1 @@
+"""One local evaluation: pre-train on a generated ImageFolder, fine-tune, score."""

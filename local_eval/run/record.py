@@ -1,0 +1,50 @@
+"""The JSON record that says what a run folder (run.json) or a comparison folder (plan.json)
+holds, and how two such records differ. Torch-free: the command lines name it before importing
+anything heavy."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+from submission.errors import UserError
+
+RUN_FILE = "run.json"
+
+
+# The identity keys that say what the data holds (not where it is or how it is trained on).
+CONTENT_KEYS = ("data_content", "downstream_content")
+
+
+def without_content(identity: Any) -> Any:
+    """`identity` without its CONTENT_KEYS, at any depth."""
+    if isinstance(identity, dict):
+        return {k: without_content(v) for k, v in identity.items() if k not in CONTENT_KEYS}
+    if isinstance(identity, list):
+        return [without_content(v) for v in identity]
+    return identity
+
+
+def differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
+    keys = sorted(set(old) | set(new))
+    found = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += differences(a, b, prefix + key + ".")
+        elif a != b:
+            found.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return found
+
+
+def read_record(out: Path, name: str, what: str) -> Dict[str, Any]:
+    """The JSON record `name` that says what a non-empty folder `out` holds (a run's run.json, a
+    comparison's plan); refuses a folder without one and a damaged one."""
+    record = out / name
+    if not record.is_file():
+        raise UserError(f"--out {out} is not empty and holds no {what} ({name}); "
+                        f"pass a new or empty folder")
+    try:
+        return json.loads(record.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{record} is damaged ({error}); remove {out} to start over") from error

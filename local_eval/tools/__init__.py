@@ -1,0 +1,1 @@
+"""Helpers around the evaluator: baseline datasets (noise, digits) and timings."""
