@@ -8,12 +8,9 @@ comparing bytes, so a tree of another config is never mistaken for this one.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.context
 import os
+import pickle
 import shutil
-import signal
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -29,9 +26,11 @@ from .families import create_family
 from .fileio import check_overwritable, check_writable_target, remove_tree_for_overwrite
 from .layout import class_dirname, expected_filenames, has_finished_layout, unexpected_entries
 from .plan import RunPlan
-from .state import classes_to_do, create_state, finish, read_state_record, refuse_if_running, run_lock, state_record
+from .state import (classes_to_do, create_state, finish, lock_path, read_state_record, refuse_if_running, run_lock,
+                    state_record)
 from .system import available_cores
-from .writer import STAGES, create_class_writer, init_worker, write_class_in_worker
+from .worker_process import WorkerContext, start_worker
+from .writer import STAGES, create_class_writer, write_class_in_worker
 
 MIN_FREE_BYTES = 16 * 2**20
 
@@ -82,9 +81,10 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
 
     _check_location(out)
     with contextlib.ExitStack() as lock:
-        # An unfinished run is there: take its lock before any slow check or build, so a second run
-        # of the same shard is refused at once (--overwrite checks every lock itself, below).
-        locked_early = plan.state_dir.is_dir() and not (overwrite or overwrite_all)
+        # A run of this shard was here (its lock file exists): take the lock before any slow check or
+        # build, so a second run is refused at once. Nothing is created for it (a refusal leaves the
+        # folder as it was); --overwrite checks every lock itself, below.
+        locked_early = not (overwrite or overwrite_all) and lock_path(plan).is_file()
         if locked_early:
             lock.enter_context(run_lock(plan))
         family.check(config)
@@ -140,8 +140,10 @@ def _run_classes(plan: RunPlan, todo: List[int]) -> Iterator[Dict[str, float]]:
             yield writer.write_class(category)
         return
     threads = max(1, available_cores() // plan.workers)
-    with ProcessPoolExecutor(plan.workers, mp_context=WorkerContext(), initializer=init_worker,
-                             initargs=(plan, threads, os.getpid())) as pool:
+    # The plan goes as bytes: unpickling it imports torch, which start_worker does only after tying
+    # the worker's life to this process (a kill -9 meanwhile must not leave workers behind).
+    with ProcessPoolExecutor(plan.workers, mp_context=WorkerContext(), initializer=start_worker,
+                             initargs=(pickle.dumps(plan), threads, os.getpid())) as pool:
         pending = set()
         queue = iter(todo)
         try:
@@ -168,28 +170,6 @@ def _run_classes(plan: RunPlan, todo: List[int]) -> Iterator[Dict[str, float]]:
             for future in pending:
                 future.cancel()
             raise
-
-
-class WorkerProcess(multiprocessing.context.SpawnProcess):
-    """A pool worker started with SIGINT ignored. Python then never installs its KeyboardInterrupt
-    handler there, so Ctrl-C (sent to the whole process group) interrupts the main process alone,
-    which ends the workers and prints one line, instead of every worker printing a traceback from
-    wherever it was (importing torch, waiting on its queue, drawing)."""
-
-    def start(self) -> None:
-        if threading.current_thread() is not threading.main_thread():  # signal() works in the main thread only
-            return super().start()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child; ours is restored at once
-        try:
-            super().start()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-
-class WorkerContext(multiprocessing.context.SpawnContext):
-    """spawn (forking a process that already runs torch threads can deadlock), with `WorkerProcess`."""
-
-    Process = WorkerProcess
 
 
 def _check_location(out: Path) -> None:

@@ -49,6 +49,11 @@ def create_state(plan: RunPlan) -> None:
         write_atomic(record_file, json.dumps(state_record(plan.config), indent=2, sort_keys=True).encode())
 
 
+def lock_path(plan: RunPlan) -> Path:
+    """This shard's lock file (each shard has its own: shards may write one folder at the same time)."""
+    return plan.state_dir / f"lock-{plan.config.shard_index}-of-{plan.config.shard_count}"
+
+
 @contextlib.contextmanager
 def run_lock(plan: RunPlan) -> Iterator[None]:
     """Hold this shard's lock file for the run: a second run of the same shard on the folder is
@@ -57,7 +62,7 @@ def run_lock(plan: RunPlan) -> Iterator[None]:
         yield
         return
     config = plan.config
-    path = plan.state_dir / f"lock-{config.shard_index}-of-{config.shard_count}"
+    path = lock_path(plan)
     try:
         handle = open(path, "a+")
     except OSError as exc:

@@ -7,11 +7,6 @@ last, so a class without a marker is simply redone on the next run.
 """
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-import sys
-import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -95,37 +90,12 @@ def create_class_writer(plan: RunPlan, categories: Optional[int] = None) -> Clas
 _WORKER: Optional[ClassWriter] = None
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def init_worker(plan: RunPlan, threads: int, parent_pid: int) -> None:
+def init_worker(plan: RunPlan, threads: int) -> None:
+    """Build this worker process's `ClassWriter` (called by `worker_process.start_worker`)."""
     global _WORKER
-    # A pool worker outlives a parent killed with SIGKILL (it waits on its task queue forever, or
-    # finishes its class). On Linux the kernel kills it the moment the parent dies; elsewhere a
-    # thread watches the parent. Either way no worker writes after its parent is gone.
-    _die_with_parent(parent_pid)
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
     _WORKER = create_class_writer(plan)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Linux: ask for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); then leave at once if
-    it died already, before the request (the check after it closes that gap)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):  # no libc prctl: the watcher thread alone
-            pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 1.0) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(poll_seconds)
-    os._exit(1)
 
 
 def write_class_in_worker(category: int) -> Dict[str, float]:
