@@ -120,6 +120,21 @@ def test_step_schedule_matches_multisteplr():
 
 # --- models -------------------------------------------------------------------------------------
 
+def test_the_kit_networks_are_timm_models():
+    """Registered with timm: created by timm.create_model like any name, head prefix kept."""
+    import timm
+
+    assert set(KIT_NETWORKS) <= set(timm.list_models())
+    for name, network in KIT_NETWORKS.items():
+        model = timm.create_model(name, pretrained=False, num_classes=3, img_size=32)
+        assert model.pretrained_cfg["classifier"] == network.classifier
+        head = [v for k, v in model.state_dict().items()
+                if k.startswith(network.classifier + ".") and k.endswith(".weight")]
+        assert head[-1].shape[0] == 3
+    with pytest.raises(UserError, match="convolutional network without depth; pass --depth none"):
+        create_model(build_config("kit-resnet", {"depth": 2}), 3)
+
+
 @pytest.mark.parametrize("name", [*KIT_NETWORKS, "smoke-vit"])
 def test_backbone_moves_into_a_new_head_for_every_network(name):
     config = preset_config("smoke") if name == "smoke-vit" else build_config(
