@@ -52,4 +52,4 @@ fonts:
 
 # Rebuild the committed class table (about 2 minutes; scikit-learn from requirements.txt, fonts from `make fonts`).
 glyph-table: venv
-	$(PY) -m submission.tools.glyph_table submission/families/glyph_table.json
+	$(PY) -m submission.tools.glyph_table submission/families/glyphs/glyph_table.json

@@ -15,7 +15,7 @@ class GlyphConfig:
     offsets are fractions of the image side (0.55-1.1 is the write-up's 141-282 px at 256 px)."""
 
     font_dir: Optional[str] = None  # folder of the table's font files; None: found by name under /usr/share/fonts
-    table_path: Optional[str] = None  # class table JSON; None: the packaged submission/families/glyph_table.json
+    table_path: Optional[str] = None  # class table JSON; None: the packaged submission/families/glyphs/glyph_table.json
     chars_per_class: int = 6  # the first (most central) characters of each class row that are drawn
     size_min: float = 0.55  # font size drawn uniformly in [size_min, size_max] x image side
     size_max: float = 1.1

@@ -12,7 +12,7 @@ from typing import Optional
 
 from .config import GenerationConfig
 from .fileio import STATE_DIRNAME
-from .render import RenderSettings, resolve_backend
+from .families.fractal.render import RenderSettings, resolve_backend
 from .system import available_cores, resolve_device
 
 # Each CUDA worker holds a context (~0.5 GB of GPU memory). On an H200 with 16 cores, splat on

@@ -5,7 +5,7 @@ import torch
 
 from submission import GenerationConfig, generate
 from submission.tools.bench import bench_clouds
-from submission.render import create_renderer, pytorch3d_available
+from submission.families.fractal.render import create_renderer, pytorch3d_available
 from submission.tools.verify import verify_dataset
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

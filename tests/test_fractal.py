@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from submission.errors import UserError
-from submission.fractal import (MAX_MAPS, MIN_AXIS_VARIANCE, CategoryBank, build_bank, orbit_cloud,
+from submission.families.fractal.bank import (MAX_MAPS, MIN_AXIS_VARIANCE, CategoryBank, build_bank, orbit_cloud,
                                 sample_candidates, valid_candidates)
 
 

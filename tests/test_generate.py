@@ -209,7 +209,7 @@ def test_pytorch3d_and_splat_write_the_same_files(tmp_path):
 
 
 def test_a_bank_of_another_seed_is_refused(tmp_path):
-    from submission.fractal import build_bank
+    from submission.families.fractal.bank import build_bank
 
     bank_file = build_bank(4, seed=5, points=2000).save(tmp_path / "bank.npz")
     assert_clean_error(run_cli("generate", tmp_path / "out", *SMALL, "--bank", bank_file), "does not fit the config")

@@ -20,7 +20,7 @@ from PIL import Image
 
 from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
-from submission.fractal import CategoryBank, build_bank
+from submission.families.fractal.bank import CategoryBank, build_bank
 from submission.fileio import DIR_MODE, FILE_MODE, ZIP_DATE_TIME, deterministic_zip
 from submission.tools.pack import SERVER_REQUIREMENTS
 
@@ -100,13 +100,13 @@ def test_pack_writes_the_server_tree(packed):
     shipped = [p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
                and p.relative_to(PACKAGE).parts[0] not in ("tools", "__main__.py", "server_generator.py")]
     sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes() for p in shipped}
-    assert {"src/submission/pipeline.py", "src/submission/render/splat.py"} <= set(sources)
+    assert {"src/submission/pipeline.py", "src/submission/families/fractal/render/splat.py"} <= set(sources)
     with zipfile.ZipFile(packed) as archive:
         names = archive.namelist()
         files = {n: archive.read(n) for n in names if not n.endswith("/")}
     assert names == sorted(names)
     assert set(files) == {"params/bank.npz", "params/config.json", "requirements.txt", "src/generator.py", *sources}
-    assert {"params/", "src/", "src/submission/", "src/submission/render/"} <= set(names)
+    assert {"params/", "src/", "src/submission/", "src/submission/families/fractal/render/"} <= set(names)
     assert not [n for n in names if "/tools/" in n or n.endswith(("__main__.py", "submission/server_generator.py"))]
     for name, data in sources.items():
         assert files[name] == data, name

@@ -12,12 +12,12 @@ import torch
 
 from submission.config import PointAugmentConfig
 from submission.errors import UserError
-from submission.fractal import build_bank
-from submission.pointcloud import augment_cloud
-from submission.render import create_renderer
-from submission.render import splat as splat_module
-from submission.render import RenderSettings
-from submission.render.splat import SplatRenderer, rasterize_points, to_dense
+from submission.families.fractal.bank import build_bank
+from submission.families.fractal.pointcloud import augment_cloud
+from submission.families.fractal.render import create_renderer
+from submission.families.fractal.render import splat as splat_module
+from submission.families.fractal.render import RenderSettings
+from submission.families.fractal.render.splat import SplatRenderer, rasterize_points, to_dense
 
 pytest.importorskip("pytorch3d.renderer")
 
@@ -185,7 +185,7 @@ def test_memory_estimate_for_a_64_image_batch_is_bounded():
 
 def test_auto_backend_is_splat_on_every_device():
     # Measured on an H200: splat is 2.3-4x faster than PyTorch3D on CUDA (README).
-    from submission.render import resolve_backend
+    from submission.families.fractal.render import resolve_backend
 
     assert resolve_backend("auto") == "splat"
     assert resolve_backend("pytorch3d") == "pytorch3d"

@@ -16,12 +16,12 @@ from PIL import Image
 
 from submission import GenerationConfig, generate
 from submission.augment import build_image_augmenter
-from submission.backgrounds import diamond_square, diamond_square_background
+from submission.families.fractal.backgrounds import diamond_square, diamond_square_background
 from submission.calibration import RESULTS, TABLES, published
 from submission.config import ImageAugmentConfig, PointAugmentConfig
 from submission.errors import UserError
 from submission.plan import RunPlan
-from submission.pointcloud import augment_cloud, pointwolf
+from submission.families.fractal.pointcloud import augment_cloud, pointwolf
 from submission.recipes import create_recipe, list_recipes
 from submission.seeding import rng_for
 from submission.tools.cli import main as cli_main

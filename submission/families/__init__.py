@@ -15,9 +15,9 @@ from ..errors import UserError
 
 # name -> "module:class"
 FAMILIES: Dict[str, str] = {
-    "fractal": "submission.families.fractal:FractalFamily",
-    "glyphs": "submission.families.glyphs:GlyphFamily",
-    "visualatom": "submission.families.visualatom:VisualAtomFamily",
+    "fractal": "submission.families.fractal.family:FractalFamily",
+    "glyphs": "submission.families.glyphs.family:GlyphFamily",
+    "visualatom": "submission.families.visualatom.family:VisualAtomFamily",
 }
 FAMILY_NAMES = tuple(FAMILIES)
 

@@ -22,9 +22,9 @@ from tqdm import tqdm
 from ..config import (MAX_BATCH_BYTES, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_IMAGES_PER_CLASS, MAX_POINTS, MAX_SEED,
                      MIN_IMAGE_SIZE, GenerationConfig, batch_bytes, max_batch)
 from ..errors import UserError
-from ..fractal import build_bank
-from ..pointcloud import augment_cloud, pad_views
-from ..render import create_renderer, resolve_backend
+from ..families.fractal.bank import build_bank
+from ..families.fractal.pointcloud import augment_cloud, pad_views
+from ..families.fractal.render import create_renderer, resolve_backend
 from ..seeding import STREAM_POINT_AUGMENT, rng_for
 from ..system import resolve_device
 from .options import field_help

@@ -30,11 +30,11 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..config import GenerationConfig, VisualAtomConfig
-from ..errors import UserError
-from ..plan import RunPlan
-from ..seeding import STREAM_VISUALATOM_CLASS, STREAM_VISUALATOM_IMAGE, rng_for
-from .base import Family, FamilyWorker
+from ...config import GenerationConfig, VisualAtomConfig
+from ...errors import UserError
+from ...plan import RunPlan
+from ...seeding import STREAM_VISUALATOM_CLASS, STREAM_VISUALATOM_IMAGE, rng_for
+from ..base import Family, FamilyWorker
 
 PAPER_CANVAS = 512  # the public renderer's image side: lengths in VisualAtomConfig are its pixels
 SUBPIXEL_BITS = 4  # cv2 fixed-point fraction bits for the vertex coordinates

@@ -14,7 +14,7 @@ Drawing: each (character, font) is rasterised once per class by Pillow's FreeTyp
 size (`class_context`), cropped to its ink; every placement is then one OpenCV affine warp of that
 master (scale, rotation, flips and offset in one matrix), and the mixing and blending are numpy.
 
-Assets: the class table (submission/families/glyph_table.json, built by
+Assets: the class table (submission/families/glyphs/glyph_table.json, built by
 `python -m submission.tools.glyph_table`; code points per class plus the font list) and the font
 files (Debian's fonts-noto-cjk, fonts-noto-cjk-extra, fonts-ipafont-*, fonts-ipaexfont-*,
 fonts-takao-*; `make fonts`). A submission ships both in params/ (fonts/ with their licences).
@@ -34,11 +34,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..config import GenerationConfig
-from ..errors import UserError
-from ..plan import RunPlan
-from ..seeding import STREAM_GLYPHS, rng_for
-from .base import Family, FamilyWorker
+from ...config import GenerationConfig
+from ...errors import UserError
+from ...plan import RunPlan
+from ...seeding import STREAM_GLYPHS, rng_for
+from ..base import Family, FamilyWorker
 
 TABLE_FILE = "glyph_table.json"
 FONTS_DIR = "fonts"

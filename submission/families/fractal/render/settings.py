@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import GenerationConfig
+from ....config import GenerationConfig
 
 _DEFAULTS = GenerationConfig  # the one home of every default: these read its class attributes
 

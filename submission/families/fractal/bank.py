@@ -24,10 +24,10 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from .config import MAX_POINTS, MAX_SEED
-from .errors import UserError
-from .fileio import write_atomic
-from .seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
+from ...config import MAX_POINTS, MAX_SEED
+from ...errors import UserError
+from ...fileio import write_atomic
+from ...seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
 
 MIN_MAPS, MAX_MAPS = 2, 7
 MIN_AXIS_VARIANCE = 0.05

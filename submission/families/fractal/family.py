@@ -1,5 +1,5 @@
 """The 3D fractal family (the 4th-place 3D-OFDB recipe): one IFS point cloud per class, a random
-view of it per image, rendered as alpha-composited spheres (see fractal.py, pointcloud.py, render/).
+view of it per image, rendered as alpha-composited spheres (see bank.py, pointcloud.py, render/).
 
 Its one asset is the category bank (the accepted IFS parameters of the config's seed): built once
 per run into the state folder, shipped in a submission as params/bank.npz, or given by --bank.
@@ -13,16 +13,16 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from ..backgrounds import background_image
-from ..config import GenerationConfig
-from ..errors import UserError
-from ..fileio import restamp_zip
-from ..fractal import CategoryBank
-from ..plan import RunPlan
-from ..pointcloud import augment_cloud, pad_views
-from ..render import create_renderer
-from ..seeding import STREAM_BACKGROUND, STREAM_POINT_AUGMENT, rng_for
-from .base import Family, FamilyWorker
+from .backgrounds import background_image
+from ...config import GenerationConfig
+from ...errors import UserError
+from ...fileio import restamp_zip
+from .bank import CategoryBank
+from ...plan import RunPlan
+from .pointcloud import augment_cloud, pad_views
+from .render import create_renderer
+from ...seeding import STREAM_BACKGROUND, STREAM_POINT_AUGMENT, rng_for
+from ..base import Family, FamilyWorker
 
 BANK_FILE = "bank.npz"
 

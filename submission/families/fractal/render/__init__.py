@@ -9,14 +9,14 @@ import dataclasses
 import importlib
 from typing import Any, Dict, Optional
 
-from ..errors import UserError
+from ....errors import UserError
 from .base import PointRenderer, check_inputs
 from .settings import RenderSettings
 
 # name -> "module:class"; modules import lazily so a missing PyTorch3D only matters when asked for.
 RENDERERS: Dict[str, str] = {
-    "pytorch3d": "submission.render.pytorch3d_backend:PyTorch3DRenderer",
-    "splat": "submission.render.splat:SplatRenderer",
+    "pytorch3d": "submission.families.fractal.render.pytorch3d_backend:PyTorch3DRenderer",
+    "splat": "submission.families.fractal.render.splat:SplatRenderer",
 }
 BACKEND_CHOICES = ("auto", *RENDERERS)
 
