@@ -17,7 +17,7 @@ import torch
 
 from .augment import build_image_augmenter
 from .families import create_family
-from .families.base import FamilyWorker
+from .families.base import Family, FamilyWorker
 from .fileio import TMP_SUFFIX, make_dirs, write_atomic
 from .layout import class_dirname, image_filename
 from .plan import RunPlan
@@ -82,24 +82,23 @@ class ClassWriter:
         return encoded
 
 
-def create_class_writer(plan: RunPlan, categories: Optional[int] = None) -> ClassWriter:
-    """A writer whose family worker reads the plan's prepared files (or builds what the first
-    `categories` classes need, when the plan has none)."""
-    return ClassWriter(plan, create_family(plan.config.family).worker(plan, categories))
+def create_class_writer(plan: RunPlan, family: Family) -> ClassWriter:
+    """A writer of `plan` (prepared by `family.prepare`) with the family's worker."""
+    return ClassWriter(plan, family.worker(plan))
 
 
 # Per-process worker slot for the process pool (set by `init_worker`, one per worker process).
 _WORKER: Optional[ClassWriter] = None
 
 
-def init_worker(plan: RunPlan, threads: int, parent_pid: int) -> None:
+def init_worker(plan: RunPlan, parent_pid: int) -> None:
     global _WORKER
     # A pool worker outlives a parent killed with SIGKILL (it waits on its task queue forever):
     # watch the parent and leave with it.
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(plan.threads)
     cv2.setNumThreads(1)
-    _WORKER = create_class_writer(plan)
+    _WORKER = create_class_writer(plan, create_family(plan.config.family))  # this process's one family object
 
 
 def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 1.0) -> None:

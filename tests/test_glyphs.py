@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from submission.config import GenerationConfig, GlyphConfig
+from submission.config import GenerationConfig
+from submission.families.glyphs.config import GlyphConfig
 from submission.errors import UserError
 from submission.families import create_family
 from submission.families.glyphs import family as glyphs

@@ -20,6 +20,7 @@ from PIL import Image
 
 from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
+from submission.families.fractal.config import FractalConfig
 from submission.families.fractal.bank import CategoryBank, build_bank
 from submission.fileio import DIR_MODE, FILE_MODE, ZIP_DATE_TIME, deterministic_zip
 from submission.tools.pack import SERVER_REQUIREMENTS
@@ -34,7 +35,7 @@ HADOLINT = Path(sys.executable).with_name("hadolint")
 # A small trial: 3 classes x 4 images at 64 px; one worker keeps the child process light.
 PACK_OPTIONS = ["--classes", "3", "--images-per-class", "4", "--image-size", "64", "--points", "2000", "--workers", "1"]
 # A pack runs on CPU unless --device says otherwise (see pack.PACKED_DEFAULT_DEVICE).
-EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, points=2000, workers=1, device="cpu")
+EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, workers=1, device="cpu", fractal=FractalConfig(points=2000))
 
 
 def cli(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
@@ -172,7 +173,9 @@ def test_rehearse_without_pytorch3d_falls_back_to_splat(packed, tmp_path):
 @pytest.mark.slow
 def test_explicit_pytorch3d_backend_without_pytorch3d_fails_in_get_params(packed, tmp_path):
     files = _packed_files(packed)
-    files["params/config.json"] = json.dumps({**json.loads(files["params/config.json"]), "backend": "pytorch3d"}).encode()
+    config = json.loads(files["params/config.json"])
+    config["fractal"]["backend"] = "pytorch3d"
+    files["params/config.json"] = json.dumps(config).encode()
     p3d_zip = make_zip(tmp_path / "p3d.zip", files)
     blocker = tmp_path / "block"
     (blocker / "pytorch3d").mkdir(parents=True)

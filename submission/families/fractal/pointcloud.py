@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ...config import PointAugmentConfig
+from .config import PointAugmentConfig
 
 WHITE_HALF_ALPHA = np.array([1.0, 1.0, 1.0, 0.5], np.float32)  # the 4th-place point colour (RGBA)
 
