@@ -1,7 +1,8 @@
 """Point-cloud renderers behind one interface: `create_renderer(backend, settings)`.
 
-Backends (see `RENDERERS`): "pytorch3d" (the reference) and "splat" (pure torch, fast on CPU,
-tested for parity against PyTorch3D). "auto" picks PyTorch3D on CUDA and splat on CPU.
+Backends (see `RENDERERS`): "pytorch3d" (the reference) and "splat" (pure torch, tested for parity
+against PyTorch3D, and the faster on CPU and CUDA alike). "auto" is splat on every device (see
+`resolve_backend`); PyTorch3D renders only when named.
 """
 from __future__ import annotations
 
