@@ -52,7 +52,7 @@ fonts:
 
 # Rebuild the committed class table (about 2 minutes; scikit-learn from requirements.txt, fonts from `make fonts`).
 glyph-table: venv
-	$(PY) -m submission.tools.glyph_table submission/families/glyph_table.json
+	$(PY) -m submission.tools.glyph_table submission/families/glyphs/glyph_table.json
 
 # Docker for `make docker-rehearse`: installs Debian's docker.io (and debootstrap, for the stand-in base)
 # when missing and starts dockerd when it does not answer. Needs root.

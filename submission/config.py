@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 from .errors import UserError
-from .families import FAMILY_NAMES
-from .fileio import loads_json
-from .family_config import GlyphConfig, VisualAtomConfig, validate_glyphs
-from .limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, _is_finite, _is_int, _short
+from .families import FAMILY_NAMES, family_config_classes
+from .fileio import loads_json, read_text_file
+from .limits import (DEFAULT_IMAGE_SIZE, MAX_IMAGE_SIZE, MAX_SEED, MIN_IMAGE_SIZE, _is_finite, _is_int, _short, need,
+                     need_int)
 
 IMAGE_FORMATS = ("png", "jpg")
 DEVICES = ("auto", "cpu", "cuda")
@@ -20,17 +22,8 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_CLASSES = 100_000
 MAX_IMAGES_PER_CLASS = 100_000
 MAX_TOTAL_IMAGES = 100_000_000  # classes x images_per_class: 100x the contest's million (days of rendering, TBs)
-MAX_POINTS = 1_000_000  # 100x the default; bank build time and renderer memory grow linearly with it
-MAX_SEED = 2**56 - 1  # the largest seed whose counter-RNG key (seed * 256 + stream) fits in 64 bits
-MAX_POINTS_PER_PIXEL = 150  # PyTorch3D's rasterizer limit (kMaxPointsPerPixel)
-MAX_CAMERA_DISTANCE = 1000.0  # farther, the cloud is a few pixels wide and float32 depths lose their order
 MAX_WORKERS = 1024
-MAX_BATCH_BYTES = 4 * 2**30  # estimated memory of one render batch per worker (see `batch_bytes`)
-MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and the camera sits 10 away
-MAX_POINT_SHIFT = 10.0
-MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
-BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
-MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
+MAX_CONFIG_BYTES = 2**20  # a GenerationConfig JSON is about 2 KB; refuse to slurp a huge (or endless) file
 
 
 def is_device_name(name: Any) -> bool:
@@ -38,54 +31,9 @@ def is_device_name(name: Any) -> bool:
     return isinstance(name, str) and (name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()))
 
 
-def batch_bytes(clouds: int, image_size: int, points: int) -> int:
-    """Rough memory of rendering `clouds` views at once: the padded clouds (xyz + rgba float32,
-    28 bytes a point) and the float32 RGB images (12 bytes a pixel); the renderer's working memory
-    on top is bounded separately (the splat backend works in chunks)."""
-    return clouds * (points * 28 + image_size * image_size * 12)
-
-
-def max_batch(image_size: int, points: int) -> int:
-    """The most clouds one render batch may hold within `MAX_BATCH_BYTES` (at least 1)."""
-    return max(1, MAX_BATCH_BYTES // batch_bytes(1, image_size, points))
-
-
 def _field(default: Any, help_text: str) -> Any:
     """A dataclass field whose `metadata["help"]` is its one-line description (CLI help)."""
     return field(default=default, metadata={"help": help_text})
-
-
-@dataclass(frozen=True)
-class PointAugmentConfig:
-    """Per-image point-cloud augmentation (the 4th-place best recipe by default)."""
-
-    subsample: bool = True
-    keep_min: float = 0.8  # fraction of points kept, drawn uniformly in [keep_min, keep_max]
-    keep_max: float = 1.0
-    scale_shift: bool = True
-    scale_min: float = 0.8
-    scale_max: float = 1.2
-    shift: float = 0.2  # each axis shifted by U(-shift, shift)
-    rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
-    noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
-    colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
-    # PointWOLF (Kim et al. 2021), off: weighted local transformations around FPS anchors; the
-    # defaults are the paper's (unit-sphere units; see pointcloud.pointwolf).
-    pointwolf: bool = False
-    pointwolf_anchors: int = 4  # anchor points, by farthest-point sampling
-    pointwolf_sigma: float = 0.5  # Gaussian kernel bandwidth
-    pointwolf_rotate: float = 10.0  # local rotation angles in U(-limit, limit) degrees per axis
-    pointwolf_scale: float = 3.0  # local scale in U(1, limit) per axis
-    pointwolf_translate: float = 0.25  # local translation in U(-limit, limit) per axis
-    # What the points are composited over: black, or a colourised diamond-square plasma fractal
-    # (Anderson & Farrell 2021; see backgrounds.py). Did not help in the 4th-place study.
-    background: str = "black"
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any per-image point-cloud augmentation is on."""
-        return (self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
-                or self.pointwolf or self.background != "black")
 
 
 @dataclass(frozen=True)
@@ -121,36 +69,23 @@ class ImageAugmentConfig:
 
 
 @dataclass(frozen=True)
-class GenerationConfig:
-    """Everything `generate` needs; the defaults reproduce the contest setting (1000 x 1000).
-
-    ``None`` for an option means "use the default" where noted.
-    """
+class _GenerationSettings:
+    """The settings every family shares; `GenerationConfig` adds one field per registered family."""
 
     # The help text of each field is its command-line help (see submission/tools/options.py).
     classes: int = _field(1000, "number of categories (the contest needs 1000)")
     images_per_class: int = _field(1000, "images per category (the contest needs 1000)")
-    image_size: int = _field(224, "square image side in pixels")
-    points: int = _field(10_000, "IFS points per category before subsampling")
-    radius: float = _field(0.015, "point radius in NDC units (PyTorch3D semantics)")
-    points_per_pixel: int = _field(4, "nearest points alpha-composited per pixel")
-    camera_distance: float = _field(10.0, "camera distance from the origin (the cloud spans [-1, 1])")
-    fov_degrees: float = _field(10.0, "camera field of view in degrees")
+    image_size: int = _field(DEFAULT_IMAGE_SIZE, "square image side in pixels")
     seed: int = _field(0, "base seed; every image derives its own from (seed, class, index)")
     family: str = _field("fractal", "data family: the part that turns (seed, class, index) into an image")
     device: str = _field("auto", "auto, cpu, cuda or cuda:N (auto: cuda when available)")
-    backend: str = _field("auto", "renderer: auto, pytorch3d or splat (auto: splat, the faster on CPU and CUDA alike)")
     workers: Optional[int] = _field(None, "worker processes (default: all cores; at most 16 on cuda)")
-    batch_size: int = _field(50, "clouds per renderer call (speed only: images do not depend on it)")
+    batch_size: int = _field(50, "images per family call (speed only: images do not depend on it)")
     image_format: str = _field("png", "image file format: png or jpg")
     jpeg_quality: int = _field(95, "JPEG quality when image_format is jpg")
-    bank_path: Optional[str] = _field(None, "a saved category bank (npz) instead of building one from the seed")
     shard_index: int = _field(0, "this run generates classes c with c % shard_count == shard_index")
     shard_count: int = _field(1, "number of shards the classes are split into")
-    point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
-    glyphs: GlyphConfig = field(default_factory=GlyphConfig)
-    visualatom: VisualAtomConfig = field(default_factory=VisualAtomConfig)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -166,12 +101,7 @@ class GenerationConfig:
     def from_dict(cls, data: Dict[str, Any]) -> "GenerationConfig":
         if not isinstance(data, dict):
             raise UserError(f"config must be a JSON object, got {type(data).__name__}")
-        kwargs = _typed_kwargs(cls, data, "config")
-        for name, sub_cls in (("point_augment", PointAugmentConfig), ("image_augment", ImageAugmentConfig),
-                              ("visualatom", VisualAtomConfig), ("glyphs", GlyphConfig)):
-            if name in kwargs:
-                kwargs[name] = sub_cls(**_typed_kwargs(sub_cls, kwargs[name], name))
-        return cls(**kwargs)
+        return _from_json_dict(cls, _nest_legacy_keys(data), "config")
 
     @classmethod
     def from_json(cls, text: str) -> "GenerationConfig":
@@ -184,24 +114,125 @@ class GenerationConfig:
             raise UserError(f"config is not valid JSON ({exc}); regenerate it with `python -m submission pack`") from None
         return cls.from_dict(data)
 
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike], label: Optional[str] = None) -> "GenerationConfig":
+        """The config saved in `path` (UTF-8 JSON, at most `MAX_CONFIG_BYTES`); every problem is a
+        one-line `UserError` that names the file by `label` (default "--config PATH")."""
+        label = f"--config {path}" if label is None else label
+        text = read_text_file(path, label, MAX_CONFIG_BYTES, "a GenerationConfig JSON (those are about 2 KB)",
+                              "give a GenerationConfig JSON file saved as UTF-8 (e.g. params/config.json)")
+        try:
+            return cls.from_json(text)
+        except UserError as exc:
+            raise UserError(f"{label}: {exc}") from None
+
     def replace(self, **changes: Any) -> "GenerationConfig":
-        """A copy with some fields changed (`dataclasses.replace`; validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again). A family's field may be named on its
+        own (``replace(points=2000)`` sets ``fractal.points``): it goes to the family that has it,
+        the active one first."""
+        top = {f.name for f in dataclasses.fields(self)}
+        direct = {k: v for k, v in changes.items() if k in top}
+        nested: Dict[str, Dict[str, Any]] = {}
+        for key, value in changes.items():
+            if key not in top:
+                nested.setdefault(_family_of_field(key, self.family), {})[key] = value
+        for name, sub in nested.items():
+            direct[name] = dataclasses.replace(direct.get(name, getattr(self, name)), **sub)
+        return dataclasses.replace(self, **direct)
 
     def with_overrides(self, **overrides: Any) -> "GenerationConfig":
         """A copy with the given options applied; ``None`` means "not given": keep the current value."""
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        return self.replace(**{k: v for k, v in overrides.items() if v is not None})
 
     def class_ids(self) -> Tuple[int, ...]:
         """The classes this shard generates (all of them when unsharded)."""
         return tuple(range(self.shard_index, self.classes, self.shard_count))
 
+    @property
+    def settings(self) -> Any:
+        """The active family's settings (``config.fractal`` when family is "fractal")."""
+        return getattr(self, self.family)
+
     def content_dict(self) -> Dict[str, Any]:
-        """The fields that decide the bytes written (not how fast or where they are produced)."""
-        data = self.to_dict()
-        for key in ("workers", "device", "bank_path", "batch_size"):
-            data.pop(key)
+        """The fields that decide the bytes written (not how fast or where they are produced): the
+        shared ones and the active family's, so another family's settings never count."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(_GenerationSettings)
+                if f.name not in ("workers", "device", "batch_size")}
+        data["image_augment"] = dataclasses.asdict(self.image_augment)
+        settings = self.settings
+        data[self.family] = settings.content_dict() if hasattr(settings, "content_dict") else dataclasses.asdict(settings)
         return data
+
+    @staticmethod
+    def field_spec(name: str) -> dataclasses.Field:
+        """The dataclass field called `name`: a shared one, or a family's (its help text for the CLI)."""
+        for cls in (_GenerationSettings, *FAMILY_CONFIGS.values()):
+            for spec in dataclasses.fields(cls):
+                if spec.name == name:
+                    return spec
+        raise KeyError(name)
+
+
+# The registered families' settings classes, in registry order: one `GenerationConfig` field each.
+FAMILY_CONFIGS: Dict[str, type] = family_config_classes()
+
+GenerationConfig = dataclasses.make_dataclass(
+    "GenerationConfig",
+    [(name, cls, field(default_factory=cls)) for name, cls in FAMILY_CONFIGS.items()],
+    bases=(_GenerationSettings,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": """Everything `generate` needs; the defaults reproduce the contest setting (1000 x 1000).
+
+    The shared settings (`_GenerationSettings`) and one field per registered family, named like the
+    family and holding its frozen settings class: ``config.fractal.points``, ``config.glyphs``, ...
+    ``None`` for an option means "use the default" where noted.
+    """})
+
+
+def _family_of_field(key: str, active: str) -> str:
+    """The family whose settings have a field `key`: the active family when it has one."""
+    owners = [name for name, cls in FAMILY_CONFIGS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+    if not owners:
+        known = sorted({f.name for f in dataclasses.fields(GenerationConfig)})
+        raise TypeError(f"GenerationConfig has no field {key!r} (shared fields: {known})")
+    return active if active in owners else owners[0]
+
+
+def _nest_legacy_keys(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Top-level keys of a family's settings (the flat layout before families were nested, e.g.
+    "points") moved under that family, with one deprecation line on stderr."""
+    top = {f.name for f in dataclasses.fields(GenerationConfig)}
+    moved: Dict[str, Dict[str, Any]] = {}
+    for key in data:
+        if key in top:
+            continue
+        owners = [name for name, cls in FAMILY_CONFIGS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+        if len(owners) == 1:
+            moved.setdefault(owners[0], {})[key] = data[key]
+    if not moved:
+        return data
+    data = {k: v for k, v in data.items() if not any(k in keys for keys in moved.values())}
+    for name, keys in moved.items():
+        nested = data.get(name, {})
+        if isinstance(nested, dict):
+            both = sorted(set(keys) & set(nested))
+            if both:
+                raise UserError(f"config gives {both} both at the top level and under {name!r}; keep the {name!r} ones")
+            data[name] = {**keys, **nested}
+    notes = "; ".join(f"{sorted(keys)} are {name!r} settings" for name, keys in moved.items())
+    print(f"note: config keys at the top level are deprecated ({notes}): nest them under the family's name "
+          "(read as such this time)", file=sys.stderr)
+    return data
+
+
+def _from_json_dict(cls: type, data: Any, where: str) -> Any:
+    """`cls` built from a JSON object, nested dataclasses included, keys and types checked first."""
+    kwargs = _typed_kwargs(cls, data, where)
+    defaults = cls()  # type: ignore[call-arg]
+    for key, value in kwargs.items():
+        default = getattr(defaults, key)
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _from_json_dict(type(default), value, key)
+    return cls(**kwargs)
 
 
 def _typed_kwargs(cls: type, data: Any, where: str) -> Dict[str, Any]:
@@ -240,27 +271,15 @@ def _type_name(expected: Any) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in types)
 
 
-def validate(config: GenerationConfig) -> None:
+def validate(config: Any) -> None:
     """Raise `UserError` naming the first bad field and how to fix it.
 
     Every numeric field is checked for its type, finiteness and range, so a config that passes
     cannot produce blank or NaN images, a traceback deep in a worker, or an absurd allocation.
+    Each family's settings validate themselves when built; the active family's may add checks
+    against the shared settings (`check_with`, e.g. the fractal renderer's batch memory).
     """
-
-    def need(ok: bool, message: str) -> None:
-        if not ok:
-            raise UserError(message)
-
-    def integer(name: str, value: Any, low: int, low_message: str, high: Optional[int] = None, how: str = "") -> None:
-        need(_is_int(value), f"{name} must be an integer, got {type(value).__name__} {_short(value)}")
-        need(value >= low, low_message)
-        if high is not None:
-            need(value <= high, f"{name} must be at most {high}, got {_short(value)}{how}")
-
-    def number(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> None:
-        """A finite number for which `ok(value)` holds, described by `rule`."""
-        need(_is_finite(value) and ok(value), f"{name} must be a finite number {rule}, got {_short(value)}")
-
+    integer = need_int
     integer("classes", config.classes, 1, f"classes must be a positive integer, got {config.classes} (e.g. --classes 1000)",
             MAX_CLASSES)
     integer("images_per_class", config.images_per_class, 1,
@@ -272,14 +291,6 @@ def validate(config: GenerationConfig) -> None:
     integer("image_size", config.image_size, MIN_IMAGE_SIZE,
             f"image_size must be at least {MIN_IMAGE_SIZE} pixels, got {config.image_size} (e.g. --image-size 224)",
             MAX_IMAGE_SIZE, " pixels (e.g. --image-size 224)")
-    integer("points", config.points, 1, f"points must be at least 1, got {config.points} (e.g. --points 10000)",
-            MAX_POINTS, " (e.g. --points 10000)")
-    number("radius", config.radius, lambda v: 0 < v < 1, "in (0, 1) NDC units (e.g. 0.015)")
-    integer("points_per_pixel", config.points_per_pixel, 1, f"points_per_pixel must be at least 1, got {config.points_per_pixel}",
-            MAX_POINTS_PER_PIXEL, " (e.g. 4)")
-    number("camera_distance", config.camera_distance, lambda v: 1 < v <= MAX_CAMERA_DISTANCE,
-           f"in (1, {MAX_CAMERA_DISTANCE:g}] (the cloud spans [-1, 1]; e.g. 10)")
-    number("fov_degrees", config.fov_degrees, lambda v: 0 < v < 180, "in (0, 180) (e.g. 10)")
     integer("seed", config.seed, 0, f"seed must be a non-negative integer, got {config.seed}", MAX_SEED, " (the largest seed is 2**56 - 1)")
     need(is_device_name(config.device), f"unknown device {config.device!r}; choose one of {list(DEVICES)} (or cuda:N)")
     need(config.family in FAMILY_NAMES, f"unknown data family {config.family!r}; known families: {', '.join(FAMILY_NAMES)}")
@@ -287,11 +298,6 @@ def validate(config: GenerationConfig) -> None:
         integer("workers", config.workers, 1, f"workers must be at least 1 (or omitted for all cores), got {config.workers}",
                 MAX_WORKERS, " (or omit it for all cores)")
     integer("batch_size", config.batch_size, 1, f"batch_size must be at least 1, got {config.batch_size}")
-    clouds = min(config.batch_size, config.images_per_class)  # a batch never spans two classes
-    need(batch_bytes(clouds, config.image_size, config.points) <= MAX_BATCH_BYTES,
-         f"batch_size {config.batch_size} needs about {batch_bytes(clouds, config.image_size, config.points) / 2**30:.1f} GiB "
-         f"per render batch at {config.image_size} px and {config.points} points (at most {MAX_BATCH_BYTES >> 30} GiB); "
-         f"use --batch-size {max_batch(config.image_size, config.points)} or less (it does not change the images)")
     need(config.image_format in IMAGE_FORMATS, f"unknown image format {config.image_format!r}; choose one of {list(IMAGE_FORMATS)}")
     need(_is_int(config.jpeg_quality) and 1 <= config.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {config.jpeg_quality}")
     need(_is_int(config.shard_index) and _is_int(config.shard_count), f"shard must be two integers I/N, got "
@@ -300,27 +306,6 @@ def validate(config: GenerationConfig) -> None:
          f"shard must be I/N with 0 <= I < N, got {config.shard_index}/{config.shard_count} (e.g. --shard 0/4)")
     need(config.shard_count <= MAX_CLASSES, f"shard count N must be at most {MAX_CLASSES}, got {config.shard_count}")
 
-    pa = config.point_augment
-    need(_is_finite(pa.keep_min) and _is_finite(pa.keep_max) and 0 < pa.keep_min <= pa.keep_max <= 1,
-         f"point_augment keep fraction must satisfy 0 < keep_min <= keep_max <= 1, got {pa.keep_min}..{pa.keep_max}")
-    need(_is_finite(pa.scale_min) and _is_finite(pa.scale_max) and 0 < pa.scale_min <= pa.scale_max <= MAX_POINT_SCALE,
-         f"point_augment scale must satisfy 0 < scale_min <= scale_max <= {MAX_POINT_SCALE:g}, got {pa.scale_min}..{pa.scale_max}")
-    number("point_augment.shift", pa.shift, lambda v: 0 <= v <= MAX_POINT_SHIFT, f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.2)")
-    number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
-    need(isinstance(pa.pointwolf, bool), f"point_augment.pointwolf must be true or false, got {_short(pa.pointwolf)}")
-    integer("point_augment.pointwolf_anchors", pa.pointwolf_anchors, 1,
-            f"point_augment.pointwolf_anchors must be at least 1, got {_short(pa.pointwolf_anchors)} (e.g. 4)",
-            MAX_POINTWOLF_ANCHORS, " (e.g. 4)")
-    number("point_augment.pointwolf_sigma", pa.pointwolf_sigma, lambda v: 0 < v <= 10, "in (0, 10] (e.g. 0.5)")
-    number("point_augment.pointwolf_rotate", pa.pointwolf_rotate, lambda v: 0 <= v <= 180, "in [0, 180] degrees (e.g. 10)")
-    number("point_augment.pointwolf_scale", pa.pointwolf_scale, lambda v: 1 <= v <= MAX_POINT_SCALE,
-           f"in [1, {MAX_POINT_SCALE:g}] (e.g. 3)")
-    number("point_augment.pointwolf_translate", pa.pointwolf_translate, lambda v: 0 <= v <= MAX_POINT_SHIFT,
-           f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.25)")
-    need(pa.background in BACKGROUNDS, f"unknown point_augment.background {_short(pa.background)}; choose one of {list(BACKGROUNDS)}")
-
-    need(isinstance(config.visualatom, VisualAtomConfig),
-         f"visualatom must be a VisualAtomConfig, got {type(config.visualatom).__name__}")
     ia = config.image_augment
     for name in (f.name for f in dataclasses.fields(ia) if f.name.endswith("_p")):
         p = getattr(ia, name)
@@ -344,4 +329,9 @@ def validate(config: GenerationConfig) -> None:
     integer("image_augment.cutout_holes", ia.cutout_holes, 1,
             f"image_augment.cutout_holes must be at least 1, got {_short(ia.cutout_holes)} (e.g. 8)", 1000, " (e.g. 8)")
     need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")
-    validate_glyphs(config.glyphs, need, integer, number)
+    for name, cls in FAMILY_CONFIGS.items():
+        settings = getattr(config, name, None)
+        need(isinstance(settings, cls), f"{name} must be a {cls.__name__}, got {type(settings).__name__}")
+    check_with = getattr(config.settings, "check_with", None)
+    if check_with is not None:
+        check_with(config)

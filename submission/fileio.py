@@ -62,6 +62,28 @@ def os_error(exc: OSError, path: PathLike, action: str = "write") -> UserError:
     return UserError(f"cannot {action} {path}: {exc.strerror}; check the output directory's permissions")
 
 
+def read_text_file(path: PathLike, label: str, limit: int, kind: str, fix: str) -> str:
+    """The UTF-8 text of a small file, read at most `limit` bytes far (a huge or endless file is
+    refused, not slurped); every problem is a one-line `UserError` naming the file by `label`
+    (e.g. "--config x.json"), the `kind` of file expected and the `fix`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except IsADirectoryError:
+        raise UserError(f"{label} is a directory; {fix}") from None
+    except FileNotFoundError:
+        raise UserError(f"{label} is missing (No such file or directory); {fix}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {label}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UserError(f"{label} is larger than {limit >> 20} MiB, so not {kind}; {fix}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{label} is not UTF-8 text (byte {exc.start} is {data[exc.start:exc.start + 1]!r}); "
+                        f"{fix}") from None
+
+
 def _tmp_name(name: str) -> str:
     """`.NAME.tmp`; shortened, with a hash of NAME, when the extra 5 bytes would push a legal NAME
     over the file system's name-length limit."""

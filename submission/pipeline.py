@@ -23,12 +23,12 @@ from tqdm import tqdm
 from .config import GenerationConfig
 from .errors import UserError
 from .families import create_family
+from .families.base import Family
 from .fileio import check_overwritable, check_writable_target, remove_tree_for_overwrite
 from .layout import class_dirname, expected_filenames, has_finished_layout, unexpected_entries
 from .plan import RunPlan
 from .state import (classes_to_do, create_state, finish, lock_path, read_state_record, refuse_if_running, run_lock,
                     state_record)
-from .system import available_cores
 from .worker_process import WorkerContext, start_worker
 from .writer import STAGES, create_class_writer, write_class_in_worker
 
@@ -46,7 +46,6 @@ class GenerationReport:
     seconds: float = 0.0
     stage_seconds: Dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     device: str = "cpu"
-    backend: str = "splat"
     workers: int = 1
     engine: str = ""  # what rendered the images, e.g. "splat on cpu" or "visualatom on cpu"
 
@@ -75,9 +74,8 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
         raise UserError(f"config must be a GenerationConfig, got {type(config).__name__}")
     plan = RunPlan.resolve(config, Path(output_dir).expanduser().absolute())
     out = plan.output_dir
-    family = create_family(config.family)
-    report = GenerationReport(output_dir=out, device=plan.device, backend=plan.backend, workers=plan.workers,
-                              engine=family.engine(plan))
+    family = create_family(config.family)  # the main process's one family object
+    report = GenerationReport(output_dir=out, device=plan.device, workers=plan.workers, engine=family.engine(plan))
 
     _check_location(out)
     with contextlib.ExitStack() as lock:
@@ -88,7 +86,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
         if locked_early:
             lock.enter_context(run_lock(plan))
         family.check(config)
-        finished = _finished_tree_matches(plan)
+        finished = _finished_tree_matches(plan, family)
         if finished:
             report.classes_skipped = len(config.class_ids())
             if progress:
@@ -107,7 +105,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
             lock.enter_context(run_lock(plan))
         plan = family.prepare(plan, progress)
         todo = classes_to_do(plan)
-        plan = plan.replace(workers=min(plan.workers, max(1, len(todo))))
+        plan = plan.for_classes(len(todo))
         report.classes_skipped = len(config.class_ids()) - len(todo)
         report.workers = plan.workers
 
@@ -115,7 +113,7 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
         bar = tqdm(total=len(todo) * config.images_per_class, unit="img", disable=not progress, smoothing=0.05,
                    desc=f"generate ({report.engine}, {plan.workers} worker{'s' * (plan.workers > 1)})")
         try:
-            for seconds in _run_classes(plan, todo):
+            for seconds in _run_classes(plan, family, todo):
                 report.classes_written += 1
                 report.images += config.images_per_class
                 for stage, dt in seconds.items():
@@ -132,18 +130,17 @@ def run_generation(output_dir: Union[str, os.PathLike], config: Optional[Generat
     return report
 
 
-def _run_classes(plan: RunPlan, todo: List[int]) -> Iterator[Dict[str, float]]:
+def _run_classes(plan: RunPlan, family: Family, todo: List[int]) -> Iterator[Dict[str, float]]:
     """Yield each class's stage seconds as it finishes; in-process when workers == 1."""
     if plan.workers == 1:
-        writer = create_class_writer(plan)
+        writer = create_class_writer(plan, family)
         for category in todo:
             yield writer.write_class(category)
         return
-    threads = max(1, available_cores() // plan.workers)
     # The plan goes as bytes: unpickling it imports torch, which start_worker does only after tying
     # the worker's life to this process (a kill -9 meanwhile must not leave workers behind).
     with ProcessPoolExecutor(plan.workers, mp_context=WorkerContext(), initializer=start_worker,
-                             initargs=(pickle.dumps(plan), threads, os.getpid())) as pool:
+                             initargs=(pickle.dumps(plan), os.getpid())) as pool:
         pending = set()
         queue = iter(todo)
         try:
@@ -181,7 +178,7 @@ def _check_location(out: Path) -> None:
                         "free some space or choose another output path")
 
 
-def _finished_tree_matches(plan: RunPlan) -> Optional[bool]:
+def _finished_tree_matches(plan: RunPlan, family: Family) -> Optional[bool]:
     """None when the output is not a finished tree of this config's layout; otherwise whether two
     sampled images (the first and last of class 0) are byte-identical to what this config writes.
 
@@ -192,7 +189,7 @@ def _finished_tree_matches(plan: RunPlan) -> Optional[bool]:
     if not has_finished_layout(plan.output_dir, config):
         return None
     indices = sorted({0, config.images_per_class - 1})
-    expected = create_class_writer(plan, categories=1).encode_images(0, indices)
+    expected = create_class_writer(family.prepare(plan, categories=1), family).encode_images(0, indices)
     first_class = plan.output_dir / class_dirname(config, 0)
     return all((first_class / expected_filenames(config, 0)[j]).read_bytes() == data for j, data in zip(indices, expected))
 

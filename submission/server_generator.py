@@ -45,7 +45,10 @@ class Generator:
         if not config_file.is_file():
             raise SubmissionSetupError(f"{config_file} is missing; re-pack with `python -m submission pack`")
         try:
-            config = config_cls.from_json(config_file.read_text(encoding="utf-8"))
+            config = config_cls.from_file(config_file, f"params/{CONFIG_FILE}")
+        except user_error as exc:
+            raise SubmissionSetupError(str(exc)) from None
+        try:
             family = importlib.import_module("submission.families").create_family(config.family)
             config = family.from_params(config, params_dir)  # the family's files in params/, checked
             if config.image_augment.enabled:
@@ -114,18 +117,18 @@ def _check_image_augment(config: Any) -> None:
 
 
 def _check_render(config: Any, family: Any) -> str:
-    """Resolve device and backend ('auto' is splat) and render the first
-    image of class 0 with the family's worker, so a missing backend or an incompatible torch fails
+    """Resolve the plan, prepare the family's files for class 0 and render its first image
+    with the family's worker, so a missing backend or an incompatible torch fails
     here, in seconds, not hours into `generate`."""
     from submission.plan import RunPlan
     from submission.writer import create_class_writer
 
-    plan = RunPlan.resolve(config)
-    writer = create_class_writer(plan, categories=1)
+    plan = family.prepare(RunPlan.resolve(config), categories=1)
+    writer = create_class_writer(plan, family)
     image = writer.images.render(0, [0], writer.images.class_context(0))  # (1, H, W, 3) uint8
     size = config.image_size
     if tuple(image.shape) != (1, size, size, 3) or str(image.dtype) != "uint8":
         torch = importlib.import_module("torch")
-        raise SubmissionSetupError(f"the {plan.backend} renderer returned {tuple(image.shape)} {image.dtype} images, "
+        raise SubmissionSetupError(f"{family.engine(plan)} returned {tuple(image.shape)} {image.dtype} images, "
                                    f"expected (1, {size}, {size}, 3) uint8; this torch ({torch.__version__}) may not fit")
     return family.engine(plan)

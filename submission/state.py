@@ -16,7 +16,6 @@ from typing import Dict, Iterator, List, Optional
 from .config import GenerationConfig
 from .errors import UserError
 from .fileio import loads_json, make_dirs, os_error, write_atomic
-from .fractal import CategoryBank
 from .layout import class_dirname, class_is_complete
 from .plan import RunPlan
 

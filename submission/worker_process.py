@@ -22,13 +22,13 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 ORPHAN_POLL_SECONDS = 0.2
 
 
-def start_worker(plan_bytes: bytes, threads: int, parent_pid: int) -> None:
+def start_worker(plan_bytes: bytes, parent_pid: int) -> None:
     """The pool's initializer (see `pipeline._run_classes`)."""
     die_with_parent(parent_pid)
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="exit-with-parent", daemon=True).start()
     from .writer import init_worker
 
-    init_worker(pickle.loads(plan_bytes), threads)
+    init_worker(pickle.loads(plan_bytes))
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -15,7 +15,7 @@ import torch
 
 from .augment import build_image_augmenter
 from .families import create_family
-from .families.base import FamilyWorker
+from .families.base import Family, FamilyWorker
 from .fileio import TMP_SUFFIX, make_dirs, write_atomic
 from .layout import class_dirname, image_filename
 from .plan import RunPlan
@@ -80,22 +80,21 @@ class ClassWriter:
         return encoded
 
 
-def create_class_writer(plan: RunPlan, categories: Optional[int] = None) -> ClassWriter:
-    """A writer whose family worker reads the plan's prepared files (or builds what the first
-    `categories` classes need, when the plan has none)."""
-    return ClassWriter(plan, create_family(plan.config.family).worker(plan, categories))
+def create_class_writer(plan: RunPlan, family: Family) -> ClassWriter:
+    """A writer of `plan` (prepared by `family.prepare`) with the family's worker."""
+    return ClassWriter(plan, family.worker(plan))
 
 
 # Per-process worker slot for the process pool (set by `init_worker`, one per worker process).
 _WORKER: Optional[ClassWriter] = None
 
 
-def init_worker(plan: RunPlan, threads: int) -> None:
+def init_worker(plan: RunPlan) -> None:
     """Build this worker process's `ClassWriter` (called by `worker_process.start_worker`)."""
     global _WORKER
-    torch.set_num_threads(threads)
+    torch.set_num_threads(plan.threads)
     cv2.setNumThreads(1)
-    _WORKER = create_class_writer(plan)
+    _WORKER = create_class_writer(plan, create_family(plan.config.family))  # this process's one family object
 
 
 def write_class_in_worker(category: int) -> Dict[str, float]:

@@ -22,9 +22,10 @@ def run_cli(*args: str, module: str = "submission", timeout: float = 600, **kwar
 
 @pytest.fixture
 def small_config():
-    from submission import GenerationConfig
+    from submission import FractalConfig, GenerationConfig
 
-    return GenerationConfig(classes=4, images_per_class=6, image_size=64, points=2000, workers=1, batch_size=4)
+    return GenerationConfig(classes=4, images_per_class=6, image_size=64, workers=1, batch_size=4,
+                            fractal=FractalConfig(points=2000))
 
 
 def simulate_read_only_disk(monkeypatch, root: Path) -> None:

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from submission.augment import build_image_augmenter
-from submission.config import ImageAugmentConfig, PointAugmentConfig
-from submission.pointcloud import augment_cloud, random_rotation, z_colors
+from submission.config import ImageAugmentConfig
+from submission.families.fractal.config import PointAugmentConfig
+from submission.families.fractal.pointcloud import augment_cloud, random_rotation, z_colors
 from submission.seeding import rng_for
 
 

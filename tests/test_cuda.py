@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from submission import GenerationConfig, generate
+from submission import FractalConfig, GenerationConfig, generate
 from submission.tools.bench import bench_clouds
-from submission.render import create_renderer, pytorch3d_available
+from submission.families.fractal.render import create_renderer, pytorch3d_available
 from submission.tools.verify import verify_dataset
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -31,7 +31,7 @@ def test_splat_matches_pytorch3d_on_cuda():
 
 
 def test_generate_on_cuda(tmp_path):
-    config = GenerationConfig(classes=2, images_per_class=4, image_size=64, points=2000, device="cuda", workers=1)
+    config = GenerationConfig(classes=2, images_per_class=4, image_size=64, device="cuda", workers=1, fractal=FractalConfig(points=2000))
     out = generate(tmp_path / "cuda", config, progress=False)
     report = verify_dataset(out, classes=2, images_per_class=4)
     assert report.image_size == (64, 64) and report.mode == "RGB"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from submission.errors import UserError
-from submission.fractal import (MAX_MAPS, MIN_AXIS_VARIANCE, CategoryBank, build_bank, orbit_cloud,
+from submission.families.fractal.bank import (MAX_MAPS, MIN_AXIS_VARIANCE, CategoryBank, build_bank, orbit_cloud,
                                 sample_candidates, valid_candidates)
 
 
@@ -95,9 +95,9 @@ def test_bank_errors(tmp_path, bank):
     ({"points": 2000}, "2000 points"),
 ])
 def test_bank_must_fit_the_config(bank, changes, fragment):
-    from submission import GenerationConfig
+    from submission import FractalConfig, GenerationConfig
 
-    fitting = GenerationConfig(classes=6, seed=3, points=3000)
+    fitting = GenerationConfig(classes=6, seed=3, fractal=FractalConfig(points=3000))
     bank.check_fits(fitting)
     bank.check_fits(fitting.replace(classes=2))  # a prefix of the bank serves fewer classes
     with pytest.raises(UserError, match="does not fit the config") as info:

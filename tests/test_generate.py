@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from submission import GenerationConfig, generate, run_generation
+from submission import FractalConfig, GenerationConfig, generate, run_generation
 from submission.errors import UserError
 from submission.fileio import STATE_DIRNAME
 from submission.tools.verify import verify_dataset
@@ -30,7 +30,7 @@ def tree_digest(root: Path) -> dict:
 def reference(tmp_path_factory):
     """The small dataset written in-process with one worker: the bytes every other run must match."""
     out = tmp_path_factory.mktemp("ref") / "data"
-    config = GenerationConfig(classes=4, images_per_class=6, image_size=64, points=2000, batch_size=4, workers=1)
+    config = GenerationConfig(classes=4, images_per_class=6, image_size=64, batch_size=4, workers=1, fractal=FractalConfig(points=2000))
     report = run_generation(out, config, progress=False)
     return out, config, report
 
@@ -72,8 +72,7 @@ def test_shards_union_is_the_full_dataset(reference, tmp_path):
 
 
 def test_jpeg_and_sizes(tmp_path):
-    out = generate(tmp_path / "jpg", GenerationConfig(classes=2, images_per_class=3, image_size=48, points=1500,
-                                                      workers=1, image_format="jpg"), progress=False)
+    out = generate(tmp_path / "jpg", GenerationConfig(classes=2, images_per_class=3, image_size=48, workers=1, image_format="jpg", fractal=FractalConfig(points=1500)), progress=False)
     assert sorted(os.listdir(out / "00001")) == [f"00001_{j:05d}.jpg" for j in range(3)]
     assert verify_dataset(out, classes=2, images_per_class=3).image_size == (48, 48)
 
@@ -202,14 +201,14 @@ def test_library_rejects_non_config():
 
 def test_pytorch3d_and_splat_write_the_same_files(tmp_path):
     pytest.importorskip("pytorch3d.renderer")
-    config = GenerationConfig(classes=1, images_per_class=3, image_size=32, points=1500, workers=1)
+    config = GenerationConfig(classes=1, images_per_class=3, image_size=32, workers=1, fractal=FractalConfig(points=1500))
     splat = generate(tmp_path / "splat", config.replace(backend="splat"), progress=False)
     reference = generate(tmp_path / "p3d", config.replace(backend="pytorch3d"), progress=False)
     assert tree_digest(splat) == tree_digest(reference)
 
 
 def test_a_bank_of_another_seed_is_refused(tmp_path):
-    from submission.fractal import build_bank
+    from submission.families.fractal.bank import build_bank
 
     bank_file = build_bank(4, seed=5, points=2000).save(tmp_path / "bank.npz")
     assert_clean_error(run_cli("generate", tmp_path / "out", *SMALL, "--bank", bank_file), "does not fit the config")
@@ -223,8 +222,31 @@ def test_overwrite_refuses_home_before_touching_it(tmp_path):
     home.mkdir()
     (home / "thesis.tex").write_text("years of work")
     packed = tmp_path / "submission.zip"
-    packed.write_bytes(build_zip_bytes(GenerationConfig(classes=1, images_per_class=1, image_size=32, points=500)))
+    packed.write_bytes(build_zip_bytes(GenerationConfig(classes=1, images_per_class=1, image_size=32, fractal=FractalConfig(points=500))))
     for command in (["generate", home, *SMALL, "--overwrite"], ["rehearse", packed, home, "--overwrite"]):
         result = run_cli(*command, env={"HOME": str(home)})
         assert_clean_error(result, "refusing to --overwrite")
         assert (home / "thesis.tex").read_text() == "years of work"
+
+
+def test_one_family_object_per_process_and_the_worker_reads_only_the_prepared_bank(tmp_path, monkeypatch):
+    from submission.families.fractal.bank import build_bank
+    from submission.families.fractal.family import FractalFamily
+    from submission.plan import RunPlan
+
+    made = []
+    original_init = FractalFamily.__init__
+    monkeypatch.setattr(FractalFamily, "__init__", lambda self: (made.append(self), original_init(self))[1])
+    config = GenerationConfig(classes=2, images_per_class=2, image_size=32, workers=1, fractal=FractalConfig(points=500))
+    run_generation(tmp_path / "out", config, progress=False)
+    assert len(made) == 1  # run, finished-tree check and writer share the main process's family
+    run_generation(tmp_path / "out", config, progress=False)  # finished: recognised by its images
+    assert len(made) == 2
+
+    family = FractalFamily()
+    plan = RunPlan.resolve(config.replace(bank_path=str(tmp_path / "not-there.npz")))
+    with pytest.raises(ValueError, match="call prepare first"):
+        family.worker(plan)  # no fallback to bank_path or to building a bank
+    bank_file = build_bank(2, seed=0, points=500).save(tmp_path / "bank.npz")
+    worker = family.worker(plan.replace(asset=bank_file))  # the resolved asset alone
+    assert worker.bank.n_points == 500 and len(worker.bank) == 2

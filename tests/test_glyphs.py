@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from submission.config import GenerationConfig, GlyphConfig
+from submission.config import GenerationConfig
+from submission.families.glyphs.config import GlyphConfig
 from submission.errors import UserError
 from submission.families import create_family
-from submission.families import glyphs
-from submission.families.glyphs import DEFAULT_TABLE, FontSpec, GlyphTable
+from submission.families.glyphs import family as glyphs
+from submission.families.glyphs.family import DEFAULT_TABLE, FontSpec, GlyphTable
 from submission.plan import RunPlan
 from submission.recipes import create_recipe
 from submission.tools.glyph_table import BLOCKS, DEFAULT_FONTS

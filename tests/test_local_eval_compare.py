@@ -246,10 +246,10 @@ def test_calibration_is_oriented_so_plus_one_means_the_published_order():
 
 def test_a_generation_config_is_generated_once_sized_to_the_presets(tmp_path):
     from local_eval.compare.datasets import GeneratedDataset, resolve_datasets
-    from submission import GenerationConfig
+    from submission import FractalConfig, GenerationConfig
 
     config_file = tmp_path / "small.json"
-    config_file.write_text(GenerationConfig(image_size=32, points=1000, workers=1).to_json())
+    config_file.write_text(GenerationConfig(image_size=32, workers=1, fractal=FractalConfig(points=1000)).to_json())
     spec = parse_dataset(f"mine={config_file}")
     assert isinstance(spec, GeneratedDataset)
     (sized,) = resolve_datasets([spec], [preset_config("smoke")])  # smoke: 4 classes x 8 images

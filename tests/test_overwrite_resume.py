@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from submission import GenerationConfig, generate, run_generation
+from submission import FractalConfig, GenerationConfig, generate, run_generation
 from submission.errors import UserError
 from submission.fileio import STATE_DIRNAME, check_overwritable, remove_tree_for_overwrite
-from submission.system import available_cores
 
 from .conftest import REPO, run_cli
 from .test_generate import SMALL, assert_clean_error, reference, tree_digest  # noqa: F401  (fixture)
@@ -68,8 +67,7 @@ def test_guard_resolves_root_and_home_spellings(tmp_path, monkeypatch):
 
 
 def test_overwrite_removes_only_generates_own_output(tmp_path):
-    out = generate(tmp_path / "out", GenerationConfig(classes=2, images_per_class=2, image_size=32, points=1000,
-                                                      workers=1), progress=False)
+    out = generate(tmp_path / "out", GenerationConfig(classes=2, images_per_class=2, image_size=32, workers=1, fractal=FractalConfig(points=1000)), progress=False)
     (out / "00001" / "README.md").write_text("my notes")
     with pytest.raises(UserError, match="README.md"):
         remove_tree_for_overwrite(out)
@@ -80,8 +78,7 @@ def test_overwrite_removes_only_generates_own_output(tmp_path):
 
 
 def test_overwrite_empties_a_mount_point_without_removing_it(tmp_path, monkeypatch):
-    out = generate(tmp_path / "volume", GenerationConfig(classes=2, images_per_class=2, image_size=32, points=1000,
-                                                         workers=1), progress=False)
+    out = generate(tmp_path / "volume", GenerationConfig(classes=2, images_per_class=2, image_size=32, workers=1, fractal=FractalConfig(points=1000)), progress=False)
     real_rmdir = os.rmdir
 
     def busy_at_the_mount(path, *args, **kwargs):  # a mount point cannot be removed
@@ -90,13 +87,13 @@ def test_overwrite_empties_a_mount_point_without_removing_it(tmp_path, monkeypat
         return real_rmdir(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "rmdir", busy_at_the_mount)
-    config = GenerationConfig(classes=1, images_per_class=2, image_size=32, points=1000, workers=1, seed=3)
+    config = GenerationConfig(classes=1, images_per_class=2, image_size=32, workers=1, seed=3, fractal=FractalConfig(points=1000))
     generate(out, config, overwrite=True, progress=False)
     assert sorted(os.listdir(out)) == ["00000"]
 
 
 def test_overwrite_regenerates_a_finished_tree_of_another_config(tmp_path):
-    base = GenerationConfig(classes=2, images_per_class=2, image_size=32, points=1000, workers=1)
+    base = GenerationConfig(classes=2, images_per_class=2, image_size=32, workers=1, fractal=FractalConfig(points=1000))
     out = generate(tmp_path / "t", base, progress=False)
     other = base.replace(image_size=48, seed=7)
     fresh = generate(tmp_path / "fresh", other, progress=False)
@@ -177,9 +174,33 @@ def test_a_second_run_on_the_same_folder_is_told_another_holds_it(tmp_path, smal
     generate(out, small_config, progress=False)  # once it is gone, the run resumes
 
 
-def test_workers_are_capped_at_the_cores(tmp_path, small_config):
+def test_workers_are_capped_at_the_cores(tmp_path, small_config, monkeypatch):
+    """With 2 usable cores, 64 asked-for workers and 4 classes, the run uses 2 processes: the core
+    clamp, not the class clamp, decides (it is resolved once, in `RunPlan`)."""
+    import submission.plan
+
+    monkeypatch.setattr(submission.plan, "available_cores", lambda: 2)
     report = run_generation(tmp_path / "out", small_config.replace(workers=64), progress=False)
-    assert report.workers <= available_cores()
+    assert report.workers == 2 and report.classes_written == 4
+
+
+@pytest.mark.parametrize("cores, device, asked, classes, workers, threads", [
+    (2, "cpu", 64, 100, 2, 1),  # capped at the cores
+    (8, "cpu", None, 100, 8, 1),  # default: every core
+    (8, "cpu", 2, 100, 2, 4),  # each worker's torch threads share the cores
+    (8, "cpu", None, 3, 3, 2),  # no more workers than classes to write, their threads share the cores
+    (40, "cuda", None, 100, 16, 2),  # at most 16 by default on CUDA
+    (40, "cuda", 32, 100, 32, 1),  # unless asked
+    (4, "cpu", None, 0, 1, 4),  # nothing to write: one (idle) worker
+])
+def test_run_plan_resolves_workers_and_threads_once(monkeypatch, cores, device, asked, classes, workers, threads):
+    import submission.plan
+    from submission.plan import RunPlan
+
+    monkeypatch.setattr(submission.plan, "available_cores", lambda: cores)
+    monkeypatch.setattr(submission.plan, "resolve_device", lambda name: device)
+    plan = RunPlan.resolve(GenerationConfig(workers=asked)).for_classes(classes)
+    assert (plan.workers, plan.threads) == (workers, threads)
 
 
 def test_over_long_names_are_one_line(tmp_path):

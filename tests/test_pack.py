@@ -20,7 +20,8 @@ from PIL import Image
 
 from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
-from submission.fractal import CategoryBank, build_bank
+from submission.families.fractal.config import FractalConfig
+from submission.families.fractal.bank import CategoryBank, build_bank
 from submission.fileio import DIR_MODE, FILE_MODE, ZIP_DATE_TIME, deterministic_zip
 from submission.tools.pack import SERVER_REQUIREMENTS
 
@@ -34,7 +35,7 @@ HADOLINT = Path(sys.executable).with_name("hadolint")
 # A small trial: 3 classes x 4 images at 64 px; one worker keeps the child process light.
 PACK_OPTIONS = ["--classes", "3", "--images-per-class", "4", "--image-size", "64", "--points", "2000", "--workers", "1"]
 # A pack runs on CPU unless --device says otherwise (see pack.PACKED_DEFAULT_DEVICE).
-EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, points=2000, workers=1, device="cpu")
+EXPECTED_CONFIG = GenerationConfig(classes=3, images_per_class=4, image_size=64, workers=1, device="cpu", fractal=FractalConfig(points=2000))
 
 
 def cli(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
@@ -100,13 +101,13 @@ def test_pack_writes_the_server_tree(packed):
     shipped = [p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
                and p.relative_to(PACKAGE).parts[0] not in ("tools", "__main__.py", "server_generator.py")]
     sources = {f"src/submission/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes() for p in shipped}
-    assert {"src/submission/pipeline.py", "src/submission/render/splat.py"} <= set(sources)
+    assert {"src/submission/pipeline.py", "src/submission/families/fractal/render/splat.py"} <= set(sources)
     with zipfile.ZipFile(packed) as archive:
         names = archive.namelist()
         files = {n: archive.read(n) for n in names if not n.endswith("/")}
     assert names == sorted(names)
     assert set(files) == {"params/bank.npz", "params/config.json", "requirements.txt", "src/generator.py", *sources}
-    assert {"params/", "src/", "src/submission/", "src/submission/render/"} <= set(names)
+    assert {"params/", "src/", "src/submission/", "src/submission/families/fractal/render/"} <= set(names)
     assert not [n for n in names if "/tools/" in n or n.endswith(("__main__.py", "submission/server_generator.py"))]
     for name, data in sources.items():
         assert files[name] == data, name
@@ -172,7 +173,9 @@ def test_rehearse_without_pytorch3d_falls_back_to_splat(packed, tmp_path):
 @pytest.mark.slow
 def test_explicit_pytorch3d_backend_without_pytorch3d_fails_in_get_params(packed, tmp_path):
     files = _packed_files(packed)
-    files["params/config.json"] = json.dumps({**json.loads(files["params/config.json"]), "backend": "pytorch3d"}).encode()
+    config = json.loads(files["params/config.json"])
+    config["fractal"]["backend"] = "pytorch3d"
+    files["params/config.json"] = json.dumps(config).encode()
     p3d_zip = make_zip(tmp_path / "p3d.zip", files)
     blocker = tmp_path / "block"
     (blocker / "pytorch3d").mkdir(parents=True)

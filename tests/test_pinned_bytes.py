@@ -9,14 +9,15 @@ import hashlib
 import pytest
 
 from submission import GenerationConfig, generate
-from submission.config import PointAugmentConfig
+from submission.families.fractal.config import FractalConfig, PointAugmentConfig
 
 CASES = {
-    "default_64px": GenerationConfig(classes=2, images_per_class=3, image_size=64, points=2000, workers=1),
-    "jpg_48px_seed5": GenerationConfig(classes=2, images_per_class=2, image_size=48, points=1500, workers=1,
-                                       image_format="jpg", seed=5),
-    "colorize_noise_32px": GenerationConfig(classes=1, images_per_class=2, image_size=32, points=1000, workers=1,
-                                            point_augment=PointAugmentConfig(colorize=True, noise_std=0.01)),
+    "default_64px": GenerationConfig(classes=2, images_per_class=3, image_size=64, workers=1,
+                                     fractal=FractalConfig(points=2000)),
+    "jpg_48px_seed5": GenerationConfig(classes=2, images_per_class=2, image_size=48, workers=1, image_format="jpg", seed=5,
+                                       fractal=FractalConfig(points=1500)),
+    "colorize_noise_32px": GenerationConfig(classes=1, images_per_class=2, image_size=32, workers=1, fractal=FractalConfig(
+        points=1000, point_augment=PointAugmentConfig(colorize=True, noise_std=0.01))),
 }
 
 PINNED = {

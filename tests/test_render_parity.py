@@ -6,18 +6,19 @@ max |diff| of 1e-5 so that a change in camera, radius, depth order or compositin
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from submission.config import PointAugmentConfig
 from submission.errors import UserError
-from submission.fractal import build_bank
-from submission.pointcloud import augment_cloud
-from submission.render import create_renderer
-from submission.render import splat as splat_module
-from submission.render import RenderSettings
-from submission.render.splat import SplatRenderer, rasterize_points, to_dense
+from submission.families.fractal.bank import build_bank
+from submission.families.fractal.config import PointAugmentConfig
+from submission.families.fractal.pointcloud import augment_cloud
+from submission.families.fractal.render import RenderSettings, create_renderer
+from submission.families.fractal.render import splat as splat_module
+from submission.families.fractal.render.splat import SplatRenderer, rasterize_points, to_dense
 
 pytest.importorskip("pytorch3d.renderer")
 
@@ -183,9 +184,25 @@ def test_memory_estimate_for_a_64_image_batch_is_bounded():
     assert 0 < per_chunk < 2 ** 30
 
 
-def test_auto_backend_is_splat_on_every_device():
-    # Measured on an H200: splat is 2.3-4x faster than PyTorch3D on CUDA (README).
-    from submission.render import resolve_backend
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:1"])
+def test_auto_backend_renders_with_splat_on_every_device(monkeypatch, device):
+    """"auto" means splat whatever the device (measured on an H200: splat is 2.3-4x faster than
+    PyTorch3D on CUDA, README), and never needs PyTorch3D: with it unimportable, an auto worker
+    still renders."""
+    from submission import FractalConfig, GenerationConfig
+    from submission.families import create_family
+    from submission.plan import RunPlan
 
-    assert resolve_backend("auto") == "splat"
-    assert resolve_backend("pytorch3d") == "pytorch3d"
+    monkeypatch.setitem(sys.modules, "pytorch3d", None)  # `import pytorch3d...` raises ImportError
+    config = GenerationConfig(classes=1, images_per_class=2, image_size=32, workers=1,
+                              fractal=FractalConfig(points=500, backend="auto"))
+    family = create_family("fractal")
+    plan = family.prepare(RunPlan(config=config, device=device, workers=1), categories=1)
+    assert family.engine(plan) == f"splat on {device}"
+    cpu_plan = plan.replace(device="cpu")  # the renderer is built on a device this machine has
+    worker = family.worker(cpu_plan)
+    assert isinstance(worker.renderer, SplatRenderer)
+    images = worker.render(0, [0, 1], worker.class_context(0))
+    assert images.shape == (2, 32, 32, 3) and images.max() > 0
+    with pytest.raises(UserError, match="unknown renderer backend 'nope'"):
+        family.check(config.replace(backend="nope"))

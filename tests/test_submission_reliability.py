@@ -436,7 +436,7 @@ def test_a_second_run_is_refused_before_anything_is_built(tmp_path, small_config
 def test_rehearse_resumes_an_unfinished_run_in_outdir(packed_fractal, tmp_path):
     out = tmp_path / "out"
     # What a rehearse killed after its first class leaves: class 0 done, the state folder, no class 1.
-    trial = GenerationConfig(classes=2, images_per_class=2, image_size=32, points=500, workers=1, device="cpu")
+    trial = GenerationConfig(classes=2, images_per_class=2, image_size=32, workers=1, device="cpu").replace(points=500)
     generate(out, trial.replace(shard_index=0, shard_count=2), progress=False)
     assert (out / STATE_DIRNAME).is_dir() and not (out / "00001").exists()
     result = cli("rehearse", packed_fractal, out, "--classes", "2", "--images-per-class", "2")

@@ -16,12 +16,14 @@ from PIL import Image
 
 from submission import GenerationConfig, generate
 from submission.augment import build_image_augmenter
-from submission.backgrounds import diamond_square, diamond_square_background
 from local_eval.compare.calibration import RESULTS, TABLES, published
-from submission.config import ImageAugmentConfig, PointAugmentConfig
+from submission.config import ImageAugmentConfig
 from submission.errors import UserError
+from submission.families import create_family
+from submission.families.fractal.backgrounds import diamond_square, diamond_square_background
+from submission.families.fractal.config import PointAugmentConfig
+from submission.families.fractal.pointcloud import augment_cloud, pointwolf
 from submission.plan import RunPlan
-from submission.pointcloud import augment_cloud, pointwolf
 from submission.recipes import create_recipe, list_recipes
 from submission.seeding import rng_for
 from submission.tools.cli import main as cli_main
@@ -36,7 +38,9 @@ NO_IMAGE_AUGMENT = dict(transpose_p=0.0, hflip_p=0.0, vflip_p=0.0, affine_p=0.0,
 
 
 def make_writer(name: str):
-    return create_class_writer(RunPlan.resolve(create_recipe(name, image_size=32, device="cpu")), categories=1)
+    config = create_recipe(name, image_size=32, device="cpu")
+    family = create_family(config.family)
+    return create_class_writer(family.prepare(RunPlan.resolve(config), categories=1), family)
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,14 +65,16 @@ def decoded(name: str) -> np.ndarray:
 
 def changed_fields(config: GenerationConfig) -> set:
     """Dotted names of the fields that differ from the default config."""
-    ours, default = config.to_dict(), GenerationConfig().to_dict()
-    out = set()
-    for key, value in ours.items():
-        if isinstance(value, dict):
-            out |= {f"{key}.{k}" for k, v in value.items() if v != default[key][k]}
-        elif value != default[key]:
-            out.add(key)
-    return out
+    def changed(ours: dict, default: dict, prefix: str) -> set:
+        out = set()
+        for key, value in ours.items():
+            if isinstance(value, dict):
+                out |= changed(value, default[key], f"{prefix}{key}.")
+            elif value != default[key]:
+                out.add(prefix + key)
+        return out
+
+    return changed(config.to_dict(), GenerationConfig().to_dict(), "")
 
 
 # --- the recipes and the published table ---
@@ -95,15 +101,15 @@ def test_each_variant_changes_only_its_factor():
         "fractal-aug-cutout": flips_ssr_bc | {"image_augment.cutout_p"},
         "fractal-aug-distortion": flips_ssr_bc | {"image_augment.distortion_p"},
         "fractal-aug-trivialaugment": no_aug | {"image_augment.trivialaugment_p"},
-        "fractal-pc-base": {"point_augment.subsample"},
-        "fractal-pc-colorize": {"point_augment.subsample", "point_augment.colorize"},
-        "fractal-pc-50k": {"point_augment.subsample", "points"},
-        "fractal-pc-noise": {"point_augment.noise_std"},
-        "fractal-pc-pointwolf": {"point_augment.pointwolf"},
-        "fractal-pc-diamond": {"point_augment.background"},
+        "fractal-pc-base": {"fractal.point_augment.subsample"},
+        "fractal-pc-colorize": {"fractal.point_augment.subsample", "fractal.point_augment.colorize"},
+        "fractal-pc-50k": {"fractal.point_augment.subsample", "fractal.points"},
+        "fractal-pc-noise": {"fractal.point_augment.noise_std"},
+        "fractal-pc-pointwolf": {"fractal.point_augment.pointwolf"},
+        "fractal-pc-diamond": {"fractal.point_augment.background"},
     }
     assert {name: changed_fields(create_recipe(name)) for name in VARIANTS} == expected
-    assert create_recipe("fractal-pc-50k").points == 50_000
+    assert create_recipe("fractal-pc-50k").fractal.points == 50_000
     assert not create_recipe("fractal-aug-none").image_augment.enabled
     assert create_recipe("fractal-aug-trivialaugment").image_augment.enabled
     # JSON round trip: what pack ships and the server reads back
@@ -175,7 +181,7 @@ def test_new_transforms_same_bytes_in_process_and_with_two_workers(tmp_path):
     """TrivialAugmentWide, PointWOLF and the diamond-square background in one config."""
     config = create_recipe("fractal-aug-trivialaugment", classes=2, images_per_class=3, image_size=32, points=1000,
                            device="cpu")
-    config = config.replace(point_augment=dataclasses.replace(config.point_augment, pointwolf=True,
+    config = config.replace(point_augment=dataclasses.replace(config.fractal.point_augment, pointwolf=True,
                                                               background="diamond_square"))
 
     def digests(root):

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from submission import GenerationConfig
-from submission.config import VisualAtomConfig
 from submission.errors import UserError
-from submission.families.visualatom import VisualAtomWorker, class_params, gradient_noise
+from submission.families.visualatom.config import VisualAtomConfig
+from submission.families.visualatom.family import VisualAtomWorker, class_params, gradient_noise
 from submission.pipeline import generate
 from submission.recipes import create_recipe
 

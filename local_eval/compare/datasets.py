@@ -170,13 +170,13 @@ class GeneratedDataset:
 
     @classmethod
     def from_source(cls, name: str, source: str) -> "GeneratedDataset":
+        from submission.config import GenerationConfig
         from submission.recipes import create_recipe
-        from submission.tools.options import read_config_file
 
         if source.startswith("recipe:"):
             config = create_recipe(source[len("recipe:"):])
         else:
-            config = read_config_file(source)
+            config = GenerationConfig.from_file(source)
         return cls(name, source, config)
 
 

@@ -35,9 +35,11 @@ class Family(ABC):
     def check(self, config: GenerationConfig) -> None:
         """Cheap checks of the family's inputs before anything is written (raise `UserError`)."""
 
-    def prepare(self, plan: RunPlan, progress: bool = False) -> RunPlan:
-        """Main process, once per run, before the workers start: build or load what the workers
-        need (e.g. the category bank into the state folder) and return the plan pointing at it."""
+    def prepare(self, plan: RunPlan, progress: bool = False, categories: Optional[int] = None) -> RunPlan:
+        """Main process, once, before any worker is built: resolve what the workers read and return
+        the plan holding it in `plan.asset`. For a run (`categories` None) build or load it into the
+        state folder (e.g. the category bank file); for a check of the first `categories` classes
+        (a finished tree, a preview, the server's first image) build it in memory, writing nothing."""
         return plan
 
     def packed_params(self, config: GenerationConfig, progress: bool = False) -> Dict[str, bytes]:
@@ -62,6 +64,5 @@ class Family(ABC):
         return f"{self.name} on cpu"
 
     @abstractmethod
-    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> FamilyWorker:
-        """A worker for `plan`; without prepared files it builds what it needs in memory for the
-        first `categories` classes (all when None), e.g. to check a few images."""
+    def worker(self, plan: RunPlan) -> FamilyWorker:
+        """A worker for a plan returned by `prepare`: it reads `plan.asset` and resolves nothing again."""

@@ -19,14 +19,15 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
-from ..config import (MAX_BATCH_BYTES, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_IMAGES_PER_CLASS, MAX_POINTS, MAX_SEED,
-                     MIN_IMAGE_SIZE, GenerationConfig, batch_bytes, max_batch)
+from ..config import MAX_CLASSES, MAX_IMAGES_PER_CLASS, GenerationConfig
 from ..errors import UserError
-from ..fractal import build_bank
-from ..pointcloud import augment_cloud, pad_views
-from ..render import create_renderer, resolve_backend
+from ..families.fractal.bank import build_bank
+from ..families.fractal.config import MAX_BATCH_BYTES, MAX_POINTS, FractalConfig, batch_bytes, max_batch
+from ..families.fractal.pointcloud import augment_cloud, pad_views
+from ..families.fractal.render import create_renderer, resolve_backend
 from ..seeding import STREAM_POINT_AUGMENT, rng_for
-from ..system import resolve_device
+from ..limits import MAX_IMAGE_SIZE, MAX_SEED, MIN_IMAGE_SIZE
+from ..system import available_cores, resolve_device
 from .options import field_help
 
 HELP = ("Time the renderer backends on the same random fractal clouds (images/s, ms/image, parity), "
@@ -35,9 +36,9 @@ HELP = ("Time the renderer backends on the same random fractal clouds (images/s,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=16, help="clouds rendered by every backend (default 16)")
-    parser.add_argument("--points", type=int, default=GenerationConfig.points, help=field_help("points"))
+    parser.add_argument("--points", type=int, default=FractalConfig.points, help=field_help("points"))
     parser.add_argument("--image-size", type=int, default=GenerationConfig.image_size, help=field_help("image_size"))
-    parser.add_argument("--radius", type=float, default=GenerationConfig.radius, help=field_help("radius"))
+    parser.add_argument("--radius", type=float, default=FractalConfig.radius, help=field_help("radius"))
     parser.add_argument("--backends", default="splat,pytorch3d", help="comma-separated backends to time (default splat,pytorch3d)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=GenerationConfig.batch_size, help=field_help("batch_size"))
@@ -123,11 +124,12 @@ def _validate(args: argparse.Namespace) -> Tuple[List[str], str, Optional[Genera
 
 def _e2e_config(args: argparse.Namespace, device: str) -> GenerationConfig:
     """The end-to-end run's config (validated like generate's: its batch size must fit in memory too)."""
-    from ..plan import default_workers
+    from ..plan import default_worker_count
 
-    return GenerationConfig(classes=args.e2e_classes or default_workers(device), images_per_class=args.e2e_images_per_class,
-                            image_size=args.image_size, points=args.points, radius=args.radius,
-                            seed=args.seed, device=device, batch_size=args.batch_size)
+    return GenerationConfig(classes=args.e2e_classes or default_worker_count(device, available_cores()),
+                            images_per_class=args.e2e_images_per_class, image_size=args.image_size,
+                            seed=args.seed, device=device, batch_size=args.batch_size).replace(points=args.points,
+                                                                                              radius=args.radius)
 
 
 def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -136,7 +138,7 @@ def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor,
     n_categories = min(n_images, 8)  # a few categories are enough; views differ by augmentation
     bank = build_bank(n_categories, seed=seed, points=n_points)
     clouds = [bank.point_cloud(c) for c in range(n_categories)]
-    cfg = GenerationConfig().point_augment
+    cfg = GenerationConfig().fractal.point_augment
     views = [augment_cloud(clouds[i % n_categories], cfg, rng_for(seed, STREAM_POINT_AUGMENT, i % n_categories, i))
              for i in range(n_images)]
     return tuple(torch.from_numpy(array) for array in pad_views(views))
@@ -184,7 +186,7 @@ def end_to_end(args: argparse.Namespace, device: str, progress: bool,
     busy = sum(report.stage_seconds.values()) / report.workers  # per worker, process start-up excluded
     return {"images": report.images, "seconds": report.seconds, "images_per_s": report.images_per_s,
             "steady_images_per_s": report.images / busy if busy > 0 else None,
-            "backend": report.backend, "device": report.device, "workers": report.workers,
+            "backend": resolve_backend(config.fractal.backend), "device": report.device, "workers": report.workers,
             "image_format": config.image_format, "stages": stages}
 
 

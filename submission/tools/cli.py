@@ -1,4 +1,5 @@
-"""`python -m submission`: a thin command line over the library functions."""
+"""`python -m submission`: a thin command line over the library functions (generate, verify, preview,
+recipes, and the bench, pack and rehearse tools), for every data family."""
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,9 @@ def _run_recipes(args: argparse.Namespace) -> int:
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The full parser; `command` names the module subcommand to load (others get a stub parser)."""
     parser = OneLineParser(prog="python -m submission", description=(
-        "Generate a formula-driven (3D IFS fractal) pre-training dataset as an ImageFolder tree, check it, "
-        "preview it, benchmark it, and pack it for the Signate server."))
+        "Generate a formula-driven pre-training dataset as an ImageFolder tree (data families: fractal, "
+        "3D IFS point clouds; glyphs, layered CJK characters; visualatom, sinusoidal-wave contours; see "
+        "`recipes`), check it, preview it, benchmark the fractal renderers, and pack it for the Signate server."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write the dataset (resumable; rerun the same command after a kill)",

@@ -1,5 +1,5 @@
 """`python -m submission.tools.glyph_table OUT.json`: build the glyph family's class table
-(a developer tool, run once; its output is committed as submission/families/glyph_table.json).
+(a developer tool, run once; its output is committed as submission/families/glyphs/glyph_table.json).
 
 1. Candidates: the CJK Unified Ideographs (U+4E00..U+9FFF) and Extension A (U+3400..U+4DBF) that the
    reference font (Noto Sans CJK JP Regular) draws, about 27.5k (or a seeded sample of --chars).
@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
-from ..families.glyphs import MIN_TABLE_CHARS, FontSpec, GlyphTable, locate_fonts
+from ..families.glyphs.family import MIN_TABLE_CHARS, FontSpec, GlyphTable, locate_fonts
 
 HELP = "build the glyph family's class table (CJK characters clustered into classes of similar-looking ones)"
 
@@ -53,7 +53,7 @@ BLUR_SIGMA = 1.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT.json", help="where to write the table, e.g. submission/families/glyph_table.json")
+    parser.add_argument("out", metavar="OUT.json", help="where to write the table, e.g. submission/families/glyphs/glyph_table.json")
     parser.add_argument("--chars", type=int, help="use a seeded sample of this many candidate characters (default: all, ~27.5k)")
     parser.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
     parser.add_argument("--min-per-class", type=int, default=MIN_TABLE_CHARS,

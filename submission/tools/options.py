@@ -3,14 +3,12 @@ one option per config field, its help text and default read from the dataclass i
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any, Dict
 
 from ..config import IMAGE_FORMATS, GenerationConfig
 from ..errors import UserError
 from ..recipes import create_recipe, list_recipes
 
-MAX_CONFIG_BYTES = 2**20  # a GenerationConfig JSON is about 1 KB; refuse to slurp a huge (or endless) file
 # (option name, config field, argparse type, extra argparse keywords)
 DATASET_OPTIONS = (("--classes", "classes", int, {}), ("--images-per-class", "images_per_class", int, {}),
                    ("--image-size", "image_size", int, {}), ("--points", "points", int, {}),
@@ -25,7 +23,7 @@ EXECUTION_OPTIONS = (("--device", "device", str, {}), ("--backend", "backend", s
 
 def field_help(name: str) -> str:
     """A config field's help text with its default, e.g. "square image side in pixels (default 224)"."""
-    spec = {f.name: f for f in dataclasses.fields(GenerationConfig)}[name]
+    spec = GenerationConfig.field_spec(name)
     text = spec.metadata["help"]
     return text if spec.default is None or "default" in text else f"{text} (default {spec.default})"
 
@@ -52,36 +50,13 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     execution.add_argument("--shard", type=_shard, metavar="I/N", help="generate only classes c with c %% N == I (default 0/1)")
 
 
-def read_config_file(path: str) -> GenerationConfig:
-    """The `GenerationConfig` saved in `path` (UTF-8 JSON); every problem is a one-line `UserError`."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except IsADirectoryError:
-        raise UserError(f"--config {path} is a directory; give a GenerationConfig JSON file (e.g. params/config.json)") from None
-    except OSError as exc:
-        raise UserError(f"cannot read --config {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise UserError(f"--config {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, so not a GenerationConfig JSON "
-                        "(those are about 1 KB); give the right file (e.g. params/config.json)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"--config {path} is not UTF-8 text (byte {exc.start} is {data[exc.start:exc.start + 1]!r}); "
-                        "give a GenerationConfig JSON file saved as UTF-8") from None
-    try:
-        return GenerationConfig.from_json(text)
-    except UserError as exc:
-        raise UserError(f"--config {path}: {exc}") from None
-
-
 def config_from_args(args: argparse.Namespace) -> GenerationConfig:
     config_file, recipe = getattr(args, "config", None), getattr(args, "recipe", None)
     # `is not None`: an empty value (an unset shell variable) is refused, never read as "the default"
     if config_file is not None:
         if not config_file:
             raise UserError("--config is empty; give a GenerationConfig JSON file (e.g. params/config.json)")
-        base = read_config_file(config_file)
+        base = GenerationConfig.from_file(config_file)
     else:
         base = create_recipe("fractal" if recipe is None else recipe)
     shard_index, shard_count = args.shard if args.shard else (None, None)

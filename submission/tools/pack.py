@@ -111,7 +111,7 @@ def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
         f"  dataset:   {config.classes} classes x {config.images_per_class} images, {config.image_size} px "
         f"{config.image_format}, seed {config.seed}",
         f"  family:    {create_family(config.family).describe(config)}",
-        f"  execution: backend {config.backend}, device {config.device}, batch {config.batch_size}, "
+        f"  execution: device {config.device}, batch {config.batch_size}, "
         f"workers {config.workers if config.workers is not None else 'all cores'}",
         f"  augment:   image {'on (albumentations)' if config.image_augment.enabled else 'off'}",
         "  next:      python -m submission rehearse " + f"{out} <OUTDIR> --classes 2 --images-per-class 4",

@@ -102,6 +102,7 @@ def recipe_contact_sheet(recipes: Sequence[str], out_png: Union[str, os.PathLike
     """Write a PNG grid of `rows` classes (0 .. rows-1) x `samples` images (0 .. samples-1) of each
     recipe, rendered in memory with exactly the bytes `generate` would write for them (family
     worker, image augmentation, encoding). Several recipes stack their rows, labelled by name."""
+    from ..families import create_family
     from ..plan import RunPlan
     from ..recipes import create_recipe
     from ..writer import create_class_writer
@@ -118,7 +119,8 @@ def recipe_contact_sheet(recipes: Sequence[str], out_png: Union[str, os.PathLike
     check_writable_target(out, "the preview")
     labelled: List[Tuple[str, List[Image.Image]]] = []
     for name, config in zip(recipes, configs):
-        writer = create_class_writer(RunPlan.resolve(config), categories=rows)
+        family = create_family(config.family)
+        writer = create_class_writer(family.prepare(RunPlan.resolve(config), categories=rows), family)
         for category in range(rows):
             encoded = writer.encode_images(category, range(samples))
             tiles = []

@@ -1,7 +1,8 @@
 """Point-cloud renderers behind one interface: `create_renderer(backend, settings)`.
 
-Backends (see `RENDERERS`): "pytorch3d" (the reference) and "splat" (pure torch, fast on CPU,
-tested for parity against PyTorch3D). "auto" picks PyTorch3D on CUDA and splat on CPU.
+Backends (see `RENDERERS`): "pytorch3d" (the reference) and "splat" (pure torch, tested for parity
+against PyTorch3D, and the faster on CPU and CUDA alike). "auto" is splat on every device (see
+`resolve_backend`); PyTorch3D renders only when named.
 """
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import dataclasses
 import importlib
 from typing import Any, Dict, Optional
 
-from ..errors import UserError
+from ....errors import UserError
 from .base import PointRenderer, check_inputs
 from .settings import RenderSettings
 
 # name -> "module:class"; modules import lazily so a missing PyTorch3D only matters when asked for.
 RENDERERS: Dict[str, str] = {
-    "pytorch3d": "submission.render.pytorch3d_backend:PyTorch3DRenderer",
-    "splat": "submission.render.splat:SplatRenderer",
+    "pytorch3d": "submission.families.fractal.render.pytorch3d_backend:PyTorch3DRenderer",
+    "splat": "submission.families.fractal.render.splat:SplatRenderer",
 }
 BACKEND_CHOICES = ("auto", *RENDERERS)
 

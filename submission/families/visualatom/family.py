@@ -30,11 +30,12 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..config import GenerationConfig, VisualAtomConfig
-from ..errors import UserError
-from ..plan import RunPlan
-from ..seeding import STREAM_VISUALATOM_CLASS, STREAM_VISUALATOM_IMAGE, rng_for
-from .base import Family, FamilyWorker
+from ...config import GenerationConfig
+from ...errors import UserError
+from ...plan import RunPlan
+from ...seeding import STREAM_VISUALATOM_CLASS, STREAM_VISUALATOM_IMAGE, rng_for
+from ..base import Family, FamilyWorker
+from .config import VisualAtomConfig
 
 PAPER_CANVAS = 512  # the public renderer's image side: lengths in VisualAtomConfig are its pixels
 SUBPIXEL_BITS = 4  # cv2 fixed-point fraction bits for the vertex coordinates
@@ -147,11 +148,11 @@ class VisualAtomFamily(Family):
     name = "visualatom"
 
     def check(self, config: GenerationConfig) -> None:
-        if config.bank_path is not None:
+        if config.fractal.bank_path is not None:  # a file the user named must not be silently ignored
             raise UserError("bank_path (--bank) is the fractal family's category bank; the visualatom family "
                             "draws its classes from --seed: drop --bank")
 
-    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "VisualAtomWorker":
+    def worker(self, plan: RunPlan) -> "VisualAtomWorker":
         self.check(plan.config)
         return VisualAtomWorker(plan.config)
 

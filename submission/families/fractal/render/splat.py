@@ -30,7 +30,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import torch
 
-from ..errors import UserError
+from ....errors import UserError
 from .base import check_inputs
 from .camera import project_points, projection_scale
 from .settings import RenderSettings

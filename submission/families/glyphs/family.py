@@ -14,7 +14,7 @@ Drawing: each (character, font) is rasterised once per class by Pillow's FreeTyp
 size (`class_context`), cropped to its ink; every placement is then one OpenCV affine warp of that
 master (scale, rotation, flips and offset in one matrix), and the mixing and blending are numpy.
 
-Assets: the class table (submission/families/glyph_table.json, built by
+Assets: the class table (submission/families/glyphs/glyph_table.json, built by
 `python -m submission.tools.glyph_table`; code points per class plus the font list) and the font
 files (Debian's fonts-noto-cjk, fonts-noto-cjk-extra, fonts-ipafont-*, fonts-ipaexfont-*,
 fonts-takao-*; `make fonts`). A submission ships both in params/ (fonts/ with their licences).
@@ -35,12 +35,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..config import GenerationConfig
-from ..errors import UserError
-from ..fileio import loads_json, write_atomic
-from ..plan import RunPlan
-from ..seeding import STREAM_GLYPHS, rng_for
-from .base import Family, FamilyWorker
+from ...config import GenerationConfig
+from ...errors import UserError
+from ...fileio import loads_json, read_text_file, write_atomic
+from ...plan import RunPlan
+from ...seeding import STREAM_GLYPHS, rng_for
+from ..base import Family, FamilyWorker
 
 TABLE_FILE = "glyph_table.json"
 FONTS_DIR = "fonts"
@@ -82,18 +82,10 @@ class GlyphTable:
         """Read and check a table; every problem is a one-line `UserError`."""
         path = Path(path)
         fix = "rebuild it with `python -m submission.tools.glyph_table` (or restore it from git)"
+        text = read_text_file(path, f"glyph table {path}", MAX_TABLE_BYTES, "a glyph table", fix)
         try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_TABLE_BYTES + 1)
-        except FileNotFoundError:
-            raise UserError(f"glyph table {path} is missing; {fix}") from None
-        except OSError as exc:
-            raise UserError(f"cannot read glyph table {path}: {exc.strerror or exc}") from None
-        if len(data) > MAX_TABLE_BYTES:
-            raise UserError(f"glyph table {path} is larger than {MAX_TABLE_BYTES >> 20} MiB, so not a glyph table; {fix}")
-        try:
-            raw = loads_json(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raw = loads_json(text)
+        except (ValueError, RecursionError) as exc:
             raise UserError(f"glyph table {path} is not valid UTF-8 JSON ({str(exc).splitlines()[0][:80]}); {fix}") from None
         try:
             return cls.from_dict(raw)
@@ -357,7 +349,7 @@ class GlyphFamily(Family):
                 f"fonts {'in ' + g.font_dir if g.font_dir else 'from /usr/share/fonts'}, size {g.size_min:g}-{g.size_max:g} "
                 f"x side, rotation step {g.rotation_step:g} deg, {g.layers} layers")
 
-    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "GlyphWorker":
+    def worker(self, plan: RunPlan) -> "GlyphWorker":
         return GlyphWorker(plan.config)
 
 

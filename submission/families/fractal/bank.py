@@ -24,10 +24,11 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from .config import MAX_POINTS, MAX_SEED
-from .errors import UserError
-from .fileio import write_atomic
-from .seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
+from ...errors import UserError
+from ...fileio import write_atomic
+from ...limits import MAX_SEED
+from ...seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
+from .config import MAX_POINTS
 
 MIN_MAPS, MAX_MAPS = 2, 7
 MIN_AXIS_VARIANCE = 0.05
@@ -64,9 +65,9 @@ class CategoryBank:
     def check_fits(self, config: Any, source: str = "category bank") -> None:
         """Raise `UserError` unless this bank can serve `config` (a `GenerationConfig`): enough
         categories, drawn from the config's seed, with its number of points."""
-        if len(self) < config.classes or self.seed != config.seed or self.n_points != config.points:
+        if len(self) < config.classes or self.seed != config.seed or self.n_points != config.fractal.points:
             raise UserError(f"{source} ({len(self)} categories, seed {self.seed}, {self.n_points} points) does not fit the "
-                            f"config ({config.classes} classes, seed {config.seed}, {config.points} points); "
+                            f"config ({config.classes} classes, seed {config.seed}, {config.fractal.points} points); "
                             "rebuild it (`python -m submission pack`) or drop it to build one from the config")
 
     @classmethod
@@ -74,7 +75,7 @@ class CategoryBank:
         """The bank a `GenerationConfig` needs: its first `categories` (default: all its classes)
         categories drawn from its seed with its number of points."""
         return build_bank(config.classes if categories is None else categories, seed=config.seed,
-                          points=config.points, progress=progress)
+                          points=config.fractal.points, progress=progress)
 
     def to_bytes(self) -> bytes:
         """The bank as a compressed .npz file's bytes."""

@@ -1,33 +1,10 @@
-"""The settings of the glyph and visualatom families, nested in `GenerationConfig` (kept apart
-from config.py so each file stays readable)."""
+"""`VisualAtomConfig`: the visualatom family's settings, nested in `GenerationConfig` as `visualatom`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
 
-from .errors import UserError
-from .limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, _is_finite, _is_int, _short
-
-
-@dataclass(frozen=True)
-class GlyphConfig:
-    """The glyph family (the 3rd-place CJK character recipe, submission/families/glyphs.py). Sizes and
-    offsets are fractions of the image side (0.55-1.1 is the write-up's 141-282 px at 256 px)."""
-
-    font_dir: Optional[str] = None  # folder of the table's font files; None: found by name under /usr/share/fonts
-    table_path: Optional[str] = None  # class table JSON; None: the packaged submission/families/glyph_table.json
-    chars_per_class: int = 6  # the first (most central) characters of each class row that are drawn
-    size_min: float = 0.55  # font size drawn uniformly in [size_min, size_max] x image side
-    size_max: float = 1.1
-    rotation_step: float = 5.0  # degrees; the angle is a random multiple of it (0 = upright)
-    flip_p: float = 0.5  # probability of a horizontal flip, and (drawn apart) of a vertical one
-    offset_std: float = 0.25  # Gaussian offset of each character from the centre (std, x image side)
-    wrap: bool = True  # offsets wrap around the edges (as the write-up's ImageChops.offset does)
-    blur_p: float = 0.125  # probability that a character is box-blurred
-    blur_size: int = 3  # box-blur kernel side in pixels
-    ink_min: float = 0.0625  # each character's grey level is drawn uniformly in [ink_min, 1]
-    mix_alpha: float = 1.0  # Dirichlet concentration of each channel's convex mix of the characters
-    layers: int = 2  # RGB images alpha-blended into one with Dirichlet(1) weights (1: no blend)
+from ...errors import UserError
+from ...limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, _is_finite, _is_int, _short
 
 
 @dataclass(frozen=True)
@@ -118,31 +95,3 @@ def _validate_visualatom(va: "VisualAtomConfig") -> None:
     integer("line_thickness", 1, 64)
     if not isinstance(va.antialias, bool):
         raise UserError(f"visualatom.antialias must be true or false, got {_short(va.antialias)}")
-
-
-MAX_GLYPH_CHARS = 64  # characters drawn per class: every one is drawn in each channel of every image
-MAX_GLYPH_SIZE = 4.0  # font size in image sides: larger, one stroke fills the frame
-MAX_GLYPH_LAYERS = 8
-
-
-def validate_glyphs(g: GlyphConfig, need: Callable[..., None], integer: Callable[..., None],
-                     number: Callable[..., None]) -> None:
-    """The glyph family's fields (checked for every family: a config is valid or not as a whole)."""
-    for name in ("font_dir", "table_path"):
-        value = getattr(g, name)
-        need(value is None or (isinstance(value, str) and value != ""),
-             f"glyphs.{name} must be a path or null (null: the default), got {_short(value)}")
-    integer("glyphs.chars_per_class", g.chars_per_class, 1,
-            f"glyphs.chars_per_class must be at least 1, got {_short(g.chars_per_class)} (e.g. 6)", MAX_GLYPH_CHARS)
-    need(_is_finite(g.size_min) and _is_finite(g.size_max) and 0 < g.size_min <= g.size_max <= MAX_GLYPH_SIZE,
-         f"glyphs size must satisfy 0 < size_min <= size_max <= {MAX_GLYPH_SIZE:g} (fractions of the image side), "
-         f"got {_short(g.size_min)}..{_short(g.size_max)} (e.g. 0.55..1.1)")
-    number("glyphs.rotation_step", g.rotation_step, lambda v: 0 <= v <= 360, "in [0, 360] degrees (0 = upright; e.g. 5)")
-    for name in ("flip_p", "blur_p"):
-        number(f"glyphs.{name}", getattr(g, name), lambda v: 0 <= v <= 1, "in [0, 1] (a probability)")
-    number("glyphs.offset_std", g.offset_std, lambda v: 0 <= v <= 2, "in [0, 2] image sides (e.g. 0.25)")
-    need(isinstance(g.wrap, bool), f"glyphs.wrap must be true or false, got {_short(g.wrap)}")
-    integer("glyphs.blur_size", g.blur_size, 1, f"glyphs.blur_size must be at least 1 pixel, got {_short(g.blur_size)}", 63)
-    number("glyphs.ink_min", g.ink_min, lambda v: 0 < v <= 1, "in (0, 1] (the darkest grey level of a character)")
-    number("glyphs.mix_alpha", g.mix_alpha, lambda v: 0.01 <= v <= 100, "in [0.01, 100] (Dirichlet concentration; e.g. 1)")
-    integer("glyphs.layers", g.layers, 1, f"glyphs.layers must be at least 1, got {_short(g.layers)} (e.g. 2)", MAX_GLYPH_LAYERS)

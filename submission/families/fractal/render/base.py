@@ -5,7 +5,7 @@ from typing import Optional, Protocol, Tuple
 
 import torch
 
-from ..errors import UserError
+from ....errors import UserError
 from .settings import RenderSettings
 
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 import torch
 
-from ..errors import UserError
+from ....errors import UserError
 from .base import check_inputs
 from .settings import RenderSettings
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import GenerationConfig
+from ....limits import DEFAULT_IMAGE_SIZE
+from ..config import FractalConfig
 
-_DEFAULTS = GenerationConfig  # the one home of every default: these read its class attributes
+_DEFAULTS = FractalConfig  # the one home of the family's defaults: these read its class attributes
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class RenderSettings:
     `device` is a concrete torch device name ("cpu", "cuda", "cuda:1"), never "auto".
     """
 
-    image_size: int = _DEFAULTS.image_size
+    image_size: int = DEFAULT_IMAGE_SIZE
     radius: float = _DEFAULTS.radius
     points_per_pixel: int = _DEFAULTS.points_per_pixel
     camera_distance: float = _DEFAULTS.camera_distance
@@ -31,6 +32,7 @@ class RenderSettings:
 
     @classmethod
     def from_config(cls, config: Any, device: str) -> "RenderSettings":
-        """Settings from a `GenerationConfig`; `device` already resolved."""
-        return cls(image_size=config.image_size, radius=config.radius, points_per_pixel=config.points_per_pixel,
-                   camera_distance=config.camera_distance, fov_degrees=config.fov_degrees, device=device)
+        """Settings from a `GenerationConfig` (its image size and fractal settings); `device` already resolved."""
+        fractal = config.fractal
+        return cls(image_size=config.image_size, radius=fractal.radius, points_per_pixel=fractal.points_per_pixel,
+                   camera_distance=fractal.camera_distance, fov_degrees=fractal.fov_degrees, device=device)

@@ -1,5 +1,5 @@
 """The 3D fractal family (the 4th-place 3D-OFDB recipe): one IFS point cloud per class, a random
-view of it per image, rendered as alpha-composited spheres (see fractal.py, pointcloud.py, render/).
+view of it per image, rendered as alpha-composited spheres (see bank.py, pointcloud.py, render/).
 
 Its one asset is the category bank (the accepted IFS parameters of the config's seed): built once
 per run into the state folder, shipped in a submission as params/bank.npz, or given by --bank.
@@ -13,16 +13,16 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from ..backgrounds import background_image
-from ..config import GenerationConfig
-from ..errors import UserError
-from ..fileio import restamp_zip
-from ..fractal import CategoryBank
-from ..plan import RunPlan
-from ..pointcloud import augment_cloud, pad_views
-from ..render import create_renderer
-from ..seeding import STREAM_BACKGROUND, STREAM_POINT_AUGMENT, rng_for
-from .base import Family, FamilyWorker
+from ...config import GenerationConfig
+from ...errors import UserError
+from ...fileio import restamp_zip
+from ...plan import RunPlan
+from ...seeding import STREAM_BACKGROUND, STREAM_POINT_AUGMENT, rng_for
+from ..base import Family, FamilyWorker
+from .backgrounds import background_image
+from .bank import CategoryBank
+from .pointcloud import augment_cloud, pad_views
+from .render import RenderSettings, create_renderer, resolve_backend
 
 BANK_FILE = "bank.npz"
 
@@ -31,36 +31,41 @@ class FractalFamily(Family):
     name = "fractal"
 
     def check(self, config: GenerationConfig) -> None:
-        if config.bank_path is not None:
-            CategoryBank.load(config.bank_path).check_fits(config, source=f"category bank {config.bank_path}")
+        resolve_backend(config.fractal.backend)  # an unknown name fails before anything is written
+        bank_path = config.fractal.bank_path
+        if bank_path is not None:
+            CategoryBank.load(bank_path).check_fits(config, source=f"category bank {bank_path}")
 
-    def prepare(self, plan: RunPlan, progress: bool = False) -> RunPlan:
-        """The bank the workers read: the configured one, or one built once into the state folder
-        (rebuilt when the saved one is unreadable or does not fit: it is only a cache)."""
+    def prepare(self, plan: RunPlan, progress: bool = False, categories: Optional[int] = None) -> RunPlan:
+        """The bank the workers read: the configured one, or (for a run) one built once into the
+        state folder (rebuilt when the saved one is unreadable or does not fit: it is only a cache),
+        or (for a check) the first `categories` classes' bank in memory."""
         config = plan.config
-        if config.bank_path is not None:
-            return plan.replace(asset_file=Path(config.bank_path))  # checked by `check` before anything was written
+        if config.fractal.bank_path is not None:
+            return plan.replace(asset=Path(config.fractal.bank_path))  # checked by `check` before anything was written
+        if categories is not None:
+            return plan.replace(asset=CategoryBank.for_config(config, categories=categories))
         path = plan.state_dir / BANK_FILE
         if path.exists():
             try:
                 CategoryBank.load(path).check_fits(config)
-                return plan.replace(asset_file=path)
+                return plan.replace(asset=path)
             except UserError:
                 pass
         CategoryBank.for_config(config, progress=progress).save(path)
-        return plan.replace(asset_file=path)
+        return plan.replace(asset=path)
 
     def packed_params(self, config: GenerationConfig, progress: bool = False) -> Dict[str, bytes]:
-        if config.bank_path is not None:
+        if config.fractal.bank_path is not None:
             raise UserError("pack builds and ships its own category bank from --seed; drop --bank")
         # numpy stamps the current time into the npz (a zip): re-stamp it so packs are byte-identical
         return {BANK_FILE: restamp_zip(CategoryBank.for_config(config, progress=progress).to_bytes())}
 
     def from_params(self, config: GenerationConfig, params_dir: Path) -> GenerationConfig:
         bank_file = params_dir / BANK_FILE
-        if config.bank_path is not None:
+        if config.fractal.bank_path is not None:
             raise UserError(f"bank_path must be null in the packed config (the bank is params/{BANK_FILE}), "
-                            f"got {config.bank_path!r}; re-pack with `python -m submission pack`")
+                            f"got {config.fractal.bank_path!r}; re-pack with `python -m submission pack`")
         if not bank_file.is_file():
             raise UserError(f"{bank_file} is missing; re-pack with `python -m submission pack`")
         config = config.replace(bank_path=str(bank_file))
@@ -68,23 +73,20 @@ class FractalFamily(Family):
         return config
 
     def describe(self, config: GenerationConfig) -> str:
-        pa = config.point_augment
-        return (f"fractal: {config.points} points per category, radius {config.radius}, {config.points_per_pixel} "
-                f"points per pixel, camera distance {config.camera_distance}, fov {config.fov_degrees}, "
-                f"point augmentation {'on' if pa.enabled else 'off'}")
+        fc = config.fractal
+        return (f"fractal: {fc.points} points per category, radius {fc.radius}, {fc.points_per_pixel} "
+                f"points per pixel, camera distance {fc.camera_distance}, fov {fc.fov_degrees}, "
+                f"point augmentation {'on' if fc.point_augment.enabled else 'off'}, backend {fc.backend}")
 
     def engine(self, plan: RunPlan) -> str:
-        return f"{plan.backend} on {plan.device}"
+        return f"{resolve_backend(plan.config.fractal.backend)} on {plan.device}"
 
-    def worker(self, plan: RunPlan, categories: Optional[int] = None) -> "FractalWorker":
-        config = plan.config
-        if plan.asset_file is not None:
-            bank = CategoryBank.load(plan.asset_file)
-        elif config.bank_path is not None:
-            bank = CategoryBank.load(config.bank_path)
-        else:
-            bank = CategoryBank.for_config(config, categories=categories)
-        return FractalWorker(plan, bank)
+    def worker(self, plan: RunPlan) -> "FractalWorker":
+        if isinstance(plan.asset, CategoryBank):
+            return FractalWorker(plan, plan.asset)
+        if plan.asset is None:
+            raise ValueError("the fractal family's worker reads the category bank of a prepared plan: call prepare first")
+        return FractalWorker(plan, CategoryBank.load(plan.asset))
 
 
 class FractalWorker(FamilyWorker):
@@ -100,7 +102,8 @@ class FractalWorker(FamilyWorker):
     def __init__(self, plan: RunPlan, bank: CategoryBank):
         self.config = plan.config
         self.bank = bank
-        self.renderer = create_renderer(plan.backend, plan.render_settings())
+        settings = RenderSettings.from_config(plan.config, device=plan.device)
+        self.renderer = create_renderer(plan.config.fractal.backend, settings)
 
     def class_context(self, category: int) -> np.ndarray:
         return self.bank.point_cloud(category)  # (points, 3) float32
@@ -108,11 +111,12 @@ class FractalWorker(FamilyWorker):
     def render(self, category: int, indices: Sequence[int], context: Any,
                seconds: Optional[Dict[str, float]] = None) -> np.ndarray:
         cfg = self.config
+        point_augment = cfg.fractal.point_augment
         t0 = time.perf_counter()
-        views = [augment_cloud(context, cfg.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
+        views = [augment_cloud(context, point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
                  for j in indices]
         points, colors, lengths = pad_views(views)
-        background = cfg.point_augment.background
+        background = point_augment.background
         if background != "black":
             backgrounds = torch.from_numpy(np.stack([
                 background_image(background, cfg.image_size, rng_for(cfg.seed, STREAM_BACKGROUND, category, j))

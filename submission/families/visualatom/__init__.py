@@ -1,0 +1,1 @@
+"""The VisualAtom family: sinusoidal-wave contours drawn with OpenCV."""
