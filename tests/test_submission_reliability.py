@@ -21,10 +21,10 @@ import pytest
 from PIL import Image
 
 from submission import GenerationConfig, generate
-from submission.config import GlyphConfig
+from submission import GlyphConfig
 from submission.errors import UserError
-from submission.families import glyphs
-from submission.families.glyphs import FontSpec, GlyphTable
+from submission.families.glyphs import family as glyphs
+from submission.families.glyphs.family import FontSpec, GlyphTable
 from submission.fileio import STATE_DIRNAME
 from submission.tools import preview, verify
 
@@ -420,11 +420,11 @@ def check_other_size(config, table, font, calls) -> int:
 
 def test_a_second_run_is_refused_before_anything_is_built(tmp_path, small_config, monkeypatch):
     from submission import pipeline
-    from submission.families.fractal import FractalFamily
+    from submission.families.fractal.family import FractalFamily
 
     out = tmp_path / "busy"
     generate(out, small_config.replace(shard_index=0, shard_count=2), progress=False)  # unfinished: state kept
-    monkeypatch.setattr(pipeline, "_finished_tree_matches", lambda plan: pytest.fail("rendered before taking the lock"))
+    monkeypatch.setattr(pipeline, "_finished_tree_matches", lambda *args: pytest.fail("rendered before taking the lock"))
     monkeypatch.setattr(FractalFamily, "check", lambda self, config: pytest.fail("family checked before taking the lock"))
     with open(out / STATE_DIRNAME / "lock-0-of-1", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running generate holds it
