@@ -240,7 +240,7 @@ def test_only_the_active_familys_settings_count_as_content():
 
 
 def test_resume_record_and_compare_cache_key_ignore_other_families():
-    from local_eval.datasets import GeneratedDataset
+    from local_eval.compare.datasets import GeneratedDataset
     from submission.state import state_record
 
     fractal = GenerationConfig(classes=3)
