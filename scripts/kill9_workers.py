@@ -1,0 +1,108 @@
+"""Measure what `generate`'s workers do after `kill -9` of the main process, on a loaded machine.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/kill9_workers.py [--recipe fractal] [--load 2] [--runs 5] [--startup]
+
+Each run starts `python -m submission generate` with 2 workers and batches of 2 images (so a
+surviving worker writes often), with `--load` busy Python loops beside it; once 20 images are
+written (or, with --startup, as soon as both workers exist, while they import torch) it kills the
+main process with SIGKILL and prints how long each worker lived after the kill, and how many files
+appeared after the main process was reaped (must be 0).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def children(pid: int) -> List[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def workers_of(pid: int) -> List[int]:
+    found = []
+    for child in children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_text()
+        except OSError:
+            continue
+        if "spawn_main" in command and "resource_tracker" not in command:
+            found.append(child)
+    return found
+
+
+def one_run(out: Path, recipe: str, startup: bool) -> str:
+    shutil.rmtree(out, ignore_errors=True)
+    extra = ["--points", "2000"] if recipe == "fractal" else []
+    proc = subprocess.Popen([sys.executable, "-m", "submission", "generate", str(out), "--recipe", recipe, "--classes", "8",
+                             "--images-per-class", "400", "--image-size", "64", *extra, "--batch-size", "2",
+                             "--workers", "2", "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while True:
+            workers = workers_of(proc.pid)
+            if startup and len(workers) >= 2:
+                time.sleep(0.2)
+                break
+            if not startup and len(list(out.glob("*/*.png"))) >= 20:
+                break
+            if proc.poll() is not None:
+                return "generate ended before the kill"
+            time.sleep(0.01)
+        start = time.monotonic()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        at_death = {str(p) for p in out.rglob("*")}
+        lived = {}
+        while len(lived) < len(workers):
+            for pid in workers:
+                if pid not in lived and not alive(pid):
+                    lived[pid] = time.monotonic() - start
+            time.sleep(0.005)
+        new = {str(p) for p in out.rglob("*")} - at_death
+        return (f"last worker gone {max(lived.values()):.3f} s after kill -9 (each: "
+                f"{', '.join(f'{s:.3f}' for s in lived.values())}); files at the kill {len(at_death)}, new after it {len(new)}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="fractal")
+    parser.add_argument("--load", type=int, default=2, help="busy Python loops running beside (default 2)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--startup", action="store_true", help="kill while the workers start (import torch)")
+    args = parser.parse_args()
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="kill9-") as tmp:
+            for run in range(args.runs):
+                print(f"run {run + 1}: {one_run(Path(tmp) / 'out', args.recipe, args.startup)}", flush=True)
+    finally:
+        for busy in load:
+            busy.kill()
+    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
+
+
+if __name__ == "__main__":
+    main()
