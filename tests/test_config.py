@@ -247,5 +247,5 @@ def test_resume_record_and_compare_cache_key_ignore_other_families():
     glyph_change = fractal.replace(glyphs=dataclasses.replace(fractal.glyphs, layers=1))
     assert state_record(glyph_change) == state_record(fractal)
     assert state_record(fractal.replace(points=2000)) != state_record(fractal)
-    digest = lambda config: GeneratedDataset("d", "x.json", config.to_json()).digest()  # noqa: E731
+    digest = lambda config: GeneratedDataset("d", "x.json", config).digest()  # noqa: E731
     assert digest(glyph_change) == digest(fractal) != digest(fractal.replace(points=2000))
