@@ -23,6 +23,7 @@ run: venv
 	@echo "Dataset: $(DEMO_OUT)/dataset   Preview: $(DEMO_OUT)/preview.png"
 
 test: venv
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 clean:

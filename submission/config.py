@@ -11,8 +11,17 @@ from typing import Any, Dict, Optional, Tuple, Union
 from .errors import UserError
 from .families import FAMILY_NAMES, family_config_classes
 from .fileio import loads_json, read_text_file
-from .limits import (DEFAULT_IMAGE_SIZE, MAX_IMAGE_SIZE, MAX_SEED, MIN_IMAGE_SIZE, _is_finite, _is_int, _short, need,
-                     need_int)
+from .limits import (
+    DEFAULT_IMAGE_SIZE,
+    MAX_IMAGE_SIZE,
+    MAX_SEED,
+    MIN_IMAGE_SIZE,
+    _is_finite,
+    _is_int,
+    _short,
+    need,
+    need_int,
+)
 
 IMAGE_FORMATS = ("png", "jpg")
 DEVICES = ("auto", "cpu", "cuda")

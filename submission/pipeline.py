@@ -27,8 +27,16 @@ from .families.base import Family
 from .fileio import check_overwritable, check_writable_target, remove_tree_for_overwrite
 from .layout import class_dirname, expected_filenames, has_finished_layout, unexpected_entries
 from .plan import RunPlan
-from .state import (classes_to_do, create_state, finish, lock_path, read_state_record, refuse_if_running, run_lock,
-                    state_record)
+from .state import (
+    classes_to_do,
+    create_state,
+    finish,
+    lock_path,
+    read_state_record,
+    refuse_if_running,
+    run_lock,
+    state_record,
+)
 from .worker_process import WorkerContext, start_worker
 from .writer import STAGES, create_class_writer, write_class_in_worker
 

@@ -107,6 +107,7 @@ def _importable(name: str) -> bool:
 def _check_image_augment(config: Any) -> None:
     """Build the albumentations recipe and run it once: an API mismatch fails here, not mid-run."""
     import numpy as np
+
     from submission.augment import build_image_augmenter
 
     blank = np.zeros((config.image_size, config.image_size, 3), np.uint8)  # (H, W, 3) uint8

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from submission import FractalConfig, GenerationConfig, generate
-from submission.tools.bench import bench_clouds
 from submission.families.fractal.render import create_renderer, pytorch3d_available
+from submission.tools.bench import bench_clouds
 from submission.tools.verify import verify_dataset
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

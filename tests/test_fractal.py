@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from submission.errors import UserError
-from submission.families.fractal.bank import (MAX_MAPS, MIN_AXIS_VARIANCE, CategoryBank, build_bank, orbit_cloud,
-                                sample_candidates, valid_candidates)
+from submission.families.fractal.bank import (
+    MAX_MAPS,
+    MIN_AXIS_VARIANCE,
+    CategoryBank,
+    build_bank,
+    orbit_cloud,
+    sample_candidates,
+    valid_candidates,
+)
 
 
 @pytest.fixture(scope="module")

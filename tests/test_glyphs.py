@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from submission.config import GenerationConfig
-from submission.families.glyphs.config import GlyphConfig
 from submission.errors import UserError
 from submission.families import create_family
 from submission.families.glyphs import family as glyphs
+from submission.families.glyphs.config import GlyphConfig
 from submission.families.glyphs.family import DEFAULT_TABLE, FontSpec, GlyphTable
 from submission.plan import RunPlan
 from submission.recipes import create_recipe

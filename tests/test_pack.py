@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from submission.tools import cli as submission_cli
 from submission.config import GenerationConfig
-from submission.families.fractal.config import FractalConfig
 from submission.families.fractal.bank import CategoryBank, build_bank
+from submission.families.fractal.config import FractalConfig
 from submission.fileio import DIR_MODE, FILE_MODE, ZIP_DATE_TIME, deterministic_zip
+from submission.tools import cli as submission_cli
 from submission.tools.pack import SERVER_REQUIREMENTS
 
 from .conftest import simulate_read_only_disk

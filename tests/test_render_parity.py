@@ -72,8 +72,12 @@ def test_fractal_clouds_match_pytorch3d(image_size, radius, n_clouds, seed, colo
 @pytest.mark.parametrize("image_size, radius, k, seed", [(48, 0.04, 4, 21), (64, 0.015, 8, 22), (32, 0.1, 1, 23)])
 def test_fragments_match_pytorch3d_rasterizer(image_size, radius, k, seed):
     """Rasterization alone, before compositing: the same K points per pixel, depths and distances."""
-    from pytorch3d.renderer import (FoVPerspectiveCameras, PointsRasterizationSettings, PointsRasterizer,
-                                    look_at_view_transform)
+    from pytorch3d.renderer import (
+        FoVPerspectiveCameras,
+        PointsRasterizationSettings,
+        PointsRasterizer,
+        look_at_view_transform,
+    )
     from pytorch3d.structures import Pointclouds
 
     points, _, lengths = fractal_batch(3, seed, points=1500)

@@ -20,8 +20,7 @@ from typing import Dict, List
 import pytest
 from PIL import Image
 
-from submission import GenerationConfig, generate
-from submission import GlyphConfig
+from submission import GenerationConfig, GlyphConfig, generate
 from submission.errors import UserError
 from submission.families.glyphs import family as glyphs
 from submission.families.glyphs.family import FontSpec, GlyphTable

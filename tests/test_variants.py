@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from local_eval.compare.calibration import RESULTS, TABLES, published
 from submission import GenerationConfig, generate
 from submission.augment import build_image_augmenter
-from local_eval.compare.calibration import RESULTS, TABLES, published
 from submission.config import ImageAugmentConfig
 from submission.errors import UserError
 from submission.families import create_family

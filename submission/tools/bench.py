@@ -25,8 +25,8 @@ from ..families.fractal.bank import build_bank
 from ..families.fractal.config import MAX_BATCH_BYTES, MAX_POINTS, FractalConfig, batch_bytes, max_batch
 from ..families.fractal.pointcloud import augment_cloud, pad_views
 from ..families.fractal.render import create_renderer, resolve_backend
-from ..seeding import STREAM_POINT_AUGMENT, rng_for
 from ..limits import MAX_IMAGE_SIZE, MAX_SEED, MIN_IMAGE_SIZE
+from ..seeding import STREAM_POINT_AUGMENT, rng_for
 from ..system import available_cores, resolve_device
 from .options import field_help
 

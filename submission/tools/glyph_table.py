@@ -164,8 +164,8 @@ def preview(font, rows: List[List[int]], path: Path, shown: int = 24, width: int
 
 def build(out: Path, chars: Optional[int], classes: int, min_size: int, dims: int, n_init: int, seed: int,
           font_dir: Optional[str], preview_path: Optional[Path], argv: Sequence[str]) -> GlyphTable:
-    from PIL import ImageFont
     import sklearn
+    from PIL import ImageFont
 
     start = time.perf_counter()
     paths = locate_fonts(DEFAULT_FONTS, font_dir)

@@ -35,8 +35,14 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from ..errors import UserError
-from ..fileio import (STATE_DIRNAME, check_overwritable, check_writable_target, loads_json, make_dirs,
-                      remove_tree_for_overwrite)
+from ..fileio import (
+    STATE_DIRNAME,
+    check_overwritable,
+    check_writable_target,
+    loads_json,
+    make_dirs,
+    remove_tree_for_overwrite,
+)
 from .isolation import NetworkIsolation, network_isolation
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"

@@ -276,7 +276,8 @@ def check_fonts(config: GenerationConfig, table: GlyphTable, paths: Sequence[Pat
     fonts = [open_font(path, spec, size) for path, spec in zip(paths, table.fonts)]
     rows = used_rows(config, table)
     chars = sorted({code for row in rows for code in row})
-    from PIL import ImageFont, __version__ as pillow_version
+    from PIL import ImageFont
+    from PIL import __version__ as pillow_version
 
     key = hashlib.sha256(json.dumps({
         "check": "glyph-coverage-1", "pillow": pillow_version, "freetype": ImageFont.core.freetype2_version,

@@ -15,8 +15,14 @@ class PyTorch3DRenderer:
 
     def __init__(self, settings: RenderSettings):
         try:
-            from pytorch3d.renderer import (AlphaCompositor, FoVPerspectiveCameras, PointsRasterizationSettings,
-                                            PointsRasterizer, PointsRenderer, look_at_view_transform)
+            from pytorch3d.renderer import (
+                AlphaCompositor,
+                FoVPerspectiveCameras,
+                PointsRasterizationSettings,
+                PointsRasterizer,
+                PointsRenderer,
+                look_at_view_transform,
+            )
             from pytorch3d.structures import Pointclouds
         except ImportError as exc:
             raise UserError(f"the 'pytorch3d' backend needs PyTorch3D, which failed to import ({exc}); "
