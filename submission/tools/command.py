@@ -7,6 +7,7 @@ reject a bad flag before importing anything heavy. Used by `python -m submission
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import typing
 from typing import Callable, Optional, Union
@@ -31,7 +32,9 @@ def run_command(body: Callable[[], int],
     e.g. on a non-main rank of a distributed run).
     """
     try:
-        return body()
+        code = body()
+        sys.stdout.flush()  # a closed pipe shows here, inside these handlers, not at interpreter exit
+        return code
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -40,3 +43,8 @@ def run_command(body: Callable[[], int],
         if message:
             print(message, file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout left (`... | head`): stop quietly, as other command-line tools do. Later
+        # writes (Python flushing stdout at exit) go to /dev/null instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by a closed pipe
