@@ -2,53 +2,18 @@
 cycles (counting imports inside functions); no private name imported across modules."""
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Set
 
-PACKAGE = Path(__file__).resolve().parents[1] / "local_eval"
+from .import_graph import REPO, imports, module_name
 
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _is_package(name: str) -> bool:
-    return (PACKAGE.parent / name.replace(".", "/") / "__init__.py").is_file()
-
-
-def _imports(path: Path) -> List[Tuple[str, List[str]]]:
-    """(imported local_eval module, names taken from it) for every import in the file."""
-    name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, []) for alias in node.names if alias.name.startswith("local_eval")]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            if not module.startswith("local_eval"):
-                continue
-            names = [alias.name for alias in node.names]
-            if _is_package(module):  # `from .run import cli`: the submodules are what is used
-                subs = [f"{module}.{n}" for n in names
-                        if (PACKAGE.parent / module.replace(".", "/") / f"{n}.py").is_file()]
-                found += [(sub, []) for sub in subs]
-                names = [n for n in names if f"{module}.{n}" not in subs]
-            found.append((module, names))
-    return found
+PACKAGE = REPO / "local_eval"
 
 
 def _graph() -> Dict[str, Dict[str, List[str]]]:
     graph: Dict[str, Dict[str, List[str]]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
-        edges = graph.setdefault(_module_name(path), {})
-        for module, names in _imports(path):
+        edges = graph.setdefault(module_name(path), {})
+        for module, names in imports(path, "local_eval"):
             edges.setdefault(module, []).extend(names)
     return graph
 
