@@ -111,3 +111,13 @@ def _variant_factory(image: Dict[str, Any], point: Dict[str, Any], fractal: Dict
 
 for _name, (_description, _image, _point, _fractal) in _VARIANTS.items():
     register_recipe(_name, _description)(_variant_factory(_image, _point, _fractal))
+
+
+# --- Published recipes, exactly (issue 18; docs/families.md "Published recipes, exactly") ---------
+
+@register_recipe("visualatom-paper", "VisualAtom as the public renderer makes it: drawn and kept at 512 px (no resize), "
+                 "no baked-in augmentation (1000 x 1000)")
+def _visualatom_paper() -> GenerationConfig:
+    # render_VisualAtom.py:15,120 draws on a 512 px canvas and saves it as drawn; with image_size equal
+    # to canvas_size (512) the family skips its area resize, so the atom is the renderer's 1 px lines.
+    return _visualatom().replace(image_size=512)
