@@ -121,3 +121,29 @@ def _visualatom_paper() -> GenerationConfig:
     # render_VisualAtom.py:15,120 draws on a 512 px canvas and saves it as drawn; with image_size equal
     # to canvas_size (512) the family skips its area resize, so the atom is the renderer's 1 px lines.
     return _visualatom().replace(image_size=512)
+
+
+@register_recipe("fractal-4th", "the 4th place's best entry (exp 009, LB 1157.03) as their code makes it: 384 px, "
+                 "their point normalisation and scale/shift, albumentations-1.x SSR and HSV, red/blue swapped on disk")
+def _fractal_4th() -> GenerationConfig:
+    # Every field below differs from `fractal`; sources are hiranoko/PIDModuleContest_4thPlaceSolution
+    # src/Pytorch3D/src/ (G = generator.py, F = _fractal.py, P = _point_cloud.py) and doc/Solution.md
+    # (S); the side-by-side table is docs/families.md "Published recipes, exactly".
+    base = GenerationConfig()
+    point_augment = dataclasses.replace(
+        base.fractal.point_augment,
+        scale_shift_p=0.5,  # G:155 `scale_shift(points, p=0.5)`
+        isotropic_scale=True,  # P:26 one `np.random.uniform(0.8, 1.2)` for all axes
+        scale_shift_first=True)  # G:154-156 sample -> scale/shift -> rotate
+    fractal = dataclasses.replace(
+        base.fractal, point_augment=point_augment,
+        normalization="global_minmax_mean")  # F:26-30 + F:40-53, the filter on it at G:71-73
+    image_augment = dataclasses.replace(
+        base.image_augment,  # G:135-140: Transpose, flips, SSR, RBC, HSV at their defaults, p 0.5 each
+        affine_kind="shift_scale_rotate",  # G:138 `ShiftScaleRotate()`: one scale
+        affine_border="reflect101",  # its 1.x default border (cv2.BORDER_REFLECT_101)
+        hsv_grey_tint=True)  # G:140 on albumentations 1.3.1: grey pixels tinted
+    # No distortion: G:141's OneOf([OpticalDistortion, GridDistortion]) is S:140-151's exp 011, not 009.
+    return base.replace(image_size=384,  # G:124 RasterizationSettings(image_size=384)
+                        channel_order="bgr",  # G:177 cv2.imwrite of an RGB array
+                        fractal=fractal, image_augment=image_augment)

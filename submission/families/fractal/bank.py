@@ -81,9 +81,9 @@ class CategoryBank:
     @classmethod
     def for_config(cls, config: Any, categories: Optional[int] = None, progress: bool = False) -> "CategoryBank":
         """The bank a `GenerationConfig` needs: its first `categories` (default: all its classes)
-        categories drawn from its seed with its number of points."""
+        categories drawn from its seed with its number of points and normalisation."""
         return build_bank(config.classes if categories is None else categories, seed=config.seed,
-                          points=config.fractal.points, progress=progress)
+                          points=config.fractal.points, progress=progress, normalization=config.fractal.normalization)
 
     def to_bytes(self) -> bytes:
         """The bank as a compressed .npz file's bytes."""
