@@ -102,3 +102,48 @@ def test_fractal_4th_packs_and_rehearses(tmp_path):
     result = cli("rehearse", str(packed), str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_dataset(out, classes=2, images_per_class=2, size=64)
+
+
+# --- fractal-4th-*: the best entry plus one published experiment's certain changes ----------------
+
+NO_IMAGE_AUGMENT = {f"image_augment.{name}" for name in ("transpose_p", "hflip_p", "vflip_p", "affine_p",
+                                                         "brightness_contrast_p", "hsv_p")}
+FRACTAL_4TH_VARIANTS = {
+    "fractal-4th-aug-none": NO_IMAGE_AUGMENT,
+    "fractal-4th-aug-flips-ssr-bc": {"image_augment.hsv_p"},
+    "fractal-4th-aug-trivialaugment": NO_IMAGE_AUGMENT | {"image_augment.trivialaugment_p"},
+    "fractal-4th-pc-base": {"fractal.point_augment.subsample"},
+    "fractal-4th-pc-50k": {"fractal.point_augment.subsample", "fractal.points"},
+}
+
+
+def changed_from(config: GenerationConfig, base: GenerationConfig) -> set:
+    def changed(ours: dict, other: dict, prefix: str) -> set:
+        out = set()
+        for key, value in ours.items():
+            if isinstance(value, dict):
+                out |= changed(value, other[key], f"{prefix}{key}.")
+            elif value != other[key]:
+                out.add(prefix + key)
+        return out
+
+    return changed(config.to_dict(), base.to_dict(), "")
+
+
+def test_fractal_4th_variants_change_only_their_experiment():
+    from submission.recipes import list_recipes
+    base = create_recipe("fractal-4th")
+    assert {n for n in list_recipes() if n.startswith("fractal-4th-")} == set(FRACTAL_4TH_VARIANTS)
+    assert {n: changed_from(create_recipe(n), base) for n in FRACTAL_4TH_VARIANTS} == FRACTAL_4TH_VARIANTS
+    assert create_recipe("fractal-4th-pc-50k").fractal.points == 50_000
+    assert not create_recipe("fractal-4th-aug-none").image_augment.enabled
+    for name in FRACTAL_4TH_VARIANTS:
+        assert GenerationConfig.from_json(create_recipe(name).to_json()) == create_recipe(name)
+
+
+def test_fractal_4th_variants_generate_deterministically(tmp_path):
+    for name in ("fractal-4th-aug-none", "fractal-4th-aug-trivialaugment", "fractal-4th-pc-base"):
+        config = create_recipe(name, classes=1, images_per_class=2, image_size=64, device="cpu", workers=1)
+        first = tree_hashes(generate(tmp_path / name / "a", config, progress=False))
+        again = tree_hashes(generate(tmp_path / name / "b", config.replace(batch_size=1), progress=False))
+        assert len(first) == 2 and first == again
