@@ -11,13 +11,15 @@ from .errors import UserError
 from .seeding import int_seed
 
 ImageAugmenter = Callable[[np.ndarray, int], np.ndarray]
+_BORDERS = {"constant": 0, "reflect101": 4}  # ImageAugmentConfig.affine_border -> cv2.BORDER_CONSTANT / _REFLECT_101
 
 
 def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
     """`augment(image (H, W, 3) uint8 RGB, seed) -> (H, W, 3) uint8`; same image + seed = same bytes.
 
     Transpose and flips, shift-scale-rotate (Affine, black fill), brightness/contrast and
-    hue/saturation/value: the 4th-place entry's best recipe. Then, off by default: Cutout
+    hue/saturation/value: the 4th-place entry's best recipe (`affine_kind`, `affine_border` and
+    `hsv_grey_tint` switch to how albumentations 1.x, which they ran, did the last three). Then, off by default: Cutout
     (CoarseDropout, black rectangles), distortion (GridDistortion) and torchvision's
     TrivialAugmentWide. A transform with p = 0 is left out; transform i of those left in draws
     from its own seed `int_seed(seed, i)`, so adding one at the end keeps the others' draws.
@@ -32,15 +34,18 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
         (cfg.transpose_p, lambda p: A.Transpose(p=p)),
         (cfg.hflip_p, lambda p: A.HorizontalFlip(p=p)),
         (cfg.vflip_p, lambda p: A.VerticalFlip(p=p)),
+        # affine_kind "shift_scale_rotate": keep_ratio draws one scale for both axes, as 1.x's
+        # ShiftScaleRotate did (2.0.8's ShiftScaleRotate is this Affine, with a deprecation warning).
         (cfg.affine_p, lambda p: A.Affine(translate_percent=(-cfg.shift_limit, cfg.shift_limit),
                                           scale=(1 - cfg.scale_limit, 1 + cfg.scale_limit),
                                           rotate=(-cfg.rotate_limit, cfg.rotate_limit),
-                                          interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT,
-                                          fill=0, p=p)),
+                                          interpolation=cv2.INTER_LINEAR, border_mode=_BORDERS[cfg.affine_border],
+                                          fill=0, keep_ratio=cfg.affine_kind == "shift_scale_rotate", p=p)),
         (cfg.brightness_contrast_p, lambda p: A.RandomBrightnessContrast(
             brightness_limit=cfg.brightness_limit, contrast_limit=cfg.contrast_limit, p=p)),
-        (cfg.hsv_p, lambda p: A.HueSaturationValue(hue_shift_limit=cfg.hue_shift_limit, sat_shift_limit=cfg.sat_shift_limit,
-                                                   val_shift_limit=cfg.val_shift_limit, p=p)),
+        (cfg.hsv_p, lambda p: (_grey_tinting_hsv(A) if cfg.hsv_grey_tint else A.HueSaturationValue)(
+            hue_shift_limit=cfg.hue_shift_limit, sat_shift_limit=cfg.sat_shift_limit,
+            val_shift_limit=cfg.val_shift_limit, p=p)),
         (cfg.cutout_p, lambda p: A.CoarseDropout(num_holes_range=(1, cfg.cutout_holes),
                                                  hole_height_range=(cfg.cutout_size / 2, cfg.cutout_size),
                                                  hole_width_range=(cfg.cutout_size / 2, cfg.cutout_size), fill=0, p=p)),
@@ -63,6 +68,39 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
         return image if trivial is None else trivial(image, seed)
 
     return augment
+
+
+def shift_hsv_uint8_albumentations_131(image: np.ndarray, hue_shift: float, sat_shift: float,
+                                       val_shift: float) -> np.ndarray:
+    """albumentations 1.3.1's HSV shift of a uint8 RGB image (`functional._shift_hsv_uint8`, what the
+    4th place's HueSaturationValue ran): OpenCV uint8 HSV, each channel through a 256-entry LUT,
+    hue (h + shift) mod 180, saturation and value clipped to [0, 255], fractional shifts truncated
+    by the uint8 cast. Unlike 2.0.8 it shifts the saturation of grey pixels (S = 0) too, so white
+    and grey turn a faint colour of hue `hue_shift` when `sat_shift` > 0."""
+    import cv2
+
+    if hue_shift == 0 and sat_shift == 0 and val_shift == 0:
+        return image
+    hue, sat, val = cv2.split(cv2.cvtColor(image, cv2.COLOR_RGB2HSV))
+    levels = np.arange(0, 256, dtype=np.int16)
+    if hue_shift != 0:
+        hue = cv2.LUT(hue, np.mod(levels + hue_shift, 180).astype(np.uint8))
+    if sat_shift != 0:
+        sat = cv2.LUT(sat, np.clip(levels + sat_shift, 0, 255).astype(np.uint8))
+    if val_shift != 0:
+        val = cv2.LUT(val, np.clip(levels + val_shift, 0, 255).astype(np.uint8))
+    return cv2.cvtColor(cv2.merge((hue, sat, val)), cv2.COLOR_HSV2RGB)
+
+
+def _grey_tinting_hsv(A):
+    """HueSaturationValue drawing its shifts as 2.0.8 does (same seeded draws) and applying them as
+    1.3.1 did (`shift_hsv_uint8_albumentations_131`)."""
+
+    class GreyTintingHueSaturationValue(A.HueSaturationValue):
+        def apply(self, img, hue_shift, sat_shift, val_shift, **params):
+            return shift_hsv_uint8_albumentations_131(img, hue_shift, sat_shift, val_shift)
+
+    return GreyTintingHueSaturationValue
 
 
 def _trivial_augment(p: float, index: int) -> Optional[ImageAugmenter]:

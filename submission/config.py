@@ -24,6 +24,11 @@ from .limits import (
 )
 
 IMAGE_FORMATS = ("png", "jpg")
+# channel_order: "rgb" writes the colours drawn; "bgr" writes red and blue swapped, as the 4th place's
+# generator.py:177 does (cv2.imwrite of an RGB array).
+CHANNEL_ORDERS = ("rgb", "bgr")
+AFFINE_KINDS = ("affine", "shift_scale_rotate")  # image_augment.affine_kind
+AFFINE_BORDERS = ("constant", "reflect101")  # image_augment.affine_border
 DEVICES = ("auto", "cpu", "cuda")
 
 # Upper bounds: generous for real use (the contest is 1000 x 1000 images of 224 px from 10k
@@ -63,6 +68,16 @@ class ImageAugmentConfig:
     hue_shift_limit: float = 20.0
     sat_shift_limit: float = 30.0
     val_shift_limit: float = 20.0
+    # The 4th place's augmentation ran on albumentations 1.x (1.3.1 inferred; docs/published-recipes.md):
+    # "shift_scale_rotate" is its ShiftScaleRotate (generator.py:138): one scale for both axes, where
+    # our "affine" draws x and y scales apart; its border was BORDER_REFLECT_101 ("reflect101"), ours
+    # black ("constant").
+    affine_kind: str = "affine"
+    affine_border: str = "constant"
+    # 1.3.1's HueSaturationValue (generator.py:140; functional.py _shift_hsv_uint8) shifts saturation
+    # and hue through a LUT on every pixel, so grey pixels (white points, a lifted background) get
+    # tinted; 2.0.8's leaves S = 0 pixels grey. True: the 1.3.1 behaviour (augment.py).
+    hsv_grey_tint: bool = False
     # Off by default (each made the 4th-place leaderboard score worse); applied after the above.
     cutout_p: float = 0.0  # CoarseDropout: black rectangles
     cutout_holes: int = 8  # 1..holes rectangles per image
@@ -92,6 +107,8 @@ class _GenerationSettings:
     batch_size: int = _field(50, "images per family call (speed only: images do not depend on it)")
     image_format: str = _field("png", "image file format: png or jpg")
     jpeg_quality: int = _field(95, "JPEG quality when image_format is jpg")
+    channel_order: str = _field(CHANNEL_ORDERS[0], "channel order on disk: rgb (as drawn) or bgr (red and blue "
+                                "swapped, as the 4th place's cv2.imwrite of RGB arrays wrote them)")
     shard_index: int = _field(0, "this run generates classes c with c % shard_count == shard_index")
     shard_count: int = _field(1, "number of shards the classes are split into")
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
@@ -309,6 +326,8 @@ def validate(config: Any) -> None:
     integer("batch_size", config.batch_size, 1, f"batch_size must be at least 1, got {config.batch_size}")
     need(config.image_format in IMAGE_FORMATS, f"unknown image format {config.image_format!r}; choose one of {list(IMAGE_FORMATS)}")
     need(_is_int(config.jpeg_quality) and 1 <= config.jpeg_quality <= 100, f"jpeg_quality must be in [1, 100], got {config.jpeg_quality}")
+    need(config.channel_order in CHANNEL_ORDERS,
+         f"unknown channel_order {_short(config.channel_order)}; choose one of {list(CHANNEL_ORDERS)}")
     need(_is_int(config.shard_index) and _is_int(config.shard_count), f"shard must be two integers I/N, got "
          f"{_short(config.shard_index)}/{_short(config.shard_count)} (e.g. --shard 0/4)")
     need(config.shard_count >= 1 and 0 <= config.shard_index < config.shard_count,
@@ -335,6 +354,11 @@ def validate(config: Any) -> None:
         ok = _is_finite(value) and low <= value and (value <= high if closed else value < high)
         need(ok, f"image_augment.{name} must be a finite number in [{low:g}, {high:g}{']' if closed else ')'} ({what}), "
                  f"got {_short(value)}")
+    need(ia.affine_kind in AFFINE_KINDS, f"unknown image_augment.affine_kind {_short(ia.affine_kind)}; "
+                                         f"choose one of {list(AFFINE_KINDS)}")
+    need(ia.affine_border in AFFINE_BORDERS, f"unknown image_augment.affine_border {_short(ia.affine_border)}; "
+                                             f"choose one of {list(AFFINE_BORDERS)}")
+    need(isinstance(ia.hsv_grey_tint, bool), f"image_augment.hsv_grey_tint must be true or false, got {_short(ia.hsv_grey_tint)}")
     integer("image_augment.cutout_holes", ia.cutout_holes, 1,
             f"image_augment.cutout_holes must be at least 1, got {_short(ia.cutout_holes)} (e.g. 8)", 1000, " (e.g. 8)")
     need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")

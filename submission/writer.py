@@ -70,7 +70,10 @@ class ClassWriter:
         t3 = time.perf_counter()
         encoded = []
         for image, j in zip(augmented, indices):
-            ok, data = cv2.imencode(self.ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), self.params)
+            # OpenCV encodes BGR arrays: converting stores the colours drawn; channel_order "bgr"
+            # skips it, so red and blue are swapped on disk (the 4th place's cv2.imwrite of RGB).
+            bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if cfg.channel_order == "rgb" else image
+            ok, data = cv2.imencode(self.ext, bgr, self.params)
             if not ok:
                 raise RuntimeError(f"OpenCV failed to encode image {j} of class {category}")
             encoded.append(data.tobytes())

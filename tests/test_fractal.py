@@ -218,3 +218,112 @@ def test_build_bank_progress_counts_accepted_categories(bank, capsys):
     for name in ("candidate_ids", "maps", "probs"):  # the bar does not change the bank
         np.testing.assert_array_equal(getattr(shown, name), getattr(bank, name))
         np.testing.assert_array_equal(getattr(quiet, name), getattr(bank, name))
+
+
+# --- the 4th place's normalisation and filter (issue 18, fractal-4th) ------------------------------
+
+def raw_orbit(bank, category):
+    """The un-normalised orbit of a bank category: the mid-range normalisation inverted exactly enough
+    to test the other one (an affine map of the same points)."""
+    from submission.families.fractal.bank import _orbit_blocks
+    ids = bank.candidate_ids[category:category + 1]
+    blocks = _orbit_blocks(bank.seed, ids, bank.maps[category][None], bank.probs[category][None], bank.n_points)
+    return np.concatenate(list(blocks))[:, :, 0]
+
+
+@pytest.fixture(scope="module")
+def bank_4th():
+    return build_bank(50, seed=0, points=10_000, normalization="global_minmax_mean")
+
+
+def test_global_minmax_mean_is_their_formula_and_shrinks_the_longest_axis(bank_4th):
+    for category in range(3):
+        orbit = raw_orbit(bank_4th, category)
+        # _fractal.py:26-30 and :40-53 written out: one min and max over all coordinates, then the mean.
+        theirs = (orbit - orbit.min()) / (orbit.max() - orbit.min()) * 2 - 1
+        theirs = theirs - theirs.mean(axis=0)
+        np.testing.assert_allclose(bank_4th.point_cloud(category), theirs, rtol=0, atol=1e-6)
+    extents = np.array([np.ptp(bank_4th.point_cloud(c), axis=0).max() for c in range(len(bank_4th))])
+    assert (extents <= 2 + 1e-6).all() and (extents < 2 - 1e-3).any()
+    assert 1.75 <= extents.mean() <= 1.95  # theirs 1.853 on their categories (docs/published-recipes.md 5.3)
+    means = np.array([bank_4th.point_cloud(c).mean(axis=0) for c in range(5)])
+    assert np.abs(means).max() < 1e-5  # centred on the mean, not the mid-range
+    ours = build_bank(1, seed=0, points=10_000)
+    assert np.ptp(ours.point_cloud(0), axis=0).max() == pytest.approx(2.0, abs=1e-6)
+
+
+def test_their_filter_accepts_another_set_judged_on_their_scaling(bank_4th):
+    ids = np.arange(6000)
+    maps, probs = sample_candidates(0, ids)
+    keep = np.isfinite(probs).all(axis=1)
+    ids, maps, probs = ids[keep], maps[keep], probs[keep]
+    theirs = valid_candidates(0, ids, maps, probs, 10_000, "global_minmax_mean")
+    ours = valid_candidates(0, ids, maps, probs, 10_000)
+    assert (ours & ~theirs).any()  # the doc measured 29.7% of our categories failing their filter
+    np.testing.assert_array_equal(bank_4th.candidate_ids[:int(theirs.sum())], ids[theirs][:50])
+    for category in range(10):  # np.var(points, axis=1) > 0.05 on their normalised cloud, every axis
+        assert (bank_4th.point_cloud(category).astype(np.float64).var(axis=0) > MIN_AXIS_VARIANCE - 1e-6).all()
+
+
+def test_bank_keeps_its_normalization_and_refuses_another_config(tmp_path):
+    from submission import GenerationConfig
+    from submission.families.fractal.config import FractalConfig
+    default = build_bank(2, seed=0, points=1000)
+    assert b"normalization" not in default.to_bytes()  # default banks keep their bytes
+    theirs = build_bank(2, seed=0, points=1000, normalization="global_minmax_mean")
+    loaded = CategoryBank.load(theirs.save(tmp_path / "bank.npz"))
+    assert loaded.normalization == "global_minmax_mean"
+    np.testing.assert_array_equal(loaded.point_cloud(1), theirs.point_cloud(1))
+    config = GenerationConfig(classes=2, fractal=FractalConfig(points=1000))
+    with pytest.raises(UserError, match="global_minmax_mean normalization\\) does not fit"):
+        loaded.check_fits(config)
+    loaded.check_fits(config.replace(normalization="global_minmax_mean"))
+    with pytest.raises(UserError, match="unknown normalization 'mid'"):
+        FractalConfig(normalization="mid")
+
+
+# --- the 4th place's point scale/shift (issue 18, fractal-4th) -------------------------------------
+
+def fitted_views(cfg, n_views=200):
+    """Per seeded view: (scale, shift in camera axes, shift in object axes) of `augment_cloud`, fitted
+    as out = A p + b from the point correspondences (subsampling off keeps them)."""
+    from submission.families.fractal.pointcloud import augment_cloud
+    cloud = build_bank(1, seed=0, points=500).point_cloud(0).astype(np.float64)
+    design = np.concatenate([cloud, np.ones((len(cloud), 1))], axis=1)
+    views = []
+    for seed in range(n_views):
+        out, _ = augment_cloud(cloud, cfg, np.random.default_rng(seed))
+        solution, *_ = np.linalg.lstsq(design, out.astype(np.float64), rcond=None)
+        a, b = solution[:3].T, solution[3]  # out = a @ p + b
+        singular = np.linalg.svd(a, compute_uv=False)
+        rotation = a / singular.mean()
+        views.append((singular, b, rotation.T @ b))
+    return views
+
+
+def test_their_scale_shift_is_isotropic_before_rotation_with_p_half():
+    from submission.families.fractal.config import PointAugmentConfig
+    theirs = PointAugmentConfig(subsample=False, scale_shift_p=0.5, isotropic_scale=True, scale_shift_first=True)
+    views = fitted_views(theirs)
+    untouched = [np.allclose(s, 1, atol=1e-4) and np.allclose(b, 0, atol=1e-4) for s, b, _ in views]
+    assert 70 <= sum(untouched) <= 130  # p 0.5 of 200 views: far outside +-4.2 SD fails
+    for singular, _, object_shift in views:
+        assert np.ptp(singular) < 1e-4 and 0.8 - 1e-4 <= singular[0] <= 1.2 + 1e-4  # one scale, no aspect change
+        assert (np.abs(object_shift) <= 0.2 + 1e-4).all()  # the shift was drawn in the object's axes
+    assert any((np.abs(b) > 0.2 + 1e-3).any() for _, b, _ in views)  # ... and turned with it
+    ours = fitted_views(PointAugmentConfig(subsample=False))
+    assert not any(np.allclose(s, 1, atol=1e-4) for s, _, _ in ours)  # always scaled
+    assert any(np.ptp(s) > 0.05 for s, _, _ in ours)  # a scale per axis
+    assert all((np.abs(b) <= 0.2 + 1e-4).all() for _, b, _ in ours)  # shifted in camera axes
+    assert any((np.abs(o) > 0.2 + 1e-3).any() for _, _, o in ours)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"scale_shift_p": 1.5}, "point_augment.scale_shift_p"),
+    ({"isotropic_scale": 1}, "point_augment.isotropic_scale must be true or false"),
+    ({"scale_shift_first": "yes"}, "point_augment.scale_shift_first must be true or false"),
+])
+def test_bad_scale_shift_fields_are_one_line_errors(data, message):
+    from submission.families.fractal.config import PointAugmentConfig
+    with pytest.raises(UserError, match=message):
+        PointAugmentConfig(**data)

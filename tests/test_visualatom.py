@@ -134,3 +134,31 @@ def test_pack_and_rehearse(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "rehearse: OK" in result.stdout and "(2 classes, 6 images, all 64x64 RGB)" in result.stdout
     assert tree_hashes(out) == tree_hashes(generate(tmp_path / "local", tiny(workers=1), progress=False))
+
+
+# --- visualatom-paper: the public renderer's 512 px, kept as drawn (issue 18) ---------------------
+
+def test_paper_recipe_is_visualatom_at_512_px():
+    paper, ours = create_recipe("visualatom-paper"), create_recipe("visualatom")
+    assert paper.image_size == paper.visualatom.canvas_size == 512
+    assert paper.replace(image_size=224) == ours  # nothing else differs
+
+
+def test_paper_recipe_draws_without_resizing(tmp_path, monkeypatch):
+    import submission.families.visualatom.family as family_module
+
+    def no_resize(*args, **kwargs):
+        raise AssertionError("visualatom-paper must not resize its canvas")
+
+    monkeypatch.setattr(family_module.cv2, "resize", no_resize)
+    cfg = create_recipe("visualatom-paper", classes=2, images_per_class=1)
+    worker = VisualAtomWorker(cfg)
+    images = worker.render(0, [0], worker.class_context(0))
+    assert images.shape == (1, 512, 512, 3)
+    monkeypatch.undo()
+    one = generate(tmp_path / "one", cfg.replace(workers=1), progress=False)
+    two = generate(tmp_path / "two", cfg.replace(workers=2), progress=False)
+    hashes = tree_hashes(one)
+    assert len(hashes) == 2 and hashes == tree_hashes(two)
+    with Image.open(one / "00000" / "00000_00000.png") as image:
+        assert image.size == (512, 512) and np.array_equal(np.asarray(image), images[0])

@@ -3,8 +3,10 @@
 A category is 2-7 affine maps x -> A x + b on R^3, each with 12 parameters drawn from U(-1, 1).
 Its point cloud is the IFS orbit of the origin: at every step one map is chosen with probability
 proportional to |det A|. The cloud is centred and scaled jointly (one factor for all axes) so its
-longest axis spans [-1, 1]. A category is rejected when any coordinate is NaN/inf or the variance
-along any axis is below `MIN_AXIS_VARIANCE`.
+longest axis spans [-1, 1] (`normalization = "longest_axis_midrange"`, ours) or, as the 4th place's
+generator does, all coordinates are min-max scaled together to [-1, 1] and the mean subtracted
+(`"global_minmax_mean"`). A category is rejected when any coordinate is NaN/inf or the variance of
+the normalised cloud along any axis is below `MIN_AXIS_VARIANCE` (theirs: not above it).
 
 Candidate j draws its parameters and its orbit's map choices from counter-based streams keyed by
 (seed, j) (see seeding.counter_uniform), so candidates are independent: the recursion runs over
@@ -28,11 +30,12 @@ from ...errors import UserError
 from ...fileio import write_atomic
 from ...limits import MAX_SEED
 from ...seeding import STREAM_BANK, STREAM_IFS_POINTS, counter_keys, counter_uniform
-from .config import MAX_POINTS
+from .config import MAX_POINTS, NORMALIZATIONS
 
 MIN_MAPS, MAX_MAPS = 2, 7
 MIN_AXIS_VARIANCE = 0.05
 BANK_FORMAT_VERSION = 1
+DEFAULT_NORMALIZATION = NORMALIZATIONS[0]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class CategoryBank:
     candidate_ids: (C,) int64, the candidate index j of each category (keys its orbit RNG)
     maps:          (C, MAX_MAPS, 3, 4) float64, [A | b] per map, unused maps zero
     probs:         (C, MAX_MAPS) float64, map probabilities (|det A| normalised), unused maps zero
+    normalization: how clouds are normalised (and so which candidates the filter accepted)
     """
 
     seed: int
@@ -51,6 +55,7 @@ class CategoryBank:
     candidate_ids: np.ndarray
     maps: np.ndarray
     probs: np.ndarray
+    normalization: str = DEFAULT_NORMALIZATION
 
     def __len__(self) -> int:
         return int(self.candidate_ids.shape[0])
@@ -60,28 +65,33 @@ class CategoryBank:
         if not 0 <= category < len(self):
             raise UserError(f"category {category} is outside this bank of {len(self)} categories")
         return orbit_cloud(self.seed, int(self.candidate_ids[category]), self.maps[category],
-                           self.probs[category], self.n_points)
+                           self.probs[category], self.n_points, self.normalization)
 
     def check_fits(self, config: Any, source: str = "category bank") -> None:
         """Raise `UserError` unless this bank can serve `config` (a `GenerationConfig`): enough
-        categories, drawn from the config's seed, with its number of points."""
-        if len(self) < config.classes or self.seed != config.seed or self.n_points != config.fractal.points:
-            raise UserError(f"{source} ({len(self)} categories, seed {self.seed}, {self.n_points} points) does not fit the "
-                            f"config ({config.classes} classes, seed {config.seed}, {config.fractal.points} points); "
+        categories, drawn from the config's seed, with its number of points and normalisation."""
+        fc = config.fractal
+        if (len(self) < config.classes or self.seed != config.seed or self.n_points != fc.points
+                or self.normalization != fc.normalization):
+            raise UserError(f"{source} ({len(self)} categories, seed {self.seed}, {self.n_points} points, "
+                            f"{self.normalization} normalization) does not fit the config ({config.classes} classes, "
+                            f"seed {config.seed}, {fc.points} points, {fc.normalization} normalization); "
                             "rebuild it (`python -m submission pack`) or drop it to build one from the config")
 
     @classmethod
     def for_config(cls, config: Any, categories: Optional[int] = None, progress: bool = False) -> "CategoryBank":
         """The bank a `GenerationConfig` needs: its first `categories` (default: all its classes)
-        categories drawn from its seed with its number of points."""
+        categories drawn from its seed with its number of points and normalisation."""
         return build_bank(config.classes if categories is None else categories, seed=config.seed,
-                          points=config.fractal.points, progress=progress)
+                          points=config.fractal.points, progress=progress, normalization=config.fractal.normalization)
 
     def to_bytes(self) -> bytes:
         """The bank as a compressed .npz file's bytes."""
         buffer = io.BytesIO()
+        # The normalisation is stored only when it is not the default, so default banks keep their bytes.
+        extra = {} if self.normalization == DEFAULT_NORMALIZATION else {"normalization": np.str_(self.normalization)}
         np.savez_compressed(buffer, version=BANK_FORMAT_VERSION, seed=self.seed, points=self.n_points,
-                            candidate_ids=self.candidate_ids, maps=self.maps, probs=self.probs)
+                            candidate_ids=self.candidate_ids, maps=self.maps, probs=self.probs, **extra)
         return buffer.getvalue()
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
@@ -99,6 +109,8 @@ class CategoryBank:
                     raise ValueError("not an .npz archive")
             with np.load(path) as data:
                 arrays = {name: data[name] for name in ("version", "seed", "points", "candidate_ids", "maps", "probs")}
+                if "normalization" in data.files:  # absent: the default (written before the field existed)
+                    arrays["normalization"] = data["normalization"]
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise UserError(f"cannot read category bank {path}: {exc}; rebuild it with `python -m submission pack`") from None
         return cls(**_checked_bank_arrays(arrays, path))
@@ -136,6 +148,9 @@ def _checked_bank_arrays(arrays: Dict[str, np.ndarray], path: Any) -> Dict[str, 
             raise bad(f"{name} has shape {value.shape}, expected {shape} for {n} categories")
     if (ids < 0).any() or len(np.unique(ids)) != n:
         raise bad("candidate_ids must be distinct non-negative integers")
+    normalization = arrays.get("normalization", np.str_(DEFAULT_NORMALIZATION))
+    if normalization.shape != () or normalization.dtype.kind != "U" or str(normalization) not in NORMALIZATIONS:
+        raise bad(f"normalization must be one of {list(NORMALIZATIONS)}")
     maps, probs = maps.astype(np.float64), probs.astype(np.float64)
     if not (np.isfinite(maps).all() and np.isfinite(probs).all()):
         raise bad("maps and probs must be finite (NaN or inf found)")
@@ -143,7 +158,8 @@ def _checked_bank_arrays(arrays: Dict[str, np.ndarray], path: Any) -> Dict[str, 
         raise bad("maps entries must lie in [-1, 1] (IFS parameters are drawn from U(-1, 1))")
     if (probs < 0).any() or not np.allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-6):
         raise bad("every row of probs must be non-negative and sum to 1")
-    return dict(seed=seed, n_points=points, candidate_ids=ids.astype(np.int64), maps=maps, probs=probs)
+    return dict(seed=seed, n_points=points, candidate_ids=ids.astype(np.int64), maps=maps, probs=probs,
+                normalization=str(normalization))
 
 
 def sample_candidates(seed: int, candidate_ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -205,18 +221,34 @@ def _normalization(lo: np.ndarray, hi: np.ndarray) -> Tuple[np.ndarray, np.ndarr
         return (hi + lo) / 2, (hi - lo).max(axis=-1, keepdims=True) / 2
 
 
-def orbit_cloud(seed: int, candidate_id: int, maps: np.ndarray, probs: np.ndarray, n_points: int) -> np.ndarray:
+def _global_half_range(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(..., 1) half of the range over all coordinates at once (the 4th place's scale, `axis=None`)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (hi.max(axis=-1, keepdims=True) - lo.min(axis=-1, keepdims=True)) / 2
+
+
+def orbit_cloud(seed: int, candidate_id: int, maps: np.ndarray, probs: np.ndarray, n_points: int,
+                normalization: str = DEFAULT_NORMALIZATION) -> np.ndarray:
     """(n_points, 3) float32 normalised cloud of one candidate: maps (M, 3, 4), probs (M,)."""
     ids = np.asarray([candidate_id])
     orbit = np.concatenate(list(_orbit_blocks(seed, ids, maps[None], probs[None], n_points)))[:, :, 0]  # (N, 3)
-    centre, half_extent = _normalization(orbit.min(axis=0), orbit.max(axis=0))
+    lo, hi = orbit.min(axis=0), orbit.max(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
+        if normalization == "global_minmax_mean":
+            # 4th place, _fractal.py:26-30 then :40-53: every coordinate min-max scaled together to
+            # [-1, 1] (one min and max over all axes), then the mean point subtracted. The longest
+            # axis then spans less than 2 whenever the axes' ranges are offset from each other.
+            low, span = lo.min(), hi.max() - lo.min()
+            scaled = (orbit - low) / span * 2 - 1
+            return (scaled - scaled.mean(axis=0)).astype(np.float32)
+        centre, half_extent = _normalization(lo, hi)
         return ((orbit - centre) / half_extent).astype(np.float32)
 
 
 def valid_candidates(seed: int, candidate_ids: np.ndarray, maps: np.ndarray, probs: np.ndarray,
-                     n_points: int) -> np.ndarray:
-    """(J,) bool: the normalised orbit is finite and its variance is >= MIN_AXIS_VARIANCE on every axis.
+                     n_points: int, normalization: str = DEFAULT_NORMALIZATION) -> np.ndarray:
+    """(J,) bool: the normalised orbit is finite and its variance is >= MIN_AXIS_VARIANCE on every axis
+    (with "global_minmax_mean", as the 4th place's generator.py:71-73: above it, on their scaling).
 
     Streams the orbit through running min/max/sums, so memory stays O(J) whatever n_points is.
     """
@@ -230,15 +262,19 @@ def valid_candidates(seed: int, candidate_ids: np.ndarray, maps: np.ndarray, pro
             lo, hi = np.minimum(lo, block.min(axis=0)), np.maximum(hi, block.max(axis=0))
             total += block.sum(axis=0)
             total_sq += (block * block).sum(axis=0)
-        _, half_extent = _normalization(lo.T, hi.T)  # (J, 1)
+        if normalization == "global_minmax_mean":
+            half_extent = _global_half_range(lo.T, hi.T)  # (J, 1)
+        else:
+            _, half_extent = _normalization(lo.T, hi.T)  # (J, 1)
         total, total_sq = total.T, total_sq.T
         mean = total / n_points
         variance = (total_sq / n_points - mean * mean) / (half_extent * half_extent)
-        return finite & np.isfinite(variance).all(axis=1) & (variance >= MIN_AXIS_VARIANCE).all(axis=1)
+        wide = variance > MIN_AXIS_VARIANCE if normalization == "global_minmax_mean" else variance >= MIN_AXIS_VARIANCE
+        return finite & np.isfinite(variance).all(axis=1) & wide.all(axis=1)
 
 
 def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: int = 4096,
-               progress: bool = False) -> CategoryBank:
+               progress: bool = False, normalization: str = DEFAULT_NORMALIZATION) -> CategoryBank:
     """The first `n_categories` valid candidates (in candidate order) of `seed`.
 
     `progress` shows a tqdm bar (on stderr) counting accepted categories: about a minute for the
@@ -258,7 +294,7 @@ def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: in
             maps, probs = sample_candidates(seed, ids)
             keep = np.isfinite(probs).all(axis=1)
             ids, maps, probs = ids[keep], maps[keep], probs[keep]
-            valid = valid_candidates(seed, ids, maps, probs, points)
+            valid = valid_candidates(seed, ids, maps, probs, points, normalization)
             bar.update(min(int(valid.sum()), n_categories - len(accepted_ids)))
             accepted_ids.extend(ids[valid].tolist())
             accepted_maps.extend(maps[valid])
@@ -267,4 +303,4 @@ def build_bank(n_categories: int, seed: int = 0, points: int = 10_000, chunk: in
         bar.close()
     n = n_categories
     return CategoryBank(seed=seed, n_points=points, candidate_ids=np.asarray(accepted_ids[:n], np.int64),
-                        maps=np.stack(accepted_maps[:n]), probs=np.stack(accepted_probs[:n]))
+                        maps=np.stack(accepted_maps[:n]), probs=np.stack(accepted_probs[:n]), normalization=normalization)

@@ -16,6 +16,9 @@ MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
 BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
 MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
+# FractalConfig.normalization: ours (each axis centred on its mid-range, the longest axis scaled to
+# [-1, 1]) and the 4th place's (one min-max over all coordinates to [-1, 1], then the mean subtracted).
+NORMALIZATIONS = ("longest_axis_midrange", "global_minmax_mean")
 
 
 def batch_bytes(clouds: int, image_size: int, points: int) -> int:
@@ -46,6 +49,12 @@ class PointAugmentConfig:
     scale_min: float = 0.8
     scale_max: float = 1.2
     shift: float = 0.2  # each axis shifted by U(-shift, shift)
+    # The 4th place's scale/shift (_point_cloud.py:22-29, called with p 0.5 at generator.py:155) fires
+    # with probability 0.5, draws one scale for all axes and runs before the rotation
+    # (generator.py:154-156), so the shift turns with the cloud. Ours: always, a scale per axis, after.
+    scale_shift_p: float = 1.0  # probability that a view is scaled and shifted
+    isotropic_scale: bool = False  # one scale U(scale_min, scale_max) for all axes (no aspect change)
+    scale_shift_first: bool = False  # scale and shift in the object's frame, then rotate
     rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
     colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
@@ -67,7 +76,7 @@ class PointAugmentConfig:
     @property
     def enabled(self) -> bool:
         """Whether any per-image point-cloud augmentation is on."""
-        return (self.subsample or self.scale_shift or self.rotate or self.noise_std > 0 or self.colorize
+        return (self.subsample or (self.scale_shift and self.scale_shift_p > 0) or self.rotate or self.noise_std > 0 or self.colorize
                 or self.pointwolf or self.background != "black")
 
 
@@ -83,6 +92,11 @@ class FractalConfig:
     fov_degrees: float = _field(10.0, "camera field of view in degrees")
     backend: str = _field("auto", "renderer: auto, pytorch3d or splat (auto: splat, the faster on CPU and CUDA alike)")
     bank_path: Optional[str] = _field(None, "a saved category bank (npz) instead of building one from the seed")
+    # How an IFS orbit becomes the [-1, 1] cloud, and so which categories the variance filter keeps
+    # (it judges the normalised cloud). "global_minmax_mean" is the 4th place's: _fractal.py:26-30
+    # (min-max over all coordinates, axis=None, to [-1, 1]), :40-53 (mean subtracted) and
+    # generator.py:71-73 (np.var > 0.05 on that scaling); their clouds' longest axis averages 1.85.
+    normalization: str = _field(NORMALIZATIONS[0], f"IFS cloud normalisation: {' or '.join(NORMALIZATIONS)}")
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
 
     def __post_init__(self) -> None:
@@ -116,6 +130,8 @@ def _validate_fractal(config: FractalConfig) -> None:
     need(isinstance(config.backend, str), f"backend must be a name, got {_short(config.backend)}")
     need(config.bank_path is None or (isinstance(config.bank_path, str) and config.bank_path != ""),
          f"bank_path must be a path or null, got {_short(config.bank_path)}")
+    need(config.normalization in NORMALIZATIONS,
+         f"unknown normalization {_short(config.normalization)}; choose one of {list(NORMALIZATIONS)}")
     need(isinstance(config.point_augment, PointAugmentConfig),
          f"point_augment must be a PointAugmentConfig, got {type(config.point_augment).__name__}")
 
@@ -126,6 +142,9 @@ def _validate_point_augment(pa: PointAugmentConfig) -> None:
     need(_is_finite(pa.scale_min) and _is_finite(pa.scale_max) and 0 < pa.scale_min <= pa.scale_max <= MAX_POINT_SCALE,
          f"point_augment scale must satisfy 0 < scale_min <= scale_max <= {MAX_POINT_SCALE:g}, got {pa.scale_min}..{pa.scale_max}")
     need_number("point_augment.shift", pa.shift, lambda v: 0 <= v <= MAX_POINT_SHIFT, f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.2)")
+    need_number("point_augment.scale_shift_p", pa.scale_shift_p, lambda v: 0 <= v <= 1, "a probability in [0, 1] (e.g. 0.5)")
+    for name in ("isotropic_scale", "scale_shift_first"):
+        need(isinstance(getattr(pa, name), bool), f"point_augment.{name} must be true or false, got {_short(getattr(pa, name))}")
     need_number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
     need(isinstance(pa.pointwolf, bool), f"point_augment.pointwolf must be true or false, got {_short(pa.pointwolf)}")
     need_int("point_augment.pointwolf_anchors", pa.pointwolf_anchors, 1,

@@ -40,6 +40,8 @@ def augment_cloud(points: np.ndarray, cfg: PointAugmentConfig, rng: np.random.Ge
 
     Applied in this order: subsample, PointWOLF (deforms the object in its own frame), rotation,
     per-axis scale and shift, noise. Draws are taken in the order of the steps but PointWOLF's last.
+    The 4th place's scale/shift (`isotropic_scale`, `scale_shift_first`, `scale_shift_p` < 1) draws
+    one scale instead of three, runs before the rotation, and its coin is drawn after the noise.
     """
     pts = points.astype(np.float64)
     if cfg.subsample:
@@ -48,15 +50,19 @@ def augment_cloud(points: np.ndarray, cfg: PointAugmentConfig, rng: np.random.Ge
         pts = pts[np.sort(rng.permutation(len(pts))[:m])]
     rotation = random_rotation(rng) if cfg.rotate else None
     # Per-axis scale and shift, as in ModelNet-style point-cloud augmentation.
-    scale = rng.uniform(cfg.scale_min, cfg.scale_max, size=3) if cfg.scale_shift else None
+    scale = rng.uniform(cfg.scale_min, cfg.scale_max, size=1 if cfg.isotropic_scale else 3) if cfg.scale_shift else None
     shift = rng.uniform(-cfg.shift, cfg.shift, size=3) if cfg.scale_shift else None
     noise = rng.normal(0.0, cfg.noise_std, size=pts.shape) if cfg.noise_std > 0 else None
+    if scale is not None and cfg.scale_shift_p < 1 and rng.random() >= cfg.scale_shift_p:
+        scale = shift = None  # this view keeps scale 1 and shift 0
     if cfg.pointwolf:
         pts = pointwolf(pts, rng, anchors=cfg.pointwolf_anchors, sigma=cfg.pointwolf_sigma, rotate=cfg.pointwolf_rotate,
                         scale=cfg.pointwolf_scale, translate=cfg.pointwolf_translate)
+    if scale is not None and cfg.scale_shift_first:
+        pts = pts * scale + shift
     if rotation is not None:
         pts = pts @ rotation.T
-    if scale is not None:
+    if scale is not None and not cfg.scale_shift_first:
         pts = pts * scale + shift
     if noise is not None:
         pts = pts + noise
