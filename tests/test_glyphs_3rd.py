@@ -1,0 +1,249 @@
+"""The 3rd place's glyph drawing procedure as named `GlyphConfig` fields (docs/published-recipes.md
+section 2.2; askbox-net/NEDO-ASKBOX submit/src/generator.py = K), each on a tiny table of its own, and
+the `glyphs-3rd` recipe. The defaults keep today's bytes (tests/test_glyphs.py, test_pinned_bytes.py)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import pytest
+
+from submission.config import GenerationConfig
+from submission.errors import UserError
+from submission.families import create_family
+from submission.families.glyphs.config import FONT_RATIOS_3RD, GlyphConfig
+from submission.families.glyphs.family import FontSpec
+from submission.plan import RunPlan
+
+from .test_glyphs import CJK_FONT, needs_font, one_line, tiny, write_table  # noqa: F401  (fixture)
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # draws no CJK: a font that lacks the characters
+
+
+def with_glyphs(config: GenerationConfig, **changes) -> GenerationConfig:
+    return config.replace(glyphs=dataclasses.replace(config.glyphs, **changes))
+
+
+def worker_for(config: GenerationConfig):
+    return create_family("glyphs").worker(RunPlan.resolve(config))
+
+
+def one_draw(side: int, angle: float = 0.0, size: float = 40.0, offset=(0.0, 0.0)) -> Dict[str, np.ndarray]:
+    """The draws of one character at (0, 0, 0): no flips, no blur, full ink."""
+    at = (1, 1, 1)
+    return {"font": np.zeros(at), "size": np.full(at, size), "angle": np.full(at, angle),
+            "hflip": np.zeros(at, bool), "vflip": np.zeros(at, bool), "offset": np.array(offset, float).reshape(at + (2,)),
+            "ink": np.ones(at), "blur": np.zeros(at, bool)}
+
+
+def ink_box(a: np.ndarray):
+    rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+    return rows[0], rows[-1], cols[0], cols[-1]
+
+
+# --- config -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"mix": "even"}, "unknown glyphs.mix 'even'; choose one of ['dirichlet', 'uniform_normalised']"),
+    ({"font_choice": "any"}, "unknown glyphs.font_choice"),
+    ({"placement": "centre"}, "unknown glyphs.placement"),
+    ({"rotation_interpolation": "cubic"}, "unknown glyphs.rotation_interpolation"),
+    ({"offset_rounding": "ceil"}, "unknown glyphs.offset_rounding"),
+    ({"rotation_count": -1}, "glyphs.rotation_count must be at least 0"),
+    ({"cut_before_rotation": 1}, "glyphs.cut_before_rotation must be true or false"),
+    ({"class_stream_period": -40}, "glyphs.class_stream_period must be at least 0"),
+    ({"placement": "font_ratio"}, "glyphs.placement font_ratio needs glyphs.cut_before_rotation true"),
+])
+def test_bad_procedure_fields_are_one_line(changes, fragment):
+    with pytest.raises(UserError) as exc:
+        GenerationConfig(glyphs=GlyphConfig(**changes))
+    assert fragment in one_line(exc)
+
+
+def test_procedure_fields_round_trip():
+    config = GenerationConfig(family="glyphs", glyphs=GlyphConfig(
+        mix="uniform_normalised", font_choice="all", placement="font_ratio", rotation_count=74,
+        rotation_interpolation="nearest", cut_before_rotation=True, offset_rounding="floor", class_stream_period=40))
+    assert GenerationConfig.from_json(config.to_json()) == config
+
+
+# --- mixing (K:72-74) -----------------------------------------------------------------------------------
+
+@needs_font
+def test_uniform_normalised_mix_is_nearly_even_and_dirichlet_is_not(tiny):
+    def share_over_half(config: GenerationConfig) -> float:
+        worker = worker_for(config)
+        context = worker.class_context(0)
+        rng = np.random.default_rng(0)
+        mixes = np.concatenate([worker.draw(context, rng)["mix"].reshape(-1, 6) for _ in range(1000)])  # 6000 mixes
+        assert np.allclose(mixes.sum(axis=1), 1.0) and (mixes > 0).all()
+        return float((mixes.max(axis=1) > 0.5).mean())
+
+    # measured on 10^6 draws: 0.83% (theirs) and 18.75% (Dirichlet(1), ours)
+    assert share_over_half(with_glyphs(tiny, mix="uniform_normalised")) < 0.03
+    assert share_over_half(tiny) > 0.10
+
+
+# --- font choice (K:32) -------------------------------------------------------------------------------
+
+@needs_font
+@pytest.mark.skipif(not DEJAVU.is_file(), reason="DejaVu Sans is not installed")
+@pytest.mark.parametrize("cut", [False, True])
+def test_font_choice_all_draws_fonts_that_lack_the_character(tiny, tmp_path, cut):
+    fonts = Path(tiny.glyphs.font_dir)
+    (fonts / DEJAVU.name).symlink_to(DEJAVU)
+    table = write_table(tmp_path / "two.json", [FontSpec(CJK_FONT.name, 0, "fonts-test"), FontSpec(DEJAVU.name, 0, "fonts-test")])
+    base = with_glyphs(tiny, table_path=str(table), cut_before_rotation=cut)
+    covering = worker_for(base).class_context(0)
+    assert covering.fonts == ((0,),) * 6  # DejaVu draws no kanji: skipped
+    every = worker_for(with_glyphs(base, font_choice="all"))
+    context = every.class_context(0)
+    assert context.fonts == ((0, 1),) * 6
+    # DejaVu's draws are its .notdef box: a render that picks it for every character differs from one that never does
+    draws = every.draw(context, np.random.default_rng(1))
+    lacking, having = dict(draws, font=np.full_like(draws["font"], 0.99)), dict(draws, font=np.zeros_like(draws["font"]))
+    assert not np.array_equal(every.compose(context, lacking), every.compose(context, having))
+    if not cut:
+        assert all(len(m) == 2 for m in context.masters)
+
+
+# --- placement, cut and rotation on the canvas (K:30-62) -----------------------------------------------
+
+@needs_font
+def test_font_ratio_places_by_the_fonts_ratio_and_ink_centre_centres(tiny):
+    from PIL import Image, ImageDraw
+
+    side, size = 64, 40
+    canvas = with_glyphs(tiny, cut_before_rotation=True)
+    assert CJK_FONT.name in FONT_RATIOS_3RD
+    centred = worker_for(canvas)._draw_on_canvas(0, "語", one_draw(side, size=size), (0, 0, 0), side)
+    top, bottom, left, right = ink_box(centred)
+    assert abs((top + bottom) / 2 - (side - 1) / 2) <= 1 and abs((left + right) / 2 - (side - 1) / 2) <= 1
+    ratio_worker = worker_for(with_glyphs(canvas, placement="font_ratio"))
+    placed = ratio_worker._draw_on_canvas(0, "語", one_draw(side, size=size), (0, 0, 0), side)
+    # K:39-44 as written there: PIL's default anchor at ((W - w)/2, (H - h * ratio)/2), w and h from getbbox
+    font = ratio_worker._sized_font(0, size)
+    l, t, r, b = font.getbbox("語")
+    expected = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(expected).text(((side - (r - l)) / 2.0, (side - (b - t) * FONT_RATIOS_3RD[CJK_FONT.name]) / 2.0),
+                                  "語", font=font, fill=255)
+    assert np.array_equal(placed, np.asarray(expected))
+    assert not np.array_equal(placed, centred)
+
+
+@needs_font
+def test_font_ratio_refuses_a_font_without_a_known_ratio(tiny, tmp_path):
+    fonts = Path(tiny.glyphs.font_dir)
+    (fonts / "other.ttf").symlink_to(CJK_FONT)
+    table = write_table(tmp_path / "other.json", [FontSpec("other.ttf", 0, "fonts-test")])
+    config = with_glyphs(tiny, table_path=str(table), cut_before_rotation=True, placement="font_ratio")
+    with pytest.raises(UserError) as exc:
+        create_family("glyphs").check(config)
+    assert "glyphs.placement font_ratio knows the ratio of the 3rd place's 24 fonts only" in one_line(exc)
+    assert "uses other.ttf" in str(exc.value)
+
+
+@needs_font
+def test_cut_before_rotation_loses_the_ink_beyond_the_canvas(tiny):
+    """A filled square twice the canvas, turned 45 degrees: warped from its master it covers the corners;
+    drawn on the canvas first (theirs), the rotated canvas leaves them black."""
+    side = 64
+    config = with_glyphs(tiny, size_min=2.0, size_max=2.0)
+    at, square = (0, 0, 0), "\u25a0"
+    d = one_draw(side, angle=45.0, size=2.0 * side)
+    warp_worker = worker_for(config)
+    from submission.families.glyphs.family import Master, rasterise
+
+    bitmap = rasterise(warp_worker._font(0), square, warp_worker.master_size)
+    h, w = bitmap.shape
+    warped = warp_worker._place(Master(bitmap, ((w - 1) / 2.0, (h - 1) / 2.0)), d, at, (side - 1) / 2.0, side)
+    cut = worker_for(with_glyphs(config, cut_before_rotation=True))._draw_on_canvas(0, square, d, at, side)
+    corners = [(0, 0), (0, side - 1), (side - 1, 0), (side - 1, side - 1)]
+    assert all(warped[y, x] > 0 for y, x in corners)
+    assert all(cut[y, x] == 0 for y, x in corners) and cut.sum() > 0
+
+
+@needs_font
+@pytest.mark.parametrize("cut", [False, True])
+def test_nearest_rotation_only_copies_pixels(tiny, cut):
+    side = 64
+    d0, d30 = one_draw(side, angle=0.0), one_draw(side, angle=30.0)
+
+    def values(interpolation: str):
+        worker = worker_for(with_glyphs(tiny, rotation_interpolation=interpolation, cut_before_rotation=cut))
+        if cut:
+            return [worker._draw_on_canvas(0, "語", d, (0, 0, 0), side) for d in (d0, d30)]
+        master = worker.class_context(0).masters[0][0]  # the warp resamples the master: its levels are the source
+        return [master.bitmap, worker._place(master, d30, (0, 0, 0), (side - 1) / 2.0, side)]
+
+    upright, turned = values("nearest")
+    assert set(np.unique(turned)) <= set(np.unique(upright))  # nearest: no new grey level
+    upright, turned = values("linear")
+    assert not set(np.unique(turned)) <= set(np.unique(upright))
+
+
+@needs_font
+def test_rotation_count_74_gives_their_74_angles(tiny):
+    def angles(config: GenerationConfig) -> set:
+        worker = worker_for(config)
+        context = worker.class_context(0)
+        rng = np.random.default_rng(0)
+        return set(np.concatenate([worker.draw(context, rng)["angle"].ravel() for _ in range(300)]).tolist())
+
+    assert angles(with_glyphs(tiny, rotation_count=74)) == {5.0 * k for k in range(74)}  # 0..365 (K:47)
+    assert angles(tiny) == {5.0 * k for k in range(72)}  # ours: 0..355
+
+
+@needs_font
+@pytest.mark.parametrize("cut", [False, True])
+def test_offset_rounding_floor_and_round(tiny, cut):
+    side = 64
+    results = {}
+    for rounding in ("floor", "round"):
+        worker = worker_for(with_glyphs(tiny, offset_rounding=rounding, cut_before_rotation=cut))
+        if cut:
+            draw = lambda d: worker._draw_on_canvas(0, "語", d, (0, 0, 0), side)  # noqa: E731
+        else:
+            master = worker.class_context(0).masters[0][0]
+            draw = lambda d: worker._place(master, d, (0, 0, 0), (side - 1) / 2.0, side)  # noqa: E731
+        still = draw(one_draw(side))
+        results[rounding] = (still, draw(one_draw(side, offset=(2.6, -1.4))))
+    still, moved = results["floor"]
+    assert np.array_equal(moved, np.roll(still, (-2, 2), axis=(0, 1)))  # floor(-1.4) = -2, floor(2.6) = 2
+    still, moved = results["round"]
+    assert np.array_equal(moved, np.roll(still, (-1, 3), axis=(0, 1)))
+
+
+@needs_font
+def test_cut_without_wrap_drops_what_leaves_the_frame(tiny):
+    side = 64
+    worker = worker_for(with_glyphs(tiny, cut_before_rotation=True, wrap=False))
+    still = worker._draw_on_canvas(0, "語", one_draw(side), (0, 0, 0), side)
+    moved = worker._draw_on_canvas(0, "語", one_draw(side, offset=(30.0, 0.0)), (0, 0, 0), side)
+    assert np.array_equal(moved[:, 30:], still[:, :-30]) and not moved[:, :30].any()
+
+
+# --- shared class streams (K:21, K:32, K:144-151) ----------------------------------------------------
+
+@needs_font
+def test_class_stream_period_makes_classes_a_period_apart_draw_alike(tiny, tmp_path):
+    table = write_table(tmp_path / "repeat.json", tiny_font_specs(tiny), classes=("語話説読誌課", "海湖港池波洋", "語話説読誌課"))
+    config = with_glyphs(tiny, table_path=str(table))
+
+    def images(c: GenerationConfig, category: int) -> np.ndarray:
+        worker = worker_for(c)
+        return worker.render(category, [0, 1], worker.class_context(category))
+
+    assert not np.array_equal(images(config, 0), images(config, 2))  # same characters, own streams
+    shared = with_glyphs(config, class_stream_period=2)
+    assert np.array_equal(images(shared, 0), images(shared, 2))
+    assert np.array_equal(images(shared, 0), images(config, 0))  # class 0 keeps its own stream
+    assert not np.array_equal(images(shared, 1), images(shared, 0))
+
+
+def tiny_font_specs(config: GenerationConfig):
+    from submission.families.glyphs.family import GlyphTable
+
+    return list(GlyphTable.load(config.glyphs.table_path).fonts)
