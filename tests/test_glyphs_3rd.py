@@ -17,7 +17,7 @@ from submission.families.glyphs.config import FONT_RATIOS_3RD, GlyphConfig
 from submission.families.glyphs.family import FontSpec
 from submission.plan import RunPlan
 
-from .test_glyphs import CJK_FONT, needs_font, one_line, tiny, write_table  # noqa: F401  (fixture)
+from .test_glyphs import CJK_FONT, needs_all_fonts, needs_font, one_line, tiny, write_table  # noqa: F401  (fixture)
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # draws no CJK: a font that lacks the characters
 
@@ -247,3 +247,95 @@ def tiny_font_specs(config: GenerationConfig):
     from submission.families.glyphs.family import GlyphTable
 
     return list(GlyphTable.load(config.glyphs.table_path).fonts)
+
+
+# --- the glyphs-3rd recipe ----------------------------------------------------------------------------------
+
+THIRD_PLACE = dict(mix="uniform_normalised", font_choice="all", placement="font_ratio", rotation_step=5.0,
+                   rotation_count=74, rotation_interpolation="nearest", cut_before_rotation=True,
+                   offset_rounding="floor", class_stream_period=40)
+
+
+def test_glyphs_3rd_recipe_is_glyphs_with_their_procedure():
+    from submission.recipes import create_recipe, list_recipes
+
+    assert "glyphs-3rd" in list_recipes()
+    theirs, ours = create_recipe("glyphs-3rd"), create_recipe("glyphs")
+    assert theirs == ours.replace(glyphs=dataclasses.replace(ours.glyphs, **THIRD_PLACE))
+    assert (theirs.image_size, theirs.classes, theirs.images_per_class, theirs.device) == (256, 1000, 1000, "cpu")
+
+
+def tiny_3rd(tiny: GenerationConfig) -> GenerationConfig:
+    """The recipe's procedure on the tiny table (its font, ipaexg.ttf or another of the 24, has a ratio)."""
+    from submission.recipes import create_recipe
+
+    recipe = create_recipe("glyphs-3rd").glyphs
+    return tiny.replace(glyphs=dataclasses.replace(recipe, font_dir=tiny.glyphs.font_dir, table_path=tiny.glyphs.table_path))
+
+
+def png_tree(root: Path) -> Dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.png"))}
+
+
+def rehearse(zip_path: Path, out: Path, python: str) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "submission", "rehearse", str(zip_path), str(out), "--python", python],
+                            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@needs_font
+def test_glyphs_3rd_bytes_are_the_same_across_workers_and_from_a_pack(tiny, tmp_path):
+    import sys
+
+    from submission.pipeline import run_generation
+    from submission.tools.pack import build_zip_bytes
+
+    config = tiny_3rd(tiny)
+    one = png_tree(run_generation(tmp_path / "w1", config, progress=False).output_dir)
+    two = png_tree(run_generation(tmp_path / "w2", config.replace(workers=2, batch_size=1), progress=False).output_dir)
+    assert len(one) == 6 and one == two
+    ours = png_tree(run_generation(tmp_path / "ours", tiny, progress=False).output_dir)
+    assert set(ours) == set(one) and all(ours[name] != one[name] for name in one)
+    zip_path = tmp_path / "glyphs-3rd.zip"
+    zip_path.write_bytes(build_zip_bytes(config))
+    rehearse(zip_path, tmp_path / "rehearsed", sys.executable)
+    assert png_tree(tmp_path / "rehearsed") == one
+
+
+SERVER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-server" / "bin" / "python"
+
+
+@pytest.mark.slow
+@needs_font
+@pytest.mark.skipif(not SERVER_PYTHON.exists(), reason="no .venv-server (make venv-server) with Python 3.10 + torch 2.0.1")
+def test_glyphs_3rd_rehearses_under_the_server_stack_with_local_bytes(tiny, tmp_path):
+    from submission.pipeline import run_generation
+    from submission.tools.pack import build_zip_bytes
+
+    config = tiny_3rd(tiny)
+    zip_path = tmp_path / "glyphs-3rd.zip"
+    zip_path.write_bytes(build_zip_bytes(config))
+    rehearse(zip_path, tmp_path / "server", str(SERVER_PYTHON))
+    assert png_tree(tmp_path / "server") == png_tree(run_generation(tmp_path / "local", config, progress=False).output_dir)
+
+
+@needs_all_fonts
+def test_generate_the_glyphs_3rd_recipe_from_the_command_line_with_any_worker_count(tmp_path):
+    from PIL import Image
+
+    from .conftest import run_cli
+
+    trees = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        result = run_cli("generate", out, "--recipe", "glyphs-3rd", "--classes", "2", "--images-per-class", "2",
+                         "--workers", workers, "--quiet")
+        assert result.returncode == 0, result.stderr[-2000:]
+        trees.append(png_tree(out))
+    assert len(trees[0]) == 4 and trees[0] == trees[1]
+    for path in (tmp_path / "w1").rglob("*.png"):
+        with Image.open(path) as image:
+            assert (image.size, image.mode) == ((256, 256), "RGB")
