@@ -116,7 +116,8 @@ for _name, (_description, _image, _point, _fractal) in _VARIANTS.items():
 @register_recipe("glyphs-3rd", "the 3rd place's glyph drawing procedure as their generator.py does it: uniform "
                                "draws normalised to mix the channels, any of the 24 fonts, per-font placement "
                                "ratios, 74 nearest-neighbour rotations of the cut canvas, classes 40 apart "
-                               "sharing their random streams (256 px, CPU; fonts: make fonts)")
+                               "sharing their random streams, their class table rebuilt (256 px, CPU; fonts: "
+                               "make fonts)")
 def _glyphs_3rd() -> GenerationConfig:
     # askbox-net/NEDO-ASKBOX submit/src/generator.py (K); each field's line is cited in GlyphConfig and the
     # side-by-side table is docs/families.md "Published recipes, exactly: glyphs-3rd".
@@ -131,4 +132,5 @@ def _glyphs_3rd() -> GenerationConfig:
         cut_before_rotation=True,  # K:30-47: drawn on the 256 canvas, then rotated
         offset_rounding="floor",  # K:56-57
         class_stream_period=40,  # K:21, K:32, K:144-151 (40 = params.json numof_thread)
+        class_table="3rd",  # their character list and selection (V = clustering/vae_classify.py), rebuilt
     ))

@@ -4,6 +4,7 @@ the `glyphs-3rd` recipe. The defaults keep today's bytes (tests/test_glyphs.py, 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Dict
 
@@ -253,7 +254,7 @@ def tiny_font_specs(config: GenerationConfig):
 
 THIRD_PLACE = dict(mix="uniform_normalised", font_choice="all", placement="font_ratio", rotation_step=5.0,
                    rotation_count=74, rotation_interpolation="nearest", cut_before_rotation=True,
-                   offset_rounding="floor", class_stream_period=40)
+                   offset_rounding="floor", class_stream_period=40, class_table="3rd")
 
 
 def test_glyphs_3rd_recipe_is_glyphs_with_their_procedure():
@@ -339,3 +340,85 @@ def test_generate_the_glyphs_3rd_recipe_from_the_command_line_with_any_worker_co
     for path in (tmp_path / "w1").rglob("*.png"):
         with Image.open(path) as image:
             assert (image.size, image.mode) == ((256, 256), "RGB")
+
+
+# --- the 3rd place's class table (submission/tools/glyph_table_3rd.py) ---------------------------------
+
+def test_their_character_list_by_rule():
+    """docs/published-recipes.md 2.1: their char.txt has 10,412 distinct characters, 10,098 listed 3 times
+    (digits, letters, kana, BMP ideographs) and 314 once (10 ASCII symbols, 304 Ext-B); the rule misses
+    U+9B1D and U+29FD7 (one BMP, one Ext-B)."""
+    import collections
+
+    from submission.tools.glyph_table_3rd import character_list
+
+    entries = character_list()
+    counts = collections.Counter(entries)
+    assert len(counts) == 10_412 - 2 and len(entries) == 30_608 - 4
+    once = sorted(c for c, n in counts.items() if n == 1)
+    assert set(counts.values()) == {1, 3} and len(once) == 10 + 303
+    assert set("$?%&#!{[+@") <= set(once) and all(ord(c) >= 0x20000 for c in once if c not in "$?%&#!{[+@")
+    assert entries[:20] == list("0123456789$?%&#!{[+@") and "\u9b1d" not in counts and "\U00029fd7" not in counts
+    blocks = collections.Counter("ascii" if ord(c) < 0x80 else "hiragana" if 0x3041 <= ord(c) <= 0x309F
+                                 else "katakana" if 0x30A0 <= ord(c) <= 0x30FF or 0x31F0 <= ord(c) <= 0x31FF
+                                 else "ext-a" if 0x3400 <= ord(c) <= 0x4DBF else "compat" if 0xF900 <= ord(c) <= 0xFAFF
+                                 else "ext-b" if ord(c) >= 0x20000 else "unified" for c in counts)
+    # their counts: CJK Unified 9,571, Ext-B 304, Ext-A 164, Compat 98, katakana 96 + 16, hiragana 91, ASCII 72
+    assert blocks == {"unified": 9_570, "ext-b": 303, "ext-a": 164, "compat": 98, "katakana": 112, "hiragana": 91,
+                      "ascii": 72}
+
+
+def test_their_selection_by_score():
+    """V:117-139 worked by hand: entries (label, pca_label, zlabel) = (0, 0, 0), (0, 0, 1), (1, 0, 1) score
+    0, 2, 2 (same label / pca_label / zlabel as the previous entry after each sort)."""
+    from submission.tools.glyph_table_3rd import select
+
+    label, pca_label, zlabel = np.array([0, 0, 1]), np.array([0, 0, 0]), np.array([0, 1, 1])
+    assert select(label, pca_label, zlabel, classes=1, per_class=2) == [[1, 2]]
+    assert select(label, pca_label, zlabel, classes=1, per_class=3) == [[1, 2, 0]]
+    assert select(label, pca_label, zlabel, classes=1, per_class=4) is None  # V re-runs: a cluster under N
+    # pca_label (0, 1, 1): scores 0, 1 (label as entry 0's), 2 (pca_label and zlabel as entry 1's)
+    assert select(label, np.array([0, 1, 1]), zlabel, classes=2, per_class=1) == [[0], [2]]
+
+
+def test_a_table_repeats_characters_only_when_it_says_so(tmp_path):
+    from submission.families.glyphs.family import GlyphTable
+
+    rows = (tuple(map(ord, "語語語話話説")),)
+    with pytest.raises(UserError) as exc:
+        GlyphTable(fonts=(FontSpec("x.ttf", 0, "p"),), classes=rows, build={}).from_dict(
+            GlyphTable(fonts=(FontSpec("x.ttf", 0, "p"),), classes=rows, build={}).to_dict())
+    assert "class 0 has 3 distinct characters" in one_line(exc)
+    table = GlyphTable(fonts=(FontSpec("x.ttf", 0, "p"),), classes=rows, build={}, repeats=True)
+    assert GlyphTable.from_dict(json.loads(table.to_json())) == table
+    plain = GlyphTable(fonts=(FontSpec("x.ttf", 0, "p"),), classes=(tuple(map(ord, TINY_ROW)),), build={})
+    assert '"repeats"' not in plain.to_json()  # tables without repeats keep their bytes
+
+
+TINY_ROW = "語話説読誌課"
+
+
+def test_the_committed_3rd_place_table_has_their_properties():
+    """docs/published-recipes.md 2.1 (their kanji_label.csv): repeats (distinct per class mean 4.68, 220 of
+    1000 classes with 6), classes with no ideograph (24), Ext-A about 1.3% of the slots."""
+    from submission.families.glyphs.family import CLASS_TABLES, DEFAULT_TABLE, GlyphTable
+
+    table = GlyphTable.load(DEFAULT_TABLE.with_name(CLASS_TABLES["3rd"]))
+    assert table.repeats and len(table.classes) == 1000 and all(len(row) == 6 for row in table.classes)
+    distinct = np.array([len(set(row)) for row in table.classes])
+    assert 3.5 < distinct.mean() < 5.5 and (distinct == 6).sum() < 500
+    no_ideograph = sum(all(c < 0x3400 for c in row) for row in table.classes)
+    assert no_ideograph >= 5
+    slots = np.array([c for row in table.classes for c in row])
+    assert ((slots >= 0x3400) & (slots <= 0x4DBF)).mean() < 0.05
+    assert GlyphTable.from_dict(json.loads(table.to_json())) == table
+
+
+def test_class_table_picks_the_packaged_table():
+    from submission.families.glyphs.family import DEFAULT_TABLE, table_path
+
+    assert table_path(GenerationConfig(family="glyphs")) == DEFAULT_TABLE
+    assert table_path(GenerationConfig(family="glyphs", glyphs=GlyphConfig(class_table="3rd"))).name == "glyph_table_3rd.json"
+    with pytest.raises(UserError) as exc:
+        GlyphConfig(class_table="theirs")
+    assert "unknown glyphs.class_table 'theirs'; choose one of ['ours', '3rd']" in one_line(exc)

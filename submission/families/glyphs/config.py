@@ -13,7 +13,10 @@ class GlyphConfig:
     offsets are fractions of the image side (0.55-1.1 is the write-up's 141-282 px at 256 px)."""
 
     font_dir: Optional[str] = None  # folder of the table's font files; None: found by name under /usr/share/fonts
-    table_path: Optional[str] = None  # class table JSON; None: the packaged submission/families/glyphs/glyph_table.json
+    table_path: Optional[str] = None  # class table JSON; None: the packaged table class_table names
+    class_table: str = "ours"  # the packaged table: "ours" (glyph_table.json: 6 distinct CJK Unified/Ext-A
+    #   characters per class, submission/tools/glyph_table.py) | "3rd" (glyph_table_3rd.json: the 3rd place's
+    #   character list and selection with repeats and kana/Latin classes, submission/tools/glyph_table_3rd.py)
     chars_per_class: int = 6  # the first (most central) characters of each class row that are drawn
     size_min: float = 0.55  # font size drawn uniformly in [size_min, size_max] x image side
     size_max: float = 1.1
@@ -49,6 +52,7 @@ class GlyphConfig:
         _validate_glyphs(self)
 
 
+CLASS_TABLES = ("ours", "3rd")  # glyphs.class_table (files: family.CLASS_TABLES)
 MIXES = ("dirichlet", "uniform_normalised")  # glyphs.mix
 FONT_CHOICES = ("covering", "all")  # glyphs.font_choice
 PLACEMENTS = ("ink_centre", "font_ratio")  # glyphs.placement
@@ -89,7 +93,7 @@ def _validate_glyphs(g: "GlyphConfig") -> None:
     need_number("glyphs.ink_min", g.ink_min, lambda v: 0 < v <= 1, "in (0, 1] (the darkest grey level of a character)")
     need_number("glyphs.mix_alpha", g.mix_alpha, lambda v: 0.01 <= v <= 100, "in [0.01, 100] (Dirichlet concentration; e.g. 1)")
     need_int("glyphs.layers", g.layers, 1, f"glyphs.layers must be at least 1, got {_short(g.layers)} (e.g. 2)", MAX_GLYPH_LAYERS)
-    for name, choices in (("mix", MIXES), ("font_choice", FONT_CHOICES), ("placement", PLACEMENTS),
+    for name, choices in (("class_table", CLASS_TABLES), ("mix", MIXES), ("font_choice", FONT_CHOICES), ("placement", PLACEMENTS),
                           ("rotation_interpolation", INTERPOLATIONS), ("offset_rounding", OFFSET_ROUNDINGS)):
         value = getattr(g, name)
         need(value in choices, f"unknown glyphs.{name} {_short(value)}; choose one of {list(choices)}")

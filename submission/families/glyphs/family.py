@@ -48,6 +48,7 @@ from ..base import Family, FamilyWorker
 from .config import FONT_RATIOS_3RD
 
 TABLE_FILE = "glyph_table.json"
+CLASS_TABLES = {"ours": TABLE_FILE, "3rd": "glyph_table_3rd.json"}  # glyphs.class_table -> packaged file
 FONTS_DIR = "fonts"
 DEFAULT_TABLE = Path(__file__).resolve().with_name(TABLE_FILE)
 TABLE_FORMAT = "glyph-table"
@@ -81,6 +82,7 @@ class GlyphTable:
     fonts: Tuple[FontSpec, ...]
     classes: Tuple[Tuple[int, ...], ...]
     build: Dict[str, Any]
+    repeats: bool = False  # a class may list a character more than once (the 3rd place's table: drawn 2-3x)
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "GlyphTable":
@@ -119,19 +121,25 @@ class GlyphTable:
         rows = raw.get("classes")
         need(isinstance(rows, list) and len(rows) > 0, "'classes' must be a non-empty list")
         classes = []
+        repeats = raw.get("repeats", False)
+        need(isinstance(repeats, bool), "'repeats' must be true or false")
         for c, row in enumerate(rows):
             need(isinstance(row, list) and all(isinstance(p, int) and not isinstance(p, bool) and 0x20 < p <= 0x10FFFF
                                                and not 0xD800 <= p < 0xE000 for p in row),
                  f"class {c} must be a list of code points")
-            need(len(set(row)) == len(row) >= MIN_TABLE_CHARS,
-                 f"class {c} has {len(set(row))} distinct characters, fewer than {MIN_TABLE_CHARS} (or repeats one)")
+            if repeats:
+                need(len(row) >= MIN_TABLE_CHARS, f"class {c} has {len(row)} characters, fewer than {MIN_TABLE_CHARS}")
+            else:
+                need(len(set(row)) == len(row) >= MIN_TABLE_CHARS,
+                     f"class {c} has {len(set(row))} distinct characters, fewer than {MIN_TABLE_CHARS} (or repeats one)")
             classes.append(tuple(row))
         build = raw.get("build", {})
         need(isinstance(build, dict), "'build' must be an object")
-        return cls(fonts=tuple(specs), classes=tuple(classes), build=build)
+        return cls(fonts=tuple(specs), classes=tuple(classes), build=build, repeats=repeats)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"format": TABLE_FORMAT, "version": TABLE_VERSION,
+        repeats = {"repeats": True} if self.repeats else {}  # absent when false: older tables read the same
+        return {"format": TABLE_FORMAT, "version": TABLE_VERSION, **repeats,
                 "fonts": [{"file": s.file, "index": s.index, "package": s.package} for s in self.fonts],
                 "build": self.build, "classes": [list(row) for row in self.classes]}
 
@@ -139,7 +147,8 @@ class GlyphTable:
         """Compact JSON, one font and one class per line (small, and diffs read well)."""
         data = self.to_dict()
         line = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))  # noqa: E731
-        head = ",\n".join(f" {json.dumps(key)}: {line(data[key])}" for key in ("format", "version", "build"))
+        head = ",\n".join(f" {json.dumps(key)}: {line(data[key])}" for key in ("format", "version", "repeats", "build")
+                          if key in data)
         fonts = ",\n".join(f"  {line(font)}" for font in data["fonts"])
         rows = ",\n".join(f"  {json.dumps(row, separators=(',', ':'))}" for row in data["classes"])
         return "{\n" + head + ',\n "fonts": [\n' + fonts + '\n ],\n "classes": [\n' + rows + "\n ]\n}\n"
@@ -173,7 +182,9 @@ def check_font_ratios(config: GenerationConfig, table: GlyphTable, source: str) 
 
 
 def table_path(config: GenerationConfig) -> Path:
-    return Path(config.glyphs.table_path) if config.glyphs.table_path is not None else DEFAULT_TABLE
+    if config.glyphs.table_path is not None:
+        return Path(config.glyphs.table_path)
+    return DEFAULT_TABLE.with_name(CLASS_TABLES[config.glyphs.class_table])
 
 
 @lru_cache(maxsize=4)
