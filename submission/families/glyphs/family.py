@@ -375,9 +375,10 @@ class GlyphFamily(Family):
 
     def describe(self, config: GenerationConfig) -> str:
         g = config.glyphs
-        return (f"glyphs: {g.chars_per_class} CJK characters per class from {g.table_path or 'the packaged table'}, "
+        procedure = ", the 3rd place's drawing procedure" if g.cut_before_rotation else ""
+        return (f"glyphs: {g.chars_per_class} characters per class from {g.table_path or 'the packaged table ' + repr(g.class_table)}, "
                 f"fonts {'in ' + g.font_dir if g.font_dir else 'from /usr/share/fonts'}, size {g.size_min:g}-{g.size_max:g} "
-                f"x side, rotation step {g.rotation_step:g} deg, {g.layers} layers")
+                f"x side, rotation step {g.rotation_step:g} deg, {g.layers} layers{procedure}")
 
     def worker(self, plan: RunPlan) -> "GlyphWorker":
         return GlyphWorker(plan.config)
