@@ -181,3 +181,26 @@ def _fractal_4th_variant_factory(image: Dict[str, Any], point: Dict[str, Any],
 
 for _name, (_description, _image, _point, _fractal_changes) in _FRACTAL_4TH_VARIANTS.items():
     register_recipe(_name, _description)(_fractal_4th_variant_factory(_image, _point, _fractal_changes))
+
+
+@register_recipe("glyphs-3rd", "the 3rd place's glyph drawing procedure as their generator.py does it: uniform "
+                               "draws normalised to mix the channels, any of the 24 fonts, per-font placement "
+                               "ratios, 74 nearest-neighbour rotations of the cut canvas, classes 40 apart "
+                               "sharing their random streams, their class table rebuilt (256 px, CPU; fonts: "
+                               "make fonts)")
+def _glyphs_3rd() -> GenerationConfig:
+    # askbox-net/NEDO-ASKBOX submit/src/generator.py (K); each field's line is cited in GlyphConfig and the
+    # side-by-side table is docs/families.md "Published recipes, exactly: glyphs-3rd".
+    base = _glyphs()
+    return base.replace(glyphs=dataclasses.replace(
+        base.glyphs,
+        mix="uniform_normalised",  # K:72-74
+        font_choice="all",  # K:32
+        placement="font_ratio",  # K:39-44, fonts.json
+        rotation_step=5.0, rotation_count=74,  # K:47 randint(0, 74) * 5
+        rotation_interpolation="nearest",  # K:47 (Image.rotate's default)
+        cut_before_rotation=True,  # K:30-47: drawn on the 256 canvas, then rotated
+        offset_rounding="floor",  # K:56-57
+        class_stream_period=40,  # K:21, K:32, K:144-151 (40 = params.json numof_thread)
+        class_table="3rd",  # their character list and selection (V = clustering/vae_classify.py), rebuilt
+    ))

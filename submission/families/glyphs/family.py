@@ -13,6 +13,10 @@ Per image (all draws from rng_for(seed, STREAM_GLYPHS, class, index), in one fix
 Drawing: each (character, font) is rasterised once per class by Pillow's FreeType at the largest
 size (`class_context`), cropped to its ink; every placement is then one OpenCV affine warp of that
 master (scale, rotation, flips and offset in one matrix), and the mixing and blending are numpy.
+The 3rd place's own procedure is a set of switches in `GlyphConfig` (mix, font_choice, placement,
+rotation_count, rotation_interpolation, cut_before_rotation, offset_rounding, class_stream_period;
+the `glyphs-3rd` recipe): with cut_before_rotation each character is drawn by Pillow at its size on
+the image canvas, rotated, flipped and offset there, as theirs is (no masters).
 
 Assets: the class table (submission/families/glyphs/glyph_table.json, built by
 `python -m submission.tools.glyph_table`; code points per class plus the font list) and the font
@@ -41,8 +45,10 @@ from ...fileio import loads_json, read_text_file, write_atomic
 from ...plan import RunPlan
 from ...seeding import STREAM_GLYPHS, rng_for
 from ..base import Family, FamilyWorker
+from .config import FONT_RATIOS_3RD
 
 TABLE_FILE = "glyph_table.json"
+CLASS_TABLES = {"ours": TABLE_FILE, "3rd": "glyph_table_3rd.json"}  # glyphs.class_table -> packaged file
 FONTS_DIR = "fonts"
 DEFAULT_TABLE = Path(__file__).resolve().with_name(TABLE_FILE)
 TABLE_FORMAT = "glyph-table"
@@ -76,6 +82,7 @@ class GlyphTable:
     fonts: Tuple[FontSpec, ...]
     classes: Tuple[Tuple[int, ...], ...]
     build: Dict[str, Any]
+    repeats: bool = False  # a class may list a character more than once (the 3rd place's table: drawn 2-3x)
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "GlyphTable":
@@ -114,19 +121,25 @@ class GlyphTable:
         rows = raw.get("classes")
         need(isinstance(rows, list) and len(rows) > 0, "'classes' must be a non-empty list")
         classes = []
+        repeats = raw.get("repeats", False)
+        need(isinstance(repeats, bool), "'repeats' must be true or false")
         for c, row in enumerate(rows):
             need(isinstance(row, list) and all(isinstance(p, int) and not isinstance(p, bool) and 0x20 < p <= 0x10FFFF
                                                and not 0xD800 <= p < 0xE000 for p in row),
                  f"class {c} must be a list of code points")
-            need(len(set(row)) == len(row) >= MIN_TABLE_CHARS,
-                 f"class {c} has {len(set(row))} distinct characters, fewer than {MIN_TABLE_CHARS} (or repeats one)")
+            if repeats:
+                need(len(row) >= MIN_TABLE_CHARS, f"class {c} has {len(row)} characters, fewer than {MIN_TABLE_CHARS}")
+            else:
+                need(len(set(row)) == len(row) >= MIN_TABLE_CHARS,
+                     f"class {c} has {len(set(row))} distinct characters, fewer than {MIN_TABLE_CHARS} (or repeats one)")
             classes.append(tuple(row))
         build = raw.get("build", {})
         need(isinstance(build, dict), "'build' must be an object")
-        return cls(fonts=tuple(specs), classes=tuple(classes), build=build)
+        return cls(fonts=tuple(specs), classes=tuple(classes), build=build, repeats=repeats)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"format": TABLE_FORMAT, "version": TABLE_VERSION,
+        repeats = {"repeats": True} if self.repeats else {}  # absent when false: older tables read the same
+        return {"format": TABLE_FORMAT, "version": TABLE_VERSION, **repeats,
                 "fonts": [{"file": s.file, "index": s.index, "package": s.package} for s in self.fonts],
                 "build": self.build, "classes": [list(row) for row in self.classes]}
 
@@ -134,7 +147,8 @@ class GlyphTable:
         """Compact JSON, one font and one class per line (small, and diffs read well)."""
         data = self.to_dict()
         line = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))  # noqa: E731
-        head = ",\n".join(f" {json.dumps(key)}: {line(data[key])}" for key in ("format", "version", "build"))
+        head = ",\n".join(f" {json.dumps(key)}: {line(data[key])}" for key in ("format", "version", "repeats", "build")
+                          if key in data)
         fonts = ",\n".join(f"  {line(font)}" for font in data["fonts"])
         rows = ",\n".join(f"  {json.dumps(row, separators=(',', ':'))}" for row in data["classes"])
         return "{\n" + head + ',\n "fonts": [\n' + fonts + '\n ],\n "classes": [\n' + rows + "\n ]\n}\n"
@@ -156,8 +170,21 @@ def check_row_lengths(config: GenerationConfig, table: GlyphTable, source: str) 
                         f"use glyphs.chars_per_class {shortest} or less, or a table with longer rows")
 
 
+def check_font_ratios(config: GenerationConfig, table: GlyphTable, source: str) -> None:
+    """glyphs.placement "font_ratio" places by a ratio per font file, known for the 3rd place's 24 fonts only."""
+    if config.glyphs.placement != "font_ratio":
+        return
+    unknown = [spec.file for spec in table.fonts if spec.file not in FONT_RATIOS_3RD]
+    if unknown:
+        raise UserError(f"glyphs.placement font_ratio knows the ratio of the 3rd place's 24 fonts only, but {source} "
+                        f"uses {unknown[0]}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                        + "; use glyphs.placement ink_centre or a table of those fonts")
+
+
 def table_path(config: GenerationConfig) -> Path:
-    return Path(config.glyphs.table_path) if config.glyphs.table_path is not None else DEFAULT_TABLE
+    if config.glyphs.table_path is not None:
+        return Path(config.glyphs.table_path)
+    return DEFAULT_TABLE.with_name(CLASS_TABLES[config.glyphs.class_table])
 
 
 @lru_cache(maxsize=4)
@@ -307,6 +334,7 @@ class GlyphFamily(Family):
     def check(self, config: GenerationConfig) -> None:
         path = table_path(config)
         table = GlyphTable.load(path)
+        check_font_ratios(config, table, source=f"glyph table {path}")
         table.check_fits(config, source=f"glyph table {path}")
         check_row_lengths(config, table, source=f"glyph table {path}")
         check_fonts(config, table, locate_fonts(table.fonts, config.glyphs.font_dir))
@@ -337,6 +365,7 @@ class GlyphFamily(Family):
             raise UserError(f"{table_file} is missing; re-pack with `python -m submission pack`")
         table = GlyphTable.load(table_file)
         table.check_fits(config, source=f"glyph table {table_file}")
+        check_font_ratios(config, table, source=f"glyph table {table_file}")
         check_row_lengths(config, table, source=f"glyph table {table_file}")
         fonts_dir = params_dir / FONTS_DIR
         paths = locate_fonts(table.fonts, str(fonts_dir), hint="re-pack with `python -m submission pack`")
@@ -346,9 +375,10 @@ class GlyphFamily(Family):
 
     def describe(self, config: GenerationConfig) -> str:
         g = config.glyphs
-        return (f"glyphs: {g.chars_per_class} CJK characters per class from {g.table_path or 'the packaged table'}, "
+        procedure = ", the 3rd place's drawing procedure" if g.cut_before_rotation else ""
+        return (f"glyphs: {g.chars_per_class} characters per class from {g.table_path or 'the packaged table ' + repr(g.class_table)}, "
                 f"fonts {'in ' + g.font_dir if g.font_dir else 'from /usr/share/fonts'}, size {g.size_min:g}-{g.size_max:g} "
-                f"x side, rotation step {g.rotation_step:g} deg, {g.layers} layers")
+                f"x side, rotation step {g.rotation_step:g} deg, {g.layers} layers{procedure}")
 
     def worker(self, plan: RunPlan) -> "GlyphWorker":
         return GlyphWorker(plan.config)
@@ -364,10 +394,12 @@ class Master:
 
 @dataclass(frozen=True)
 class ClassGlyphs:
-    """A class's characters with, for each, the masters of the fonts that cover it."""
+    """A class's characters with, for each, the fonts it is drawn with (those that cover it, or all
+    of them: glyphs.font_choice) and their masters (none when glyphs.cut_before_rotation draws directly)."""
 
     chars: Tuple[int, ...]
-    masters: Tuple[Tuple[Master, ...], ...]  # masters[i]: one per covering font (at least one)
+    masters: Tuple[Tuple[Master, ...], ...]  # masters[i][m]: character i in font fonts[i][m]
+    fonts: Tuple[Tuple[int, ...], ...]  # fonts[i]: the table's font indices character i is drawn with
 
 
 class GlyphWorker(FamilyWorker):
@@ -381,6 +413,7 @@ class GlyphWorker(FamilyWorker):
         self.master_size = master_size(config)
         self._fonts: Dict[int, Any] = {}
         self._notdef: Dict[int, Optional[np.ndarray]] = {}
+        self._sized_fonts: Dict[Tuple[int, int], Any] = {}  # (font, px) -> font, for cut_before_rotation
 
     def _font(self, k: int) -> Any:
         """Font k of the table at the master size (opened once per worker)."""
@@ -393,22 +426,33 @@ class GlyphWorker(FamilyWorker):
 
     def class_context(self, category: int) -> ClassGlyphs:
         """Masters of the class's first `chars_per_class` characters in every font that covers them
-        (a font that lacks a character draws its .notdef glyph, or nothing: that font is skipped)."""
-        row = self.table.classes[category][:self.glyphs.chars_per_class]
-        masters = []
+        (a font that lacks a character draws its .notdef glyph, or nothing: that font is skipped), or,
+        with glyphs.font_choice "all", in every font (drawing what it draws: .notdef, or nothing).
+        With glyphs.cut_before_rotation the characters are drawn directly and no masters are kept."""
+        g = self.glyphs
+        row = self.table.classes[category][:g.chars_per_class]
+        masters, fonts = [], []
         for code in row:
-            per_font = []
+            per_font, ids = [], []
             for k in range(len(self.table.fonts)):
+                if g.font_choice == "all" and g.cut_before_rotation:
+                    ids.append(k)
+                    continue
                 bitmap = rasterise(self._font(k), chr(code), self.master_size)
                 if not draws(bitmap, self._notdef[k]):
-                    continue
-                h, w = bitmap.shape
-                per_font.append(Master(bitmap, ((w - 1) / 2.0, (h - 1) / 2.0)))
-            if not per_font:
+                    if g.font_choice != "all":
+                        continue
+                    bitmap = np.zeros((1, 1), np.uint8) if bitmap is None else bitmap
+                ids.append(k)
+                if not g.cut_before_rotation:
+                    h, w = bitmap.shape
+                    per_font.append(Master(bitmap, ((w - 1) / 2.0, (h - 1) / 2.0)))
+            if not ids:
                 raise UserError(f"no font of the glyph table covers U+{code:04X} (class {category}); rebuild the "
                                 "table with `python -m submission.tools.glyph_table` for these fonts")
             masters.append(tuple(per_font))
-        return ClassGlyphs(tuple(row), tuple(masters))
+            fonts.append(tuple(ids))
+        return ClassGlyphs(tuple(row), tuple(masters), tuple(fonts))
 
     def render(self, category: int, indices: Sequence[int], context: Any,
                seconds: Optional[Dict[str, float]] = None) -> np.ndarray:
@@ -416,9 +460,11 @@ class GlyphWorker(FamilyWorker):
         out = np.empty((len(indices), cfg.image_size, cfg.image_size, 3), np.uint8)
         sampling = 0.0
         t0 = time.perf_counter()
+        period = self.glyphs.class_stream_period
+        stream = category % period if period > 0 else category  # the 3rd place's shared streams (GlyphConfig)
         for b, j in enumerate(indices):
             t = time.perf_counter()
-            draws = self.draw(context, rng_for(cfg.seed, STREAM_GLYPHS, category, j))
+            draws = self.draw(context, rng_for(cfg.seed, STREAM_GLYPHS, stream, j))
             sampling += time.perf_counter() - t
             out[b] = self.compose(context, draws)
         if seconds is not None:
@@ -433,6 +479,8 @@ class GlyphWorker(FamilyWorker):
         shape = (g.layers, 3, n)
         side = self.config.image_size
         steps = max(1, int(math.floor(360.0 / g.rotation_step + 1e-9))) if g.rotation_step > 0 else 1
+        if g.rotation_count > 0 and g.rotation_step > 0:
+            steps = g.rotation_count
         return {
             "font": rng.random(shape),
             "size": rng.uniform(g.size_min, g.size_max, shape) * side,
@@ -442,7 +490,8 @@ class GlyphWorker(FamilyWorker):
             "offset": rng.normal(0.0, g.offset_std * side, shape + (2,)),
             "ink": rng.uniform(g.ink_min, 1.0, shape),
             "blur": rng.random(shape) < g.blur_p,
-            "mix": rng.dirichlet(np.full(n, g.mix_alpha), (g.layers, 3)),
+            "mix": (rng.dirichlet(np.full(n, g.mix_alpha), (g.layers, 3)) if g.mix == "dirichlet"
+                    else _normalised(rng.random((g.layers, 3, n)))),
             "bright": rng.random((g.layers, 3)),
             "blend": rng.dirichlet(np.ones(g.layers)),
         }
@@ -459,9 +508,13 @@ class GlyphWorker(FamilyWorker):
         for l in range(g.layers):
             for c in range(3):
                 channel.fill(0.0)
-                for i, masters in enumerate(context.masters):
-                    master = masters[min(int(d["font"][l, c, i] * len(masters)), len(masters) - 1)]
-                    channel += self._place(master, d, (l, c, i), centre, side).astype(np.float32) * weights[l, c, i]
+                for i, ids in enumerate(context.fonts):
+                    m = min(int(d["font"][l, c, i] * len(ids)), len(ids) - 1)
+                    if g.cut_before_rotation:
+                        placed = self._draw_on_canvas(ids[m], chr(context.chars[i]), d, (l, c, i), side)
+                    else:
+                        placed = self._place(context.masters[i][m], d, (l, c, i), centre, side)
+                    channel += placed.astype(np.float32) * weights[l, c, i]
                 peak = float(channel.max())
                 if peak > 0:  # the brightest pixel lands uniformly in [peak, 1]
                     channel *= np.float32((peak + float(d["bright"][l, c]) * (1.0 - peak)) / peak)
@@ -483,10 +536,65 @@ class GlyphWorker(FamilyWorker):
         shift = np.zeros(2) if g.wrap else np.array([dx, dy])
         t = np.array([centre, centre]) + shift - a @ np.array(master.centre)
         matrix = np.hstack([a, t[:, None]])
-        placed = cv2.warpAffine(master.bitmap, matrix, (side, side), flags=cv2.INTER_LINEAR,
+        flags = cv2.INTER_NEAREST if g.rotation_interpolation == "nearest" else cv2.INTER_LINEAR
+        placed = cv2.warpAffine(master.bitmap, matrix, (side, side), flags=flags,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if d["blur"][at] and g.blur_size > 1:
             placed = cv2.blur(placed, (g.blur_size, g.blur_size))
         if g.wrap:
-            placed = np.roll(placed, (int(round(dy)), int(round(dx))), axis=(0, 1))
+            placed = np.roll(placed, self._whole_pixels(dy, dx), axis=(0, 1))
         return placed
+
+    def _whole_pixels(self, dy: float, dx: float) -> Tuple[int, int]:
+        if self.glyphs.offset_rounding == "floor":
+            return int(math.floor(dy)), int(math.floor(dx))
+        return int(round(dy)), int(round(dx))
+
+    def _sized_font(self, k: int, size: int) -> Any:
+        font = self._sized_fonts.get((k, size))
+        if font is None:
+            font = open_font(self.font_paths[k], self.table.fonts[k], size)
+            self._sized_fonts[(k, size)] = font
+        return font
+
+    def _draw_on_canvas(self, k: int, char: str, d: Dict[str, np.ndarray], at: Tuple[int, int, int],
+                        side: int) -> np.ndarray:
+        """One character as the 3rd place draws it (K:30-62): at its whole-pixel size on a (side, side)
+        canvas (ink beyond it is cut), the canvas rotated about its centre, flipped, offset, blurred."""
+        from PIL import Image, ImageDraw
+
+        g = self.glyphs
+        font = self._sized_font(k, max(1, int(d["size"][at])))  # K:33-37 int(...): whole pixels
+        canvas = Image.new("L", (side, side), 0)
+        left, top, right, bottom = font.getbbox(char)
+        if g.placement == "font_ratio":  # K:39-44: PIL's default (left, ascender) anchor, the height scaled per font
+            ratio = FONT_RATIOS_3RD[self.table.fonts[k].file]
+            at_xy = ((side - (right - left)) / 2.0, (side - (bottom - top) * ratio) / 2.0)
+        else:  # the ink box centred
+            at_xy = (side / 2.0 - (left + right) / 2.0, side / 2.0 - (top + bottom) / 2.0)
+        ImageDraw.Draw(canvas).text(at_xy, char, font=font, fill=255)
+        resample = Image.NEAREST if g.rotation_interpolation == "nearest" else Image.BILINEAR
+        placed = np.asarray(canvas.rotate(float(d["angle"][at]), resample=resample))
+        if d["vflip"][at]:
+            placed = placed[::-1]
+        if d["hflip"][at]:
+            placed = placed[:, ::-1]
+        dy, dx = self._whole_pixels(d["offset"][at][1], d["offset"][at][0])
+        placed = np.roll(placed, (dy, dx), axis=(0, 1)) if g.wrap else _shifted(placed, dy, dx)
+        if d["blur"][at] and g.blur_size > 1:
+            placed = cv2.blur(np.ascontiguousarray(placed), (g.blur_size, g.blur_size))
+        return placed
+
+
+def _normalised(w: np.ndarray) -> np.ndarray:
+    """Weights divided by their sum over the last axis (K:72-74: uniform draws normalised to sum 1)."""
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def _shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """`a` moved by (dy, dx) whole pixels, what leaves the frame dropped and the rest black."""
+    out = np.zeros_like(a)
+    h, w = a.shape
+    if abs(dy) < h and abs(dx) < w:
+        out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = a[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
