@@ -100,9 +100,11 @@ _VARIANTS = {  # name -> (description, image_augment changes, point_augment chan
 }
 
 
-def _variant_factory(image: Dict[str, Any], point: Dict[str, Any], fractal: Dict[str, Any]) -> Callable[[], GenerationConfig]:
+def _variant_factory(image: Dict[str, Any], point: Dict[str, Any], fractal: Dict[str, Any],
+                     base_recipe: Callable[[], GenerationConfig] = GenerationConfig) -> Callable[[], GenerationConfig]:
+    """A recipe that is `base_recipe` with these image-augmentation, point-augmentation and fractal changes."""
     def factory() -> GenerationConfig:
-        base = GenerationConfig()
+        base = base_recipe()
         point_augment = dataclasses.replace(base.fractal.point_augment, **point)
         return base.replace(image_augment=dataclasses.replace(base.image_augment, **image),
                             fractal=dataclasses.replace(base.fractal, point_augment=point_augment, **fractal))
@@ -169,18 +171,8 @@ _FRACTAL_4TH_VARIANTS = {  # name -> (description, image_augment changes, point_
 }
 
 
-def _fractal_4th_variant_factory(image: Dict[str, Any], point: Dict[str, Any],
-                                 fractal: Dict[str, Any]) -> Callable[[], GenerationConfig]:
-    def factory() -> GenerationConfig:
-        base = _fractal_4th()
-        point_augment = dataclasses.replace(base.fractal.point_augment, **point)
-        return base.replace(image_augment=dataclasses.replace(base.image_augment, **image),
-                            fractal=dataclasses.replace(base.fractal, point_augment=point_augment, **fractal))
-    return factory
-
-
 for _name, (_description, _image, _point, _fractal_changes) in _FRACTAL_4TH_VARIANTS.items():
-    register_recipe(_name, _description)(_fractal_4th_variant_factory(_image, _point, _fractal_changes))
+    register_recipe(_name, _description)(_variant_factory(_image, _point, _fractal_changes, _fractal_4th))
 
 
 @register_recipe("glyphs-3rd", "the 3rd place's glyph drawing procedure as their generator.py does it: uniform "

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..families.glyphs.family import MIN_TABLE_CHARS, FontSpec, GlyphTable, locate_fonts
+from .command import OneLineParser, run_command
 
 HELP = "build the glyph family's class table (CJK characters clustered into classes of similar-looking ones)"
 
@@ -204,8 +205,6 @@ def build(out: Path, chars: Optional[int], classes: int, min_size: int, dims: in
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
-    from ..fileio import make_dirs, write_atomic
-
     if args.classes < 1 or args.min_per_class < MIN_TABLE_CHARS or args.dims < 1 or args.n_init < 1:
         raise UserError(f"--classes, --dims and --n-init must be positive and --min-per-class at least {MIN_TABLE_CHARS}")
     if args.chars is not None and args.chars < 1:
@@ -217,24 +216,26 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     out = Path(args.out)
     table = build(out, args.chars, args.classes, args.min_per_class, args.dims, args.n_init, args.seed,
                   args.font_dir, Path(args.preview) if args.preview else None, argv)
-    text = table.to_json()
-    make_dirs(out.parent, "OUT.json's")
-    write_atomic(out, text.encode("utf-8"))
-    print(f"wrote {out} ({len(text.encode()) / 1024:.0f} KiB, {len(table.classes)} classes)")
+    write_table(out, table)
     return 0
+
+
+def write_table(out: Path, table: GlyphTable) -> None:
+    """Write `table` to `out` atomically (its folder made if needed) and say so."""
+    from ..fileio import make_dirs, write_atomic
+
+    data = table.to_json().encode("utf-8")
+    make_dirs(out.parent, "OUT.json's")
+    write_atomic(out, data)
+    print(f"wrote {out} ({len(data) / 1024:.0f} KiB, {len(table.classes)} classes)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m submission.tools.glyph_table", description=HELP)
+    parser = OneLineParser(prog="python -m submission.tools.glyph_table", description=HELP)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run(args, argv)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
+    return run_command(lambda: run(args, argv))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,7 +37,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..families.glyphs.family import GlyphTable, locate_fonts
-from .glyph_table import BLUR_SIGMA, DEFAULT_FONTS
+from .command import OneLineParser, run_command
+from .glyph_table import BLUR_SIGMA, DEFAULT_FONTS, write_table
 
 HELP = "rebuild the 3rd place's glyph class table (their character list and selection; PCA stand-in for their VAE)"
 
@@ -217,8 +218,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
-    from ..fileio import make_dirs, write_atomic
-
     if args.classes < 1 or args.attempts < 1:
         raise UserError(f"--classes and --attempts must be positive, got {args.classes} and {args.attempts}")
     try:
@@ -227,24 +226,16 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         raise UserError("the table builder needs scikit-learn: pip install -r requirements.txt") from None
     out = Path(args.out)
     table = build(args.classes, args.seed, args.attempts, args.font_dir, argv)
-    text = table.to_json()
-    make_dirs(out.parent, "OUT.json's")
-    write_atomic(out, text.encode("utf-8"))
-    print(f"wrote {out} ({len(text.encode()) / 1024:.0f} KiB, {len(table.classes)} classes)")
+    write_table(out, table)
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m submission.tools.glyph_table_3rd", description=HELP)
+    parser = OneLineParser(prog="python -m submission.tools.glyph_table_3rd", description=HELP)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run(args, argv)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
+    return run_command(lambda: run(args, argv))
 
 if __name__ == "__main__":
     sys.exit(main())
