@@ -212,8 +212,13 @@ def test_skipped():
 
 
 @pytest.mark.parametrize("reason, fails", [("no CJK font installed (make fonts)", True),
+                                           ("`docker info` fails, dockerd is not running (as root: make docker-engine)",
+                                            True),
+                                           ("debootstrap is not installed (as root: make docker-engine)", True),
+                                           ("the stand-in base needs root (debootstrap)", True),
                                            ("needs a CUDA device", False),
-                                           ("root may write into a read-only folder", False)])
+                                           ("root may write into a read-only folder", False),
+                                           ("root ignores permission bits", False)])
 def test_full_stack_mode_fails_a_run_on_an_unexpected_skip(tmp_path, reason, fails):
     (tmp_path / "test_probe.py").write_text(PROBE_TESTS.format(reason=reason))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.full_stack", "-p", "no:cacheprovider",
