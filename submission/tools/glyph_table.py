@@ -237,5 +237,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     return run_command(lambda: run(args, argv))
 
+
 if __name__ == "__main__":
     sys.exit(main())
