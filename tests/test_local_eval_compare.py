@@ -107,8 +107,11 @@ def test_compare_writes_paired_statistics(finished):
         if row["dataset"] == "mine":
             assert row["vs_baseline"] is None
             continue
-        expected = paired_difference(own, mine)
+        # smoke fine-tunes on 4 classes x 4 test images: one image in one epoch is 100 / 16.
+        assert row["vs_baseline"]["score_resolution"] == 100 / 16
+        expected = paired_difference(own, mine, std_floor=100 / 16)
         assert row["vs_baseline"]["mean_difference"] == pytest.approx(expected.mean)
+        assert row["vs_baseline"]["paired_std"] == pytest.approx(expected.std)
         assert row["vs_baseline"]["verdict"] == expected.verdict
     report = json.loads((finished / "runs" / "scratch" / "smoke" / "seed1" / "report.json")
                         .read_text())
