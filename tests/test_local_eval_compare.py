@@ -117,6 +117,9 @@ def test_compare_writes_paired_statistics(finished):
                         .read_text())
     assert report["pretrain"] is None and report["config"]["seed"] == 1
     assert (finished / "cache" / "noise-4x8-16px-seed0").is_dir()
+    # Data diagnostics of every pre-training dataset (not scratch), at smoke's 16 px crop.
+    assert list(summary["data_stats"]) == ["mine", "noise"]
+    assert summary["data_stats"]["noise"]["blank_fraction"] == {"16": 0.0}
     assert (finished / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert (finished / "compare.md").read_text() == markdown(summary)
 

@@ -1,0 +1,46 @@
+"""compare.md's data diagnostics: `python -m local_eval stats` of every pre-training dataset of a
+comparison, computed once per dataset content and kept in COMPARE_DIR/cache/stats/.
+
+The cache key is the dataset's content (a folder's fingerprint, a generation config's hash, the
+noise shape and seed: what `DatasetSpec.content()` says), the crop sizes and the sample, so a
+dataset changed in place is measured again, like its runs are redone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Dict
+
+from submission.errors import UserError
+
+from ..run.outputs import write_json
+from ..tools.data_stats import dataset_stats
+
+SAMPLE = {"classes": 20, "per_class": 10, "seed": 0}
+VERSION = 1  # bump when a statistic's definition changes: old cache entries are not reused
+
+
+def dataset_diagnostics(plan) -> Dict[str, Dict[str, Any]]:
+    """dataset name -> its statistics (or {"error": why}) for every dataset with images;
+    crop sizes: the presets' img_size values."""
+    crops = sorted({config.img_size for config in plan.configs.values()})
+    result: Dict[str, Dict[str, Any]] = {}
+    for dataset in plan.datasets:
+        folder = dataset.path(plan.cache)
+        if folder is None or not folder.is_dir():
+            continue
+        key = json.dumps({"content": dataset.content(), "crops": crops, "version": VERSION,
+                          **SAMPLE}, sort_keys=True)
+        cached = plan.cache / "stats" / (f"{dataset.name}-"
+                                         f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json")
+        if cached.is_file():
+            result[dataset.name] = json.loads(cached.read_text())
+            continue
+        try:
+            stats = dataset_stats(folder, crops=crops, **SAMPLE)
+        except UserError as error:  # e.g. mixed image sizes: training takes them, stats not
+            stats = {"error": str(error)}
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_json(stats, cached)
+        result[dataset.name] = stats
+    return result
