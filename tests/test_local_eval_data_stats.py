@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from local_eval.cli import main
-from local_eval.tools.data_stats import (
+from local_eval.tools.image_stats import (
     blank_fraction,
     colourfulness,
     dataset_stats,

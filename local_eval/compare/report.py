@@ -166,25 +166,9 @@ def markdown(summary: Dict[str, Any]) -> str:
         for preset, entry in presets.items():
             rho = "–" if entry["spearman"] is None else f"{entry['spearman']:+.2f}"
             lines.append(f"| {preset} | {entry['n']} | {rho} |")
-    return "\n".join(lines + _stats_lines(summary.get("data_stats") or {})) + "\n"
+    from .diagnostics import stats_lines
 
-
-def _stats_lines(stats: Dict[str, Dict[str, Any]]) -> List[str]:
-    """The data diagnostics table (python -m local_eval stats) of the pre-training datasets."""
-    from ..tools.data_stats import stats_table
-
-    if not stats:
-        return []
-    measured = {name: entry for name, entry in stats.items() if "error" not in entry}
-    lines = ["", "Pre-training data, measured without training (`python -m local_eval stats` "
-             "on a seeded sample of up to 20 classes x 10 images; blank: crops with pixel std "
-             "< 4 at each preset's crop size; edges: Sobel magnitude > 100; centroid acc.: "
-             "two-fold nearest-centroid accuracy on 16 x 16 pixels):", ""]
-    if measured:
-        lines += stats_table(measured).rstrip("\n").split("\n")
-    lines += [f"- {name}: not measured ({entry['error']})" for name, entry in stats.items()
-              if "error" in entry]
-    return lines
+    return "\n".join(lines + stats_lines(summary.get("data_stats") or {})) + "\n"
 
 
 def plot(summary: Dict[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ import numpy as np
 from submission.fileio import write_atomic
 
 from ..run.outputs import figure_png
-from .data_stats import BLANK_STD, load, sample_files
+from .image_stats import BLANK_STD, load, sample_files
 
 CROPS_PER_ROW = 8
 
