@@ -13,6 +13,7 @@ equal say only that their spread is below one step, so the spread used is floore
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Dict, Iterable, Optional
 
@@ -63,6 +64,7 @@ def paired_power(n: int, effect: float, confidence: float = 0.95) -> float:
             + noncentral_t_cdf(-critical, n - 1, shift))
 
 
+@functools.lru_cache(maxsize=None)  # compare.md is rewritten after every run: same n, same answer
 def min_detectable_effect(n: int, confidence: float = 0.95, power: float = POWER) -> float:
     """The true mean difference, in standard deviations, that n pairs detect with `power`."""
     low, high = 0.0, 1.0
@@ -77,6 +79,7 @@ def min_detectable_effect(n: int, confidence: float = 0.95, power: float = POWER
     return high
 
 
+@functools.lru_cache(maxsize=4096)
 def seeds_needed(effect: float, confidence: float = 0.95, power: float = POWER) -> Optional[int]:
     """The fewest pairs (>= 2) that detect a difference of `effect` standard deviations with
     `power`; None beyond MAX_SEEDS_REPORTED."""
@@ -116,7 +119,7 @@ def resolution_of(reports: Iterable[Dict[str, Any]]) -> Optional[float]:
 def power_summary(n: int, std: Optional[float], target: Optional[float],
                   confidence: float = 0.95) -> Dict[str, Any]:
     """compare.json's power entry of one paired comparison with spread `std` (floored)."""
-    entry: Dict[str, Any] = {"power": POWER, "two_sided_level": 1.0 - confidence,
+    entry: Dict[str, Any] = {"power": POWER, "two_sided_level": round(1.0 - confidence, 12),
                              "min_detectable_difference": None, "target_difference": target,
                              "seeds_for_target": None}
     if std is None or n < 2:
