@@ -165,3 +165,23 @@ def test_compare_measures_each_dataset_once_per_content(tmp_path, monkeypatch):
     table = markdown({"finished_runs": 0, "total_runs": 0, "seeds": [0], "baseline": "a",
                       "summary": [], "data_stats": {**again, "b": {"error": "mixed sizes"}}})
     assert "| a | 20x20 | 2 / 7 (2 / 7) |" in table and "- b: not measured (mixed sizes)" in table
+
+
+def test_stats_needs_no_torch(tmp_path):
+    """`stats` is seconds per dataset: it must not pay torch's import; its copy of torchvision's
+    image extensions must stay torchvision's."""
+    import subprocess
+    import sys
+
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    from local_eval.run.folders import IMG_EXTENSIONS as OURS
+
+    assert tuple(IMG_EXTENSIONS) == OURS
+    folder = write_folder(tmp_path / "d", noise(2, 2, 8))
+    code = ("import sys; from local_eval.cli import main; code = main(['stats', sys.argv[1]]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| d | 8x8 |" in result.stdout

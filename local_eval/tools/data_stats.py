@@ -69,7 +69,7 @@ def _named(texts: List[str]) -> Dict[str, Path]:
 def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
     from submission.fileio import check_writable_target
 
-    from ..run.data import check_image_folder
+    from ..run.folders import check_image_folder
 
     if args.classes < 2 or args.images_per_class < 2:
         raise UserError("--classes and --images-per-class must be at least 2 (the separability "

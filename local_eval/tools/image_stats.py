@@ -30,7 +30,7 @@ def sample_files(root: Path, classes: int, per_class: int, seed: int
                  ) -> Tuple[List[List[Path]], int, int]:
     """Seeded choice of up to `classes` class folders and `per_class` images of each; also the
     folder's class and image counts."""
-    from ..run.data import IMG_EXTENSIONS, check_image_folder, image_class_dirs
+    from ..run.folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs
 
     check_image_folder(root, "DATA", "DATA")
     class_dirs = image_class_dirs(root)
