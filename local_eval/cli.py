@@ -22,6 +22,8 @@ COMMANDS = {
     "timing": ("local_eval.tools.timing", "time a preset's training steps on this CPU"),
     "throughput": ("local_eval.tools.throughput", "time the model and the data loader apart "
                                                   "(GPU sizing)"),
+    "stats": ("local_eval.tools.data_stats", "measure datasets without training: intensity, "
+                                             "colour, blank crops, edges, separability"),
 }
 PROG = "python -m local_eval"
 

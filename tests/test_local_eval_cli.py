@@ -522,7 +522,8 @@ def test_one_command_shell(capsys):
     with exit code 2 for no or an unknown command."""
     from local_eval.cli import COMMANDS
 
-    assert list(COMMANDS) == ["run", "compare", "noise", "digits", "timing", "throughput"]
+    assert list(COMMANDS) == ["run", "compare", "noise", "digits", "timing", "throughput",
+                             "stats"]
     for command in COMMANDS:
         with pytest.raises(SystemExit) as stop:
             main([command, "--help"])

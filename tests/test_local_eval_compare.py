@@ -107,13 +107,19 @@ def test_compare_writes_paired_statistics(finished):
         if row["dataset"] == "mine":
             assert row["vs_baseline"] is None
             continue
-        expected = paired_difference(own, mine)
+        # smoke fine-tunes on 4 classes x 4 test images: one image in one epoch is 100 / 16.
+        assert row["vs_baseline"]["score_resolution"] == 100 / 16
+        expected = paired_difference(own, mine, std_floor=100 / 16)
         assert row["vs_baseline"]["mean_difference"] == pytest.approx(expected.mean)
+        assert row["vs_baseline"]["paired_std"] == pytest.approx(expected.std)
         assert row["vs_baseline"]["verdict"] == expected.verdict
     report = json.loads((finished / "runs" / "scratch" / "smoke" / "seed1" / "report.json")
                         .read_text())
     assert report["pretrain"] is None and report["config"]["seed"] == 1
     assert (finished / "cache" / "noise-4x8-16px-seed0").is_dir()
+    # Data diagnostics of every pre-training dataset (not scratch), at smoke's 16 px crop.
+    assert list(summary["data_stats"]) == ["mine", "noise"]
+    assert summary["data_stats"]["noise"]["blank_fraction"] == {"16": 0.0}
     assert (finished / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert (finished / "compare.md").read_text() == markdown(summary)
 

@@ -5,6 +5,7 @@ As for `python -m local_eval`, torch is imported only after the command line is 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Tuple
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training seeds 0..K-1, the same for every dataset (default: 3)")
     parser.add_argument("--baseline", help="dataset the others are compared with (default: the "
                                            "first)")
+    parser.add_argument("--target-diff", type=float, metavar="X",
+                        help="the score difference whose seeds-needed the report gives "
+                             "(default: 5%% of the baseline's mean score per preset)")
     parser.add_argument("--downstream", metavar="SETS",
                         help="as for python -m local_eval (default: each preset's own)")
     add_data_and_runtime_arguments(parser)
@@ -77,6 +81,10 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
                         "--seeds K")
     if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
         raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
+    if args.target_diff is not None and not (math.isfinite(args.target_diff)
+                                             and args.target_diff > 0):
+        raise UserError(f"--target-diff must be a positive score difference, got "
+                        f"{args.target_diff:g}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must not be negative, got {args.workers}")
     presets = [p.strip() for p in args.presets.split(",")]
@@ -106,7 +114,8 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     return ComparePlan(out=args.out, datasets=tuple(datasets), configs=configs,
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
                        cifar_root=args.cifar_root, downstream_dir=args.downstream_dir,
-                       download=args.download, calibrate=tables)
+                       download=args.download, calibrate=tables,
+                       target_diff=args.target_diff)
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:

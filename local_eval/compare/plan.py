@@ -47,6 +47,7 @@ class ComparePlan:
     downstream_dir: Optional[Path] = None
     download: bool = False
     calibrate: Tuple[str, ...] = ()  # 4th-place tables to rank-correlate with (not part of the plan)
+    target_diff: Optional[float] = None  # the difference "seeds for X" is about (report only)
 
     @property
     def presets(self) -> Tuple[str, ...]:

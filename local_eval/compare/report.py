@@ -12,10 +12,12 @@ from typing import Any, Dict, List, Optional
 from submission.fileio import write_atomic
 
 from ..run.outputs import figure_png, write_json
+from .power import MAX_SEEDS_REPORTED, power_summary, resolution_of
 from .stats import mean_std, paired_difference, spearman, t_quantile
 
 METRIC = ("score = mean over the downstream sets of the sum over fine-tuning epochs "
           "ceil(E/2)..E of (100 - top-1 %); lower is better")
+DEFAULT_TARGET_FRACTION = 0.05  # --target-diff unset: 5% of the baseline's mean score
 
 
 def _row(plan, reports: Dict[tuple, Dict[str, Any]], dataset: str, preset: str
@@ -38,13 +40,28 @@ def _row(plan, reports: Dict[tuple, Dict[str, Any]], dataset: str, preset: str
     if paired:
         base = [reports[(plan.baseline, preset, s)]["score"] for s in paired]
         mine = [reports[(dataset, preset, s)]["score"] for s in paired]
-        result = paired_difference(mine, base)
+        resolution = resolution_of(reports[(d, preset, s)] for s in paired
+                                   for d in (dataset, plan.baseline))
+        result = paired_difference(mine, base, std_floor=resolution or 0.0)
         row["vs_baseline"] = {
             "baseline": plan.baseline, "seeds": paired, "n": result.n,
-            "mean_difference": result.mean, "std_difference": result.std,
+            "mean_difference": result.mean, "std_difference": result.observed_std,
+            "score_resolution": resolution, "paired_std": result.std,
             "ci95": None if result.low is None else [result.low, result.high],
-            "t_quantile": result.t, "verdict": result.verdict}
+            "t_quantile": result.t, "verdict": result.verdict,
+            **power_summary(result.n, result.std, target_difference(plan, reports, preset))}
     return row
+
+
+def target_difference(plan, reports: Dict[tuple, Dict[str, Any]], preset: str
+                      ) -> Optional[float]:
+    """--target-diff, else 5% of the baseline's mean score under `preset` (None: no seed of
+    the baseline has finished)."""
+    if plan.target_diff is not None:
+        return plan.target_diff
+    scores = [reports[(plan.baseline, preset, s)]["score"] for s in plan.seeds
+              if (plan.baseline, preset, s) in reports]
+    return DEFAULT_TARGET_FRACTION * sum(scores) / len(scores) if scores else None
 
 
 def summarize(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:
@@ -60,6 +77,7 @@ def summarize(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:
                      else report["downstream_scores"]})
     rows = [_row(plan, reports, d.name, p) for p in plan.presets for d in plan.datasets]
     return {"metric": METRIC, "baseline": plan.baseline, "seeds": list(plan.seeds),
+            "target_diff": plan.target_diff,
             "calibration": calibration(plan, rows),
             "complete": all(r["status"] == "finished" for r in runs),
             "finished_runs": sum(r["status"] == "finished" for r in runs),
@@ -88,6 +106,22 @@ def calibration(plan, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     return result
 
 
+def _target_source(summary: Dict[str, Any]) -> str:
+    target = summary.get("target_diff")
+    return "5% of the baseline's mean score per preset" if target is None else \
+        f"--target-diff {target:g}"
+
+
+def _power_cells(comparison: Dict[str, Any]) -> str:
+    """The paired sd, MDD and seeds-for-X cells (with the row's closing bar)."""
+    seeds = comparison["seeds_for_target"]
+    target = comparison["target_difference"]
+    needed = "–" if target is None or not comparison["paired_std"] else \
+        f"{'> ' + format(MAX_SEEDS_REPORTED, ',') if seeds is None else seeds} (X = {target:.2f})"
+    return (f"| {_number(comparison['paired_std'])} "
+            f"| {_number(comparison['min_detectable_difference'])} | {needed} |")
+
+
 def _number(value: Optional[float], signed: bool = False) -> str:
     if value is None:
         return "–"
@@ -101,13 +135,18 @@ def markdown(summary: Dict[str, Any]) -> str:
              f"finished)", "",
              f"{METRIC}. Seeds {', '.join(map(str, summary['seeds']))}; Δ is the paired "
              f"difference to `{baseline}` (same seeds) with its 95% Student-t interval; "
-             f"better / worse when the interval excludes 0.", "",
-             f"| preset | dataset | score mean ± std | n | Δ vs {baseline} [95% CI] | verdict |",
-             "|---|---|---|---|---|---|"]
+             f"better / worse when the interval excludes 0. Paired sd: the spread of the "
+             f"differences, at least the score's resolution (one test image in one scored "
+             f"epoch). MDD: the smallest true difference that n seeds detect with 80% power "
+             f"(two-sided paired t-test at the 5% level); seeds for ±X: how many would detect "
+             f"a difference of X ({_target_source(summary)}).", "",
+             f"| preset | dataset | score mean ± std | n | Δ vs {baseline} [95% CI] | verdict "
+             f"| paired sd | MDD (80%) | seeds for ±X |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in summary["summary"]:
         spread = "" if row["std"] is None else f" ± {row['std']:.2f}"
         score = "–" if row["mean"] is None else f"{row['mean']:.2f}{spread}"
-        versus, verdict = "–", ""
+        versus, verdict, power = "–", "", "| | | |"
         if row["dataset"] == baseline:
             versus, verdict = "baseline", ""
         elif row["vs_baseline"] is not None:
@@ -117,8 +156,9 @@ def markdown(summary: Dict[str, Any]) -> str:
                 "" if interval is None else
                 f" [{_number(interval[0], True)}, {_number(interval[1], True)}]")
             verdict = comparison["verdict"]
+            power = _power_cells(comparison)
         lines.append(f"| {row['preset']} | {row['dataset']} | {score} | {row['n']} | {versus} "
-                     f"| {verdict} |")
+                     f"| {verdict} {power}")
     for table, presets in summary.get("calibration", {}).items():
         lines += ["", f"Calibration against the 4th-place table `{table}` (Spearman rank correlation "
                   "of our mean scores with the published values; +1: the same order, -1: reversed):", "",
@@ -126,7 +166,9 @@ def markdown(summary: Dict[str, Any]) -> str:
         for preset, entry in presets.items():
             rho = "–" if entry["spearman"] is None else f"{entry['spearman']:+.2f}"
             lines.append(f"| {preset} | {entry['n']} | {rho} |")
-    return "\n".join(lines) + "\n"
+    from .diagnostics import stats_lines
+
+    return "\n".join(lines + stats_lines(summary.get("data_stats") or {})) + "\n"
 
 
 def plot(summary: Dict[str, Any]) -> bytes:
@@ -170,7 +212,10 @@ def plot(summary: Dict[str, Any]) -> bytes:
 
 def write_outputs(plan, reports: Dict[tuple, Dict[str, Any]]) -> Dict[str, Any]:
     """Write compare.json, compare.md and compare.png; returns compare.json's content."""
+    from .diagnostics import dataset_diagnostics
+
     summary = summarize(plan, reports)
+    summary["data_stats"] = dataset_diagnostics(plan)
     write_json(summary, plan.out / "compare.json")
     write_atomic(plan.out / "compare.md", markdown(summary).encode())
     write_atomic(plan.out / "compare.png", plot(summary))

@@ -92,11 +92,13 @@ class PairedDifference:
 
     n: int
     mean: float
-    std: Optional[float]
+    std: Optional[float]  # the spread the interval uses: max(observed_std, std_floor)
     low: Optional[float]
     high: Optional[float]
     t: Optional[float]  # the quantile used, t(1 - (1 - confidence) / 2, n - 1)
     confidence: float
+    observed_std: Optional[float] = None  # the sample standard deviation of the differences
+    std_floor: float = 0.0
 
     @property
     def verdict(self) -> str:
@@ -110,19 +112,26 @@ class PairedDifference:
 
 
 def paired_difference(values: Sequence[float], baseline: Sequence[float],
-                      confidence: float = 0.95) -> PairedDifference:
-    """Paired comparison of two score lists of equal length (same seeds, same order)."""
+                      confidence: float = 0.95, std_floor: float = 0.0) -> PairedDifference:
+    """Paired comparison of two score lists of equal length (same seeds, same order).
+
+    The spread of the differences is taken to be at least `std_floor` (the score's resolution,
+    local_eval.compare.power): quantised scores can differ identically seed after seed, and a
+    spread of 0 would make a zero-width interval, a verdict from noise.
+    """
     if len(values) != len(baseline) or not values:
         raise ValueError(f"need two equally long non-empty lists, got {len(values)} and "
                          f"{len(baseline)}")
     differences = [v - b for v, b in zip(values, baseline)]
-    mean, std = mean_std(differences)
+    mean, observed = mean_std(differences)
     n = len(differences)
-    if std is None:
-        return PairedDifference(n, mean, None, None, None, None, confidence)
+    if observed is None:
+        return PairedDifference(n, mean, None, None, None, None, confidence, None, std_floor)
+    std = max(observed, std_floor)
     t = t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1)
     half = t * std / math.sqrt(n)
-    return PairedDifference(n, mean, std, mean - half, mean + half, t, confidence)
+    return PairedDifference(n, mean, std, mean - half, mean + half, t, confidence, observed,
+                            std_floor)
 
 
 def ranks(values: Sequence[float]) -> list:

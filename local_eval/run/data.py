@@ -12,11 +12,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from submission.errors import UserError
 
 from .config import EvalConfig
+from .folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs  # noqa: F401 (re-export)
 from .transforms import finetune_transforms, pretrain_transform
 
 # Subsets of at most this many image files are decoded in full before training (about a second
@@ -136,32 +136,6 @@ def check_images(dataset: Dataset, progress: bool) -> None:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise UserError(f"{dataset.flag}: {len(bad)} of the {len(dataset)} selected images cannot "
                         f"be read: {bad[0]}{more}; regenerate or delete them")
-
-
-def image_class_dirs(root: Path) -> List[Path]:
-    """Sorted class folders of `root` that hold at least one image file."""
-    extensions = tuple(IMG_EXTENSIONS)
-    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
-            and any(f.name.lower().endswith(extensions) for f in d.iterdir())]
-
-
-def check_image_folder(path: Path, what: str, flag: str) -> int:
-    """Validate an ImageFolder root; returns its number of classes. Raises UserError."""
-    if not path.exists():
-        raise UserError(f"{what} {path} does not exist; pass an ImageFolder root with {flag}")
-    if not path.is_dir():
-        raise UserError(f"{what} {path} is not a folder; pass an ImageFolder root with {flag}")
-    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
-    if not entries:
-        raise UserError(f"{what} {path} is empty; generate a dataset into it first")
-    classes = image_class_dirs(path)
-    if not classes:
-        raise UserError(f"{what} {path} is not an ImageFolder: expected {path}/<class>/<image> "
-                        f"with {', '.join(IMG_EXTENSIONS[:3])} ... files")
-    if len(classes) < 2:
-        raise UserError(f"{what} {path} has {len(classes)} class folder with images; at least 2 "
-                        f"are needed to train a classifier")
-    return len(classes)
 
 
 def first_per_class(targets: Sequence[int], num_classes: int,
