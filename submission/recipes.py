@@ -144,9 +144,9 @@ _VARIANTS = {  # name -> (description, image_augment changes, point_augment chan
                          "column, p and position from their code: inferred)", {}, {"noise_std": 0.01, "noise_p": 0.5}, {}),
     "fractal-pc-pointwolf": ("fractal-4th + PointWOLF as their copy rescales it, to the unit sphere (exp 013, CIFAR-100 "
                              "72.08%; certain)", {}, {"pointwolf": True, "pointwolf_rescale": "unit_sphere"}, {}),
-    "fractal-pc-diamond": ("fractal-4th over a diamond-square plasma background (exp 022, CIFAR-100 71.84%; certain "
-                           "column; our plasma, not their (2^n+1)-grid uint8 one, whose compositing is unpublished)",
-                           {}, {"background": "diamond_square"}, {}),
+    "fractal-pc-diamond": ("fractal-4th over the 4th place's diamond-square background (exp 022, CIFAR-100 71.84%; "
+                           "certain column; its resizing and compositing are unpublished: cropped to size, 'over')",
+                           {}, {"background": "diamond_square", "background_style": "4th"}, {}),
 }
 
 

@@ -112,7 +112,7 @@ def test_each_variant_changes_only_its_experiment_from_fractal_4th():
         "fractal-pc-50k": {pa + "subsample", "fractal.points"},
         "fractal-pc-noise": {pa + "noise_std", pa + "noise_p"},
         "fractal-pc-pointwolf": {pa + "pointwolf", pa + "pointwolf_rescale"},
-        "fractal-pc-diamond": {pa + "background"},
+        "fractal-pc-diamond": {pa + "background", pa + "background_style"},
     }
     best = create_recipe(BEST)
     assert {name: changed_fields(create_recipe(name), best) for name in VARIANTS} == expected
@@ -378,6 +378,46 @@ def test_diamond_square_is_a_smooth_seeded_plasma(size):
     assert rgb.shape == (size, size, 3) and rgb.dtype == np.float32 and 0 <= rgb.min() and rgb.max() <= 1
 
 
+def their_diamond_square_loop(n: int, corners: np.ndarray, decay: float) -> np.ndarray:
+    """notebooks/_diamondsquare.py's `diamond_square` restated with its row loop, noise off."""
+    s = 2 ** n + 1
+    a = np.zeros((s, s))
+    a[0::s - 1, 0::s - 1] = corners
+    for k in range(1, n + 1):
+        ss, ni = s // 2 ** k, 2 ** k
+        up, left = np.meshgrid(np.arange(0, ni, 2) * ss, np.arange(0, ni, 2) * ss, indexing="ij")
+        a[up + ss, left + ss] = 0.25 * (a[up, left] + a[up, left + 2 * ss] + a[up + 2 * ss, left]
+                                        + a[up + 2 * ss, left + 2 * ss])
+        idx = np.arange(ni) * ss
+        before = np.where(idx > 0, idx - ss, s - ss - 1)
+        for i, r in enumerate(idx):
+            cols = idx[1 - i % 2::2]
+            a[r, cols] = 0.25 * (a[before[i], cols] + a[r, np.where(cols > 0, cols - ss, s - ss - 1)]
+                                 + a[r, cols + ss] + a[r + ss, cols])
+    return a
+
+
+def test_diamond_square_4th_is_their_grid_and_colouring():
+    from submission.families.fractal.backgrounds import diamond_square_4th, diamond_square_background_4th
+
+    class NoNoise:  # their corners, no noise: the grid arithmetic alone
+        def random(self, shape):
+            return np.array([[0.2, 0.9], [0.4, 0.7]])
+
+        def uniform(self, low, high, shape):
+            return np.zeros(shape)
+
+    np.testing.assert_array_equal(diamond_square_4th(6, NoNoise(), 0.6),
+                                  their_diamond_square_loop(6, np.array([[0.2, 0.9], [0.4, 0.7]]), 0.6))
+    height = diamond_square_4th(5, rng_for(0, 4, 0, 0), 0.6)
+    assert (height[-1, 1:-1] == 0).all() and (height[1:-1, -1] == 0).all()  # never set, as theirs
+    rgb = diamond_square_background_4th(48, rng_for(0, 4, 0, 0))
+    assert rgb.shape == (48, 48, 3) and rgb.dtype == np.float32
+    np.testing.assert_array_equal(rgb, diamond_square_background_4th(48, rng_for(0, 4, 0, 0)))
+    value = rgb.max(-1)  # V = clip(h U(0.3, 0.6) + U(0.4, 0.6)) x 255: a mid-to-bright, low-saturation backdrop
+    assert 0.2 < value.mean() < 1 and ((value - rgb.min(-1)) / np.maximum(value, 1e-6)).max() < 0.75
+
+
 # --- bad values: one line each ---
 
 @pytest.mark.parametrize("data, message", [
@@ -409,6 +449,8 @@ def test_diamond_square_is_a_smooth_seeded_plasma(size):
     ({"point_augment": {"noise_p": 1.5}}, "point_augment.noise_p must be a finite number a probability in [0, 1]"),
     ({"point_augment": {"colorize_style": "theirs"}},
      "unknown point_augment.colorize_style 'theirs'; choose one of ['ours', '4th']"),
+    ({"point_augment": {"background_style": "wacv"}},
+     "unknown point_augment.background_style 'wacv'; choose one of ['ours', '4th']"),
     ({"point_augment": {"pointwolf_rescale": "sphere"}},
      "unknown point_augment.pointwolf_rescale 'sphere'; choose one of ['restore', 'unit_sphere']"),
 ])

@@ -15,7 +15,7 @@ MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and t
 MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
 BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
-COLORIZE_STYLES = ("ours", "4th")  # point_augment.colorize_style
+COLORIZE_STYLES = ("ours", "4th")  # point_augment.colorize_style and background_style
 POINTWOLF_RESCALES = ("restore", "unit_sphere")  # point_augment.pointwolf_rescale
 MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
 # FractalConfig.normalization: ours (each axis centred on its mid-range, the longest axis scaled to
@@ -81,6 +81,9 @@ class PointAugmentConfig:
     # What the points are composited over: black, or a colourised diamond-square plasma fractal
     # (Anderson & Farrell 2021; see backgrounds.py). Did not help in the 4th-place study.
     background: str = "black"
+    # "4th": the 4th place's diamond-square (notebooks/_diamondsquare.py, pc exp 022): a (2^n + 1) grid,
+    # random corners, raw heights to uint8 OpenCV HSV (hue wraps). "ours": see backgrounds.py.
+    background_style: str = COLORIZE_STYLES[0]
 
     def __post_init__(self) -> None:
         _validate_point_augment(self)
@@ -173,4 +176,6 @@ def _validate_point_augment(pa: PointAugmentConfig) -> None:
                 f"in [1, {MAX_POINT_SCALE:g}] (e.g. 3)")
     need_number("point_augment.pointwolf_translate", pa.pointwolf_translate, lambda v: 0 <= v <= MAX_POINT_SHIFT,
                 f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.25)")
+    need(pa.background_style in COLORIZE_STYLES,
+         f"unknown point_augment.background_style {_short(pa.background_style)}; choose one of {list(COLORIZE_STYLES)}")
     need(pa.background in BACKGROUNDS, f"unknown point_augment.background {_short(pa.background)}; choose one of {list(BACKGROUNDS)}")
