@@ -136,14 +136,15 @@ _VARIANTS = {  # name -> (description, image_augment changes, point_augment chan
                                    {**_NO_IMAGE_AUGMENT, "trivialaugment_p": 1.0}, {}, {}),
     "fractal-pc-base": ("fractal-4th without random point subsampling (exp 001, CIFAR-100 73.23%; certain: its "
                         "image side, probably no augmentation, is inferred and not applied)", {}, {"subsample": False}, {}),
-    "fractal-pc-colorize": ("fractal-pc-base with the 4th place's z colouring (exp 002, CIFAR-100 71.83%; certain)",
+    "fractal-pc-colorize": ("fractal-pc-base with the 4th place's z colouring at its function defaults (exp 002, "
+                            "CIFAR-100 71.83%; certain column, defaults rather than the notebook's 0.8/0.8 inferred)",
                             {}, {"subsample": False, "colorize": True, "colorize_style": "4th"}, {}),
     "fractal-pc-50k": ("fractal-pc-base with 50k points per category (exp 003, CIFAR-100 72.95%; certain)",
                        {}, {"subsample": False}, {"points": 50_000}),
     "fractal-pc-noise": ("fractal-4th + Gaussian point noise std 0.01, p 0.5 (exp 011, CIFAR-100 72.69%; certain "
                          "column, p and position from their code: inferred)", {}, {"noise_std": 0.01, "noise_p": 0.5}, {}),
     "fractal-pc-pointwolf": ("fractal-4th + PointWOLF as their copy rescales it, to the unit sphere (exp 013, CIFAR-100 "
-                             "72.08%; certain)", {}, {"pointwolf": True, "pointwolf_rescale": "unit_sphere"}, {}),
+                             "72.08%; certain column, its position in the point chain inferred)", {}, {"pointwolf": True, "pointwolf_rescale": "unit_sphere"}, {}),
     "fractal-pc-diamond": ("fractal-4th over the 4th place's diamond-square background (exp 022, CIFAR-100 71.84%; "
                            "certain column; its resizing and compositing are unpublished: cropped to size, 'over')",
                            {}, {"background": "diamond_square", "background_style": "4th"}, {}),
