@@ -12,6 +12,7 @@ from .seeding import int_seed
 
 ImageAugmenter = Callable[[np.ndarray, int], np.ndarray]
 _BORDERS = {"constant": 0, "reflect101": 4}  # ImageAugmentConfig.affine_border -> cv2.BORDER_CONSTANT / _REFLECT_101
+OPTICAL_DISTORT_LIMIT_131 = 0.05  # albumentations 1.3.1 OpticalDistortion(distort_limit=0.05) default
 
 
 def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
@@ -20,8 +21,8 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
     Transpose and flips, shift-scale-rotate (Affine, black fill), brightness/contrast and
     hue/saturation/value: the 4th-place entry's best recipe (`affine_kind`, `affine_border` and
     `hsv_grey_tint` switch to how albumentations 1.x, which they ran, did the last three). Then, off by default: Cutout
-    (CoarseDropout, black rectangles), distortion (GridDistortion) and torchvision's
-    TrivialAugmentWide. A transform with p = 0 is left out; transform i of those left in draws
+    (CoarseDropout or 1.3.1's Cutout, black rectangles), distortion (GridDistortion, or OneOf
+    optical/grid) and torchvision's TrivialAugmentWide. A transform with p = 0 is left out; transform i of those left in draws
     from its own seed `int_seed(seed, i)`, so adding one at the end keeps the others' draws.
     """
     try:
@@ -46,14 +47,8 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
         (cfg.hsv_p, lambda p: (_grey_tinting_hsv(A) if cfg.hsv_grey_tint else A.HueSaturationValue)(
             hue_shift_limit=cfg.hue_shift_limit, sat_shift_limit=cfg.sat_shift_limit,
             val_shift_limit=cfg.val_shift_limit, p=p)),
-        (cfg.cutout_p, lambda p: A.CoarseDropout(num_holes_range=(1, cfg.cutout_holes),
-                                                 hole_height_range=(cfg.cutout_size / 2, cfg.cutout_size),
-                                                 hole_width_range=(cfg.cutout_size / 2, cfg.cutout_size), fill=0, p=p)),
-        # Reflected border (albumentations 1.x's default): with a constant border GridDistortion
-        # blacks out the last row and column of every image.
-        (cfg.distortion_p, lambda p: A.GridDistortion(num_steps=5, distort_limit=cfg.distortion_limit,
-                                                      interpolation=cv2.INTER_LINEAR,
-                                                      border_mode=cv2.BORDER_REFLECT_101, p=p)),
+        (cfg.cutout_p, lambda p: _cutout(A, cfg, p)),
+        (cfg.distortion_p, lambda p: _distortion(A, cv2, cfg, p)),
     ]
     compose = A.Compose([make(p) for p, make in candidates if p > 0], seed=0)
     trivial = _trivial_augment(cfg.trivialaugment_p, int(len(compose.transforms)))
@@ -68,6 +63,49 @@ def build_image_augmenter(cfg: ImageAugmentConfig) -> ImageAugmenter:
         return image if trivial is None else trivial(image, seed)
 
     return augment
+
+
+def _cutout(A, cfg: ImageAugmentConfig, p: float):
+    """Black rectangles, cutout_holes_min..cutout_holes of them: CoarseDropout with sides a fraction
+    `cutout_size` of the image, or (cutout_size_px > 0) albumentations 1.3.1's `Cutout` squares."""
+    holes = (cfg.cutout_holes_min, cfg.cutout_holes)
+    if cfg.cutout_size_px == 0:
+        return A.CoarseDropout(num_holes_range=holes, hole_height_range=(cfg.cutout_size / 2, cfg.cutout_size),
+                               hole_width_range=(cfg.cutout_size / 2, cfg.cutout_size), fill=0, p=p)
+    side = cfg.cutout_size_px
+
+    class Cutout131(A.CoarseDropout):
+        """1.3.1's Cutout (dropout/cutout.py:57-72): each hole's centre is a uniform pixel in
+        [0, H] x [0, W]; its corner is the centre minus side // 2, both clipped to the image, so
+        holes at the bottom and right edges are cut (CoarseDropout keeps holes whole)."""
+
+        def get_params_dependent_on_data(self, params, data):
+            height, width = params["shape"][:2]
+            count = self.py_random.randint(*self.num_holes_range)
+            y1 = np.clip(self.random_generator.integers(0, height + 1, size=count) - side // 2, 0, height)
+            x1 = np.clip(self.random_generator.integers(0, width + 1, size=count) - side // 2, 0, width)
+            corners = np.stack([x1, y1, np.minimum(x1 + side, width), np.minimum(y1 + side, height)], axis=-1)
+            return {"holes": corners, "seed": self.random_generator.integers(0, 2**32 - 1)}
+
+    return Cutout131(num_holes_range=holes, hole_height_range=(side, side), hole_width_range=(side, side), fill=0, p=p)
+
+
+def _distortion(A, cv2, cfg: ImageAugmentConfig, p: float):
+    """GridDistortion (5 x 5 grid), or (distortion_kind "optical_or_grid") the 4th place's
+    `OneOf([OpticalDistortion(), GridDistortion()])` (generator.py:141) at albumentations 1.3.1's
+    defaults. Reflected border (1.x's default): with a constant border GridDistortion blacks out
+    the last row and column of every image."""
+    grid = A.GridDistortion(num_steps=5, distort_limit=cfg.distortion_limit, interpolation=cv2.INTER_LINEAR,
+                            border_mode=cv2.BORDER_REFLECT_101, normalized=cfg.grid_normalized,
+                            p=p if cfg.distortion_kind == "grid" else 1.0)
+    if cfg.distortion_kind == "grid":
+        return grid
+    # 1.3.1 OpticalDistortion: k ~ U(-0.05, 0.05), camera matrix fx = w, fy = h, centre shift
+    # round(U(-0.05, 0.05)) = 0 px (geometric/transforms.py get_params; functional.py:1124-1153):
+    # exactly 2.0.8's "camera" mode. OneOf picks one child with equal weights (both p 0.5 in 1.3.1).
+    optical = A.OpticalDistortion(distort_limit=(-OPTICAL_DISTORT_LIMIT_131, OPTICAL_DISTORT_LIMIT_131), mode="camera",
+                                  interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_REFLECT_101, p=1.0)
+    return A.OneOf([optical, grid], p=p)
 
 
 def shift_hsv_uint8_albumentations_131(image: np.ndarray, hue_shift: float, sat_shift: float,

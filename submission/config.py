@@ -29,6 +29,7 @@ IMAGE_FORMATS = ("png", "jpg")
 CHANNEL_ORDERS = ("rgb", "bgr")
 AFFINE_KINDS = ("affine", "shift_scale_rotate")  # image_augment.affine_kind
 AFFINE_BORDERS = ("constant", "reflect101")  # image_augment.affine_border
+DISTORTION_KINDS = ("grid", "optical_or_grid")  # image_augment.distortion_kind
 DEVICES = ("auto", "cpu", "cuda")
 
 # Upper bounds: generous for real use (the contest is 1000 x 1000 images of 224 px from 10k
@@ -80,10 +81,20 @@ class ImageAugmentConfig:
     hsv_grey_tint: bool = False
     # Off by default (each made the 4th-place leaderboard score worse); applied after the above.
     cutout_p: float = 0.0  # CoarseDropout: black rectangles
-    cutout_holes: int = 8  # 1..holes rectangles per image
+    cutout_holes: int = 8  # cutout_holes_min..cutout_holes rectangles per image
+    cutout_holes_min: int = 1
     cutout_size: float = 0.1  # rectangle sides drawn in [size / 2, size] x the image side
+    # > 0: albumentations 1.3.1's `Cutout()` instead (the 4th place's exp 010; dropout/cutout.py:35-72):
+    # squares of this side in pixels, centred on uniform pixels and clipped at the border (its
+    # defaults: 8 holes of 8 px, fill 0). 0: `cutout_size` sets the sides.
+    cutout_size_px: int = 0
     distortion_p: float = 0.0  # GridDistortion (5 x 5 grid, reflected border)
     distortion_limit: float = 0.3  # grid steps scaled by 1 + U(-limit, limit)
+    # "optical_or_grid": the 4th place's `OneOf([OpticalDistortion(), GridDistortion()])`
+    # (generator.py:141, exp 011) at 1.3.1's defaults (optical k ~ U(+-0.05)); "grid": GridDistortion.
+    distortion_kind: str = "grid"
+    # 1.3.1's GridDistortion had normalized=False (steps may push pixels outside); 2.0.8 defaults to True.
+    grid_normalized: bool = True
     trivialaugment_p: float = 0.0  # torchvision TrivialAugmentWide (one random op at a random strength)
 
     @property
@@ -361,6 +372,16 @@ def validate(config: Any) -> None:
     need(isinstance(ia.hsv_grey_tint, bool), f"image_augment.hsv_grey_tint must be true or false, got {_short(ia.hsv_grey_tint)}")
     integer("image_augment.cutout_holes", ia.cutout_holes, 1,
             f"image_augment.cutout_holes must be at least 1, got {_short(ia.cutout_holes)} (e.g. 8)", 1000, " (e.g. 8)")
+    integer("image_augment.cutout_holes_min", ia.cutout_holes_min, 1,
+            f"image_augment.cutout_holes_min must be at least 1, got {_short(ia.cutout_holes_min)} (e.g. 1)",
+            ia.cutout_holes, f" (= cutout_holes, {ia.cutout_holes})")
+    integer("image_augment.cutout_size_px", ia.cutout_size_px, 0,
+            f"image_augment.cutout_size_px must be at least 0 (0 = use cutout_size), got {_short(ia.cutout_size_px)}",
+            MAX_IMAGE_SIZE, " pixels (e.g. 8)")
+    need(ia.distortion_kind in DISTORTION_KINDS, f"unknown image_augment.distortion_kind {_short(ia.distortion_kind)}; "
+                                                 f"choose one of {list(DISTORTION_KINDS)}")
+    need(isinstance(ia.grid_normalized, bool),
+         f"image_augment.grid_normalized must be true or false, got {_short(ia.grid_normalized)}")
     need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")
     for name, cls in FAMILY_CONFIGS.items():
         settings = getattr(config, name, None)

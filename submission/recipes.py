@@ -76,45 +76,6 @@ def _visualatom() -> GenerationConfig:
     return GenerationConfig(family="visualatom", image_size=224, device="cpu", image_augment=no_image_augment)
 
 
-# Calibration variants: one factor of the 4th-place study changed from `fractal` (their published
-# numbers are in calibration.py). Image side: its leaderboard table; point side: its CIFAR-100 table
-# (those keep today's image augmentation).
-_NO_IMAGE_AUGMENT = dict(transpose_p=0.0, hflip_p=0.0, vflip_p=0.0, affine_p=0.0, brightness_contrast_p=0.0, hsv_p=0.0)
-_VARIANTS = {  # name -> (description, image_augment changes, point_augment changes, fractal changes)
-    "fractal-aug-none": ("fractal without image augmentation", _NO_IMAGE_AUGMENT, {}, {}),
-    "fractal-aug-flips-ssr-bc": ("fractal with flips, shift-scale-rotate, brightness/contrast (no HSV)",
-                                 {"hsv_p": 0.0}, {}, {}),
-    "fractal-aug-cutout": ("fractal-aug-flips-ssr-bc + Cutout (CoarseDropout, p 0.5)",
-                           {"hsv_p": 0.0, "cutout_p": 0.5}, {}, {}),
-    "fractal-aug-distortion": ("fractal-aug-flips-ssr-bc + GridDistortion (p 0.5)",
-                               {"hsv_p": 0.0, "distortion_p": 0.5}, {}, {}),
-    "fractal-aug-trivialaugment": ("fractal with TrivialAugmentWide as its only image augmentation",
-                                   {**_NO_IMAGE_AUGMENT, "trivialaugment_p": 1.0}, {}, {}),
-    "fractal-pc-base": ("fractal without random point subsampling (shift/scale + rotation only)",
-                        {}, {"subsample": False}, {}),
-    "fractal-pc-colorize": ("fractal-pc-base with z-coloured points", {}, {"subsample": False, "colorize": True}, {}),
-    "fractal-pc-50k": ("fractal-pc-base with 50k points per category", {}, {"subsample": False}, {"points": 50_000}),
-    "fractal-pc-noise": ("fractal + Gaussian point noise (std 0.01)", {}, {"noise_std": 0.01}, {}),
-    "fractal-pc-pointwolf": ("fractal + PointWOLF local deformations", {}, {"pointwolf": True}, {}),
-    "fractal-pc-diamond": ("fractal over a diamond-square plasma background", {}, {"background": "diamond_square"}, {}),
-}
-
-
-def _variant_factory(image: Dict[str, Any], point: Dict[str, Any], fractal: Dict[str, Any],
-                     base_recipe: Callable[[], GenerationConfig] = GenerationConfig) -> Callable[[], GenerationConfig]:
-    """A recipe that is `base_recipe` with these image-augmentation, point-augmentation and fractal changes."""
-    def factory() -> GenerationConfig:
-        base = base_recipe()
-        point_augment = dataclasses.replace(base.fractal.point_augment, **point)
-        return base.replace(image_augment=dataclasses.replace(base.image_augment, **image),
-                            fractal=dataclasses.replace(base.fractal, point_augment=point_augment, **fractal))
-    return factory
-
-
-for _name, (_description, _image, _point, _fractal) in _VARIANTS.items():
-    register_recipe(_name, _description)(_variant_factory(_image, _point, _fractal))
-
-
 # --- Published recipes, exactly (issue 18; docs/families.md "Published recipes, exactly") ---------
 
 @register_recipe("visualatom-paper", "VisualAtom as the public renderer makes it: drawn and kept at 512 px (no resize), "
@@ -151,27 +112,57 @@ def _fractal_4th() -> GenerationConfig:
                         fractal=fractal, image_augment=image_augment)
 
 
-# Calibration variants of `fractal-4th`: the 4th place's best entry with exactly one published
-# experiment's certain changes (doc/Solution.md's tables, S:117-128 and S:140-151). What each
-# experiment probably also changed (the same ID in the other table) is not applied; the
-# certain/inferred split per row is in docs/families.md. Experiments that need a quirk not yet
-# reproduced (8 px Cutout holes, OneOf optical/grid distortion, their colouring, noise p 0.5,
-# unit-sphere PointWOLF, their diamond-square) have no `fractal-4th-*` recipe yet.
-_FRACTAL_4TH_VARIANTS = {  # name -> (description, image_augment changes, point_augment changes, fractal changes)
-    "fractal-4th-aug-none": ("fractal-4th without image augmentation (exp 003's image side, LB 1186.22)",
-                             _NO_IMAGE_AUGMENT, {}, {}),
-    "fractal-4th-aug-flips-ssr-bc": ("fractal-4th without HSV (exp 008, LB 1164.94)", {"hsv_p": 0.0}, {}, {}),
-    "fractal-4th-aug-trivialaugment": ("fractal-4th with TrivialAugmentWide as its only image augmentation "
-                                       "(exp 013's image side, LB 1179.81)",
-                                       {**_NO_IMAGE_AUGMENT, "trivialaugment_p": 1.0}, {}, {}),
-    "fractal-4th-pc-base": ("fractal-4th without random point subsampling (exp 001's point side, CIFAR-100 73.23%)",
-                            {}, {"subsample": False}, {}),
-    "fractal-4th-pc-50k": ("fractal-4th-pc-base with 50k points per category (exp 003's point side, CIFAR-100 72.95%)",
-                           {}, {"subsample": False}, {"points": 50_000}),
+# Calibration variants: the 4th place's best entry (`fractal-4th`, exp 009) with exactly the changes
+# one published experiment's table cell states (doc/Solution.md S:117-128 point cloud, S:140-151
+# image augmentation; the numbers are in local_eval/compare/calibration.py). What the same
+# experiment ID probably also changed in the other table is *inferred* and not applied; the
+# per-row certain/inferred split is in docs/families.md "Calibration variants".
+_NO_IMAGE_AUGMENT = dict(transpose_p=0.0, hflip_p=0.0, vflip_p=0.0, affine_p=0.0, brightness_contrast_p=0.0, hsv_p=0.0)
+_CUTOUT_131 = dict(cutout_p=0.5, cutout_holes=8, cutout_holes_min=8, cutout_size_px=8)  # A131 Cutout(): 8 x 8 px, fill 0
+_OPTICAL_OR_GRID_131 = dict(distortion_p=0.5, distortion_kind="optical_or_grid", grid_normalized=False)  # G:141, A131
+_VARIANTS = {  # name -> (description, image_augment changes, point_augment changes, fractal changes)
+    "fractal-aug-none": ("fractal-4th without image augmentation (exp 003's image side, LB 1186.22; certain: "
+                         "its points, 50k without subsampling, are inferred and not applied)", _NO_IMAGE_AUGMENT, {}, {}),
+    "fractal-aug-flips-ssr-bc": ("fractal-4th without HSV: flips, shift-scale-rotate, brightness/contrast (exp 008, "
+                                 "LB 1164.94; certain)", {"hsv_p": 0.0}, {}, {}),
+    "fractal-aug-cutout": ("fractal-aug-flips-ssr-bc + albumentations 1.3.1 Cutout(): 8 holes of 8 x 8 px, p 0.5 "
+                           "(exp 010, LB 1161.29; certain column, Cutout's parameters inferred: library defaults)",
+                           {"hsv_p": 0.0, **_CUTOUT_131}, {}, {}),
+    "fractal-aug-distortion": ("fractal-aug-flips-ssr-bc + OneOf(OpticalDistortion, GridDistortion) at 1.3.1 "
+                               "defaults, p 0.5 (exp 011, LB 1171.68; certain: its point noise is inferred, not applied)",
+                               {"hsv_p": 0.0, **_OPTICAL_OR_GRID_131}, {}, {}),
+    "fractal-aug-trivialaugment": ("fractal-4th with torchvision's TrivialAugmentWide as its only image augmentation "
+                                   "(exp 013, LB 1179.81; certain: its PointWOLF is inferred, not applied)",
+                                   {**_NO_IMAGE_AUGMENT, "trivialaugment_p": 1.0}, {}, {}),
+    "fractal-pc-base": ("fractal-4th without random point subsampling (exp 001, CIFAR-100 73.23%; certain: its "
+                        "image side, probably no augmentation, is inferred and not applied)", {}, {"subsample": False}, {}),
+    "fractal-pc-colorize": ("fractal-pc-base with the 4th place's z colouring at its function defaults (exp 002, "
+                            "CIFAR-100 71.83%; certain column, defaults rather than the notebook's 0.8/0.8 inferred)",
+                            {}, {"subsample": False, "colorize": True, "colorize_style": "4th"}, {}),
+    "fractal-pc-50k": ("fractal-pc-base with 50k points per category (exp 003, CIFAR-100 72.95%; certain)",
+                       {}, {"subsample": False}, {"points": 50_000}),
+    "fractal-pc-noise": ("fractal-4th + Gaussian point noise std 0.01, p 0.5 (exp 011, CIFAR-100 72.69%; certain "
+                         "column, p and position from their code: inferred)", {}, {"noise_std": 0.01, "noise_p": 0.5}, {}),
+    "fractal-pc-pointwolf": ("fractal-4th + PointWOLF as their copy rescales it, to the unit sphere (exp 013, CIFAR-100 "
+                             "72.08%; certain column, its position in the point chain inferred)", {}, {"pointwolf": True, "pointwolf_rescale": "unit_sphere"}, {}),
+    "fractal-pc-diamond": ("fractal-4th over the 4th place's diamond-square background (exp 022, CIFAR-100 71.84%; "
+                           "certain column; its resizing and compositing are unpublished: cropped to size, 'over')",
+                           {}, {"background": "diamond_square", "background_style": "4th"}, {}),
 }
 
 
-for _name, (_description, _image, _point, _fractal_changes) in _FRACTAL_4TH_VARIANTS.items():
+def _variant_factory(image: Dict[str, Any], point: Dict[str, Any], fractal: Dict[str, Any],
+                     base_recipe: Callable[[], GenerationConfig]) -> Callable[[], GenerationConfig]:
+    """A recipe that is `base_recipe` with these image-augmentation, point-augmentation and fractal changes."""
+    def factory() -> GenerationConfig:
+        base = base_recipe()
+        point_augment = dataclasses.replace(base.fractal.point_augment, **point)
+        return base.replace(image_augment=dataclasses.replace(base.image_augment, **image),
+                            fractal=dataclasses.replace(base.fractal, point_augment=point_augment, **fractal))
+    return factory
+
+
+for _name, (_description, _image, _point, _fractal_changes) in _VARIANTS.items():
     register_recipe(_name, _description)(_variant_factory(_image, _point, _fractal_changes, _fractal_4th))
 
 

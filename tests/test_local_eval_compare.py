@@ -241,11 +241,11 @@ def test_calibration_is_oriented_so_plus_one_means_the_published_order():
     # Our score is lower-is-better: the same as the leaderboard, the opposite of an accuracy.
     rows = [{"dataset": r, "preset": "p", "mean": v, "n": 1} for r, v in board.items()]
     rows += [{"dataset": r, "preset": "p", "mean": -v, "n": 1} for r, v in accuracy.items()
-             if r != "fractal"]
+             if r != "fractal-4th"]
     result = calibration(plan, rows)
     assert result["image_augment"]["p"]["spearman"] == pytest.approx(1.0)
     assert result["image_augment"]["p"]["n"] == len(board)
-    # fractal's row holds its leaderboard score here, so the point-cloud order is not perfect.
+    # fractal-4th's row holds its leaderboard score here, so the point-cloud order is not perfect.
     assert result["point_cloud"]["p"]["n"] == len(accuracy)
     assert -1.0 <= result["point_cloud"]["p"]["spearman"] < 1.0
 
@@ -273,7 +273,7 @@ def test_a_generation_config_is_generated_once_sized_to_the_presets(tmp_path):
         parse_dataset("recipe:nope")
 
 
-def test_calibrate_adds_the_tables_recipes_with_fractal_as_baseline(tmp_path):
+def test_calibrate_adds_the_tables_recipes_with_fractal_4th_as_baseline(tmp_path):
     from local_eval.compare.calibration import published
     from local_eval.compare.cli import build_parser, plan_from_args
 
@@ -281,7 +281,7 @@ def test_calibrate_adds_the_tables_recipes_with_fractal_as_baseline(tmp_path):
                                       str(tmp_path / "cmp"), "--presets", "smoke", "--seeds", "2"])
     plan = plan_from_args(args)
     names = [d.name for d in plan.datasets]
-    assert names[0] == "fractal" and plan.baseline == "fractal" and names[-1] == "scratch"
+    assert names[0] == "fractal-4th" and plan.baseline == "fractal-4th" and names[-1] == "scratch"
     assert set(names[:-1]) == set(published("image_augment")) and plan.calibrate == ("image_augment",)
     with pytest.raises(UserError, match="unknown calibration table 'nope'"):
         plan_from_args(build_parser().parse_args(["--calibrate", "nope", "--out", str(tmp_path / "x")]))

@@ -95,6 +95,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     if len(set(presets)) != len(presets):
         raise UserError(f"--presets {args.presets} lists a preset twice; list each once")
     configs = {p: config_from_args(args, p) for p in presets}
+    from .calibration import BEST_ENTRY
     from .datasets import parse_dataset, resolve_datasets
     from .plan import ComparePlan
 
@@ -106,7 +107,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
                         "--calibrate TABLES")
     datasets = resolve_datasets([parse_dataset(text) for text in texts], list(configs.values()))
     names = [d.name for d in datasets]
-    baseline = args.baseline or ("fractal" if tables and "fractal" in names else names[0])
+    baseline = args.baseline or (BEST_ENTRY if tables and BEST_ENTRY in names else names[0])
     if baseline not in names:
         raise UserError(f"--baseline {baseline} is not one of the datasets {', '.join(names)}")
     downstream = {p: resolve_downstream(args.downstream, args.downstream_dir, p)
@@ -132,11 +133,11 @@ def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
 
 
 def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
-    """The tables' recipes, `fractal` (in both tables: the baseline) first."""
-    from .calibration import published
+    """The tables' recipes, `fractal-4th` (in both tables: the baseline) first."""
+    from .calibration import BEST_ENTRY, published
 
     recipes = [r for t in tables for r in published(t)]
-    return sorted(dict.fromkeys(recipes), key=lambda r: (r != "fractal", recipes.index(r)))
+    return sorted(dict.fromkeys(recipes), key=lambda r: (r != BEST_ENTRY, recipes.index(r)))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

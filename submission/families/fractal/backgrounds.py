@@ -57,9 +57,52 @@ def diamond_square_background(size: int, rng: np.random.Generator) -> np.ndarray
     return rgb.astype(np.float32)
 
 
-BACKGROUNDS = {"diamond_square": diamond_square_background}  # name -> (size, rng) -> (size, size, 3) float32
+def diamond_square_4th(n: int, rng: np.random.Generator, decay: float) -> np.ndarray:
+    """(2**n + 1, 2**n + 1) float64 height map as the 4th place's notebooks/_diamondsquare.py makes it
+    (not normalised): random corners U(0, 1), level k's noise U(+-0.5 exp(decay (1 - k))), the square
+    step wrapping the first row/column round to the last-but-one, and the last row and column left
+    at 0 between the corners (their index ranges never reach them; the crop to `size` drops them,
+    but the diamond centres next to them average the zeros in). Their row loop is one vectorised
+    step per parity here: the square step reads only points set before it.
+    """
+    s = (1 << n) + 1
+    height = np.zeros((s, s))
+    height[0::s - 1, 0::s - 1] = rng.random((2, 2))
+    for k in range(1, n + 1):
+        amplitude, step, count = 0.5 * np.exp(decay * (1 - k)), s >> k, 1 << k
+        centre = np.arange(0, count, 2) * step + step  # diamond step: centres of the level's squares
+        r, c = np.ix_(centre, centre)
+        height[r, c] = 0.25 * (height[r - step, c - step] + height[r - step, c + step] + height[r + step, c - step]
+                               + height[r + step, c + step]) + rng.uniform(-amplitude, amplitude, (len(centre),) * 2)
+        line = np.arange(count) * step
+        before, after = np.where(line > 0, line - step, s - step - 1), line + step
+        for parity in (0, 1):  # even grid rows take odd columns, odd rows even columns
+            i, j = np.ix_(np.arange(parity, count, 2), np.arange(1 - parity, count, 2))
+            mean = 0.25 * (height[before[i], line[j]] + height[line[i], before[j]] + height[line[i], after[j]]
+                           + height[after[i], line[j]])
+            height[line[i], line[j]] = mean + rng.uniform(-amplitude, amplitude, mean.shape)
+    return height
 
 
-def background_image(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def diamond_square_background_4th(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) float32 RGB in [0, 1]: their `colorized_ds(size)` (_diamondsquare.py): the raw
+    height map cropped to size, each HSV channel `clip(h * U(lo, hi) * 255 + U(lo, hi) * 255, 0, 255)`
+    truncated to uint8, then OpenCV's uint8 HSV -> RGB (hue in 0-180 units: values above wrap)."""
+    import cv2
+
+    n = max(1, int(np.ceil(np.log2(size))))
+    height = diamond_square_4th(n, rng, decay=rng.uniform(0.4, 0.8))[:size, :size]
+    scales = rng.uniform([0.25, 0.1, 0.3], [1.0, 0.3, 0.6]) * 255
+    shifts = rng.uniform([0.0, 0.4, 0.4], [1.0, 0.6, 0.6]) * 255
+    hsv = np.clip(height[:, :, None] * scales + shifts, 0, 255).astype(np.uint8)
+    return (cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32) / 255).astype(np.float32)
+
+
+# (name, point_augment.background_style) -> (size, rng) -> (size, size, 3) float32
+BACKGROUNDS = {("diamond_square", "ours"): diamond_square_background,
+               ("diamond_square", "4th"): diamond_square_background_4th}
+
+
+def background_image(name: str, size: int, rng: np.random.Generator, style: str = "ours") -> np.ndarray:
     """(size, size, 3) float32 RGB in [0, 1] of the background `name` (one of config.BACKGROUNDS but "black")."""
-    return BACKGROUNDS[name](size, rng)
+    return BACKGROUNDS[name, style](size, rng)

@@ -15,6 +15,8 @@ MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and t
 MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
 BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
+COLORIZE_STYLES = ("ours", "4th")  # point_augment.colorize_style and background_style
+POINTWOLF_RESCALES = ("restore", "unit_sphere")  # point_augment.pointwolf_rescale
 MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
 # FractalConfig.normalization: ours (each axis centred on its mid-range, the longest axis scaled to
 # [-1, 1]) and the 4th place's (one min-max over all coordinates to [-1, 1], then the mean subtracted).
@@ -57,7 +59,13 @@ class PointAugmentConfig:
     scale_shift_first: bool = False  # scale and shift in the object's frame, then rotate
     rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
+    # Probability that a view gets the noise; the 4th place's function defaults to 0.5 (_point_cloud.py:47-53).
+    noise_p: float = 1.0
     colorize: bool = False  # z-based HSV colouring instead of white points (off: did not help)
+    # "ours": hue = z over a full turn, S = V = 1. "4th": the 4th place's colorize_point_cloud
+    # (_point_cloud.py:74-106, its defaults): OpenCV uint8 HSV with hue uint8(z_norm * 255) in 0-180
+    # units (the top of the cloud wraps round to red again), S ~ U(0.3, 1), V ~ U(0.5, 1) per view.
+    colorize_style: str = COLORIZE_STYLES[0]
     # PointWOLF (Kim et al. 2021), off: weighted local transformations around FPS anchors; the
     # defaults are the paper's (unit-sphere units; see pointcloud.pointwolf).
     pointwolf: bool = False
@@ -66,9 +74,16 @@ class PointAugmentConfig:
     pointwolf_rotate: float = 10.0  # local rotation angles in U(-limit, limit) degrees per axis
     pointwolf_scale: float = 3.0  # local scale in U(1, limit) per axis
     pointwolf_translate: float = 0.25  # local translation in U(-limit, limit) per axis
+    # "restore": deform in unit-sphere units and map back to the input's centre and radius (keeps the
+    # framing). "unit_sphere": as the 4th place's copy of the paper's code (notebooks/_point_wolf.py):
+    # deform in the input's own units and leave the result centred with radius 0.999999.
+    pointwolf_rescale: str = POINTWOLF_RESCALES[0]
     # What the points are composited over: black, or a colourised diamond-square plasma fractal
     # (Anderson & Farrell 2021; see backgrounds.py). Did not help in the 4th-place study.
     background: str = "black"
+    # "4th": the 4th place's diamond-square (notebooks/_diamondsquare.py, pc exp 022): a (2^n + 1) grid,
+    # random corners, raw heights to uint8 OpenCV HSV (hue wraps). "ours": see backgrounds.py.
+    background_style: str = COLORIZE_STYLES[0]
 
     def __post_init__(self) -> None:
         _validate_point_augment(self)
@@ -76,7 +91,7 @@ class PointAugmentConfig:
     @property
     def enabled(self) -> bool:
         """Whether any per-image point-cloud augmentation is on."""
-        return (self.subsample or (self.scale_shift and self.scale_shift_p > 0) or self.rotate or self.noise_std > 0 or self.colorize
+        return (self.subsample or (self.scale_shift and self.scale_shift_p > 0) or self.rotate or (self.noise_std > 0 and self.noise_p > 0) or self.colorize
                 or self.pointwolf or self.background != "black")
 
 
@@ -146,7 +161,12 @@ def _validate_point_augment(pa: PointAugmentConfig) -> None:
     for name in ("isotropic_scale", "scale_shift_first"):
         need(isinstance(getattr(pa, name), bool), f"point_augment.{name} must be true or false, got {_short(getattr(pa, name))}")
     need_number("point_augment.noise_std", pa.noise_std, lambda v: 0 <= v <= MAX_NOISE_STD, f"in [0, {MAX_NOISE_STD:g}] (0 = off)")
+    need_number("point_augment.noise_p", pa.noise_p, lambda v: 0 <= v <= 1, "a probability in [0, 1] (e.g. 0.5)")
+    need(pa.colorize_style in COLORIZE_STYLES,
+         f"unknown point_augment.colorize_style {_short(pa.colorize_style)}; choose one of {list(COLORIZE_STYLES)}")
     need(isinstance(pa.pointwolf, bool), f"point_augment.pointwolf must be true or false, got {_short(pa.pointwolf)}")
+    need(pa.pointwolf_rescale in POINTWOLF_RESCALES,
+         f"unknown point_augment.pointwolf_rescale {_short(pa.pointwolf_rescale)}; choose one of {list(POINTWOLF_RESCALES)}")
     need_int("point_augment.pointwolf_anchors", pa.pointwolf_anchors, 1,
              f"point_augment.pointwolf_anchors must be at least 1, got {_short(pa.pointwolf_anchors)} (e.g. 4)",
              MAX_POINTWOLF_ANCHORS, " (e.g. 4)")
@@ -156,4 +176,6 @@ def _validate_point_augment(pa: PointAugmentConfig) -> None:
                 f"in [1, {MAX_POINT_SCALE:g}] (e.g. 3)")
     need_number("point_augment.pointwolf_translate", pa.pointwolf_translate, lambda v: 0 <= v <= MAX_POINT_SHIFT,
                 f"in [0, {MAX_POINT_SHIFT:g}] (e.g. 0.25)")
+    need(pa.background_style in COLORIZE_STYLES,
+         f"unknown point_augment.background_style {_short(pa.background_style)}; choose one of {list(COLORIZE_STYLES)}")
     need(pa.background in BACKGROUNDS, f"unknown point_augment.background {_short(pa.background)}; choose one of {list(BACKGROUNDS)}")

@@ -119,7 +119,8 @@ class FractalWorker(FamilyWorker):
         background = point_augment.background
         if background != "black":
             backgrounds = torch.from_numpy(np.stack([
-                background_image(background, cfg.image_size, rng_for(cfg.seed, STREAM_BACKGROUND, category, j))
+                background_image(background, cfg.image_size, rng_for(cfg.seed, STREAM_BACKGROUND, category, j),
+                                 point_augment.background_style)
                 for j in indices]))  # (B, H, W, 3) float32
         t1 = time.perf_counter()
         with torch.no_grad():

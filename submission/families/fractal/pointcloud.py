@@ -35,13 +35,30 @@ def z_colors(points: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, np.full((len(z), 1), 0.5)], axis=1).astype(np.float32)
 
 
+def z_colors_4th(points: np.ndarray, saturation: float, value: float) -> np.ndarray:
+    """(M, 3) -> (M, 4) float32 RGBA as the 4th place's colorize_point_cloud (_point_cloud.py:74-106):
+    OpenCV uint8 HSV with hue uint8(z_norm * 255) read in OpenCV's 0-180 hue units (so hues past 180
+    wrap round), S = uint8(saturation * 255), V = uint8(value * 255) for the whole view (the uint8
+    casts truncate, as their assignment into a uint8 array does); alpha 0.5 as our white points."""
+    import cv2
+
+    z = points[:, 2]
+    hsv = np.empty((1, len(z), 3), np.uint8)
+    hsv[0, :, 0] = ((z - z.min()) / max(float(z.max() - z.min()), 1e-12) * 255).astype(np.uint8)
+    hsv[0, :, 1], hsv[0, :, 2] = int(saturation * 255), int(value * 255)
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].astype(np.float32) / 255
+    return np.concatenate([rgb, np.full((len(z), 1), 0.5, np.float32)], axis=1)
+
+
 def augment_cloud(points: np.ndarray, cfg: PointAugmentConfig, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     """One augmented view of a category: points (N, 3) float32 -> (points (M, 3), colors (M, 4)) float32.
 
     Applied in this order: subsample, PointWOLF (deforms the object in its own frame), rotation,
     per-axis scale and shift, noise. Draws are taken in the order of the steps but PointWOLF's last.
     The 4th place's scale/shift (`isotropic_scale`, `scale_shift_first`, `scale_shift_p` < 1) draws
-    one scale instead of three, runs before the rotation, and its coin is drawn after the noise.
+    one scale instead of three, runs before the rotation, and its coin is drawn after the noise;
+    the noise coin (`noise_p` < 1) and their colouring's saturation/value (`colorize_style` "4th")
+    follow it, so the default draws never move.
     """
     pts = points.astype(np.float64)
     if cfg.subsample:
@@ -55,9 +72,13 @@ def augment_cloud(points: np.ndarray, cfg: PointAugmentConfig, rng: np.random.Ge
     noise = rng.normal(0.0, cfg.noise_std, size=pts.shape) if cfg.noise_std > 0 else None
     if scale is not None and cfg.scale_shift_p < 1 and rng.random() >= cfg.scale_shift_p:
         scale = shift = None  # this view keeps scale 1 and shift 0
+    if noise is not None and cfg.noise_p < 1 and rng.random() >= cfg.noise_p:
+        noise = None  # this view keeps its points where they are
+    # The 4th place's colouring draws one saturation and value per view (their defaults' ranges).
+    sat_val = rng.uniform((0.3, 0.5), 1.0) if cfg.colorize and cfg.colorize_style == "4th" else None
     if cfg.pointwolf:
         pts = pointwolf(pts, rng, anchors=cfg.pointwolf_anchors, sigma=cfg.pointwolf_sigma, rotate=cfg.pointwolf_rotate,
-                        scale=cfg.pointwolf_scale, translate=cfg.pointwolf_translate)
+                        scale=cfg.pointwolf_scale, translate=cfg.pointwolf_translate, rescale=cfg.pointwolf_rescale)
     if scale is not None and cfg.scale_shift_first:
         pts = pts * scale + shift
     if rotation is not None:
@@ -67,7 +88,10 @@ def augment_cloud(points: np.ndarray, cfg: PointAugmentConfig, rng: np.random.Ge
     if noise is not None:
         pts = pts + noise
     pts = pts.astype(np.float32)
-    colors = z_colors(pts) if cfg.colorize else np.broadcast_to(WHITE_HALF_ALPHA, (len(pts), 4)).copy()
+    if sat_val is not None:
+        colors = z_colors_4th(pts, *sat_val)
+    else:
+        colors = z_colors(pts) if cfg.colorize else np.broadcast_to(WHITE_HALF_ALPHA, (len(pts), 4)).copy()
     return pts, colors
 
 
@@ -104,7 +128,7 @@ def farthest_points(points: np.ndarray, count: int, rng: np.random.Generator) ->
 
 
 def pointwolf(points: np.ndarray, rng: np.random.Generator, anchors: int = 4, sigma: float = 0.5,
-              rotate: float = 10.0, scale: float = 3.0, translate: float = 0.25) -> np.ndarray:
+              rotate: float = 10.0, scale: float = 3.0, translate: float = 0.25, rescale: str = "restore") -> np.ndarray:
     """PointWOLF (Kim et al., "Point Cloud Augmentation with Weighted Local Transformations",
     ICCV 2021): (N, 3) -> (N, 3) float64, a smooth non-rigid deformation of the cloud.
 
@@ -116,10 +140,15 @@ def pointwolf(points: np.ndarray, rng: np.random.Generator, anchors: int = 4, si
     by a Gaussian kernel (bandwidth `sigma`) of its distance to the anchors, measured on a random
     non-empty subset of the axes. As in the paper's code the result is re-centred and rescaled to
     the unit sphere, then mapped back to the input's centroid and radius so the framing is kept.
-    Defaults are the paper's. All arrays are (anchors, N, 3) at most.
+    `rescale="unit_sphere"` is the 4th place's copy of that code (notebooks/_point_wolf.py): no move
+    to the unit sphere first (the kernel and translations act in the input's units) and the result
+    left centred at the origin with radius 0.999999. Defaults are the paper's. All arrays are
+    (anchors, N, 3) at most.
     """
     centre = points.mean(axis=0)
     radius = max(float(np.sqrt(((points - centre) ** 2).sum(axis=1)).max()), 1e-12)
+    if rescale == "unit_sphere":
+        radius = 1.0  # deform in the input's units (the local transforms commute with the centring)
     pos = (points - centre) / radius
     m = min(anchors, len(pos))
     anchor = pos[farthest_points(pos, m, rng)]  # (M, 3)
@@ -137,7 +166,7 @@ def pointwolf(points: np.ndarray, rng: np.random.Generator, anchors: int = 4, si
     out = (weight[:, :, None] * moved).sum(axis=0) / weight.sum(axis=0)[:, None]
     out = out - out.mean(axis=0)
     out = out / max(float(np.sqrt((out ** 2).sum(axis=1)).max()), 1e-12)
-    return out * radius + centre
+    return out * 0.999999 if rescale == "unit_sphere" else out * radius + centre
 
 
 def pad_views(views: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
