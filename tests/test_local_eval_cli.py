@@ -474,7 +474,7 @@ def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     (spec.out / RUN_FILE).write_text(json.dumps(spec.identity()))
     (pair / "val" / "00000" / "00001.png").unlink()
     forget()
-    with pytest.raises(DataChanged, match="^the downstream folder changed"):
+    with pytest.raises(DataChanged, match="^the downstream set's files changed"):
         check_out_dir(spec)
     # The command line: one line, exit code 2.
     (spec.out / RUN_FILE).write_text(json.dumps({**spec.identity(), "data_content": "0:old"}))
