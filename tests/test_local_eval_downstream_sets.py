@@ -187,6 +187,10 @@ def test_bad_named_sets_fail_in_one_line(root, tmp_path, capsys):
     for name in ("mnist", "caltech101", "caltech256", "omniglot", "cifar10"):
         expect_error(capsys, smoke(generated, out, "--data-root", str(empty), "--downstream",
                                    name), "--download")
+    compare = ["compare", f"mine={generated}", "--out", str(out), "--presets", "smoke",
+               "--seeds", "1", "--data-root", str(empty), "--workers", "0", "--no-progress"]
+    expect_error(capsys, [*compare, "--downstream", "fashion-mnist"], "make downstream")
+    expect_error(capsys, [*compare, "--downstream", "mnist,svhn"], "'svhn' is neither", known)
     assert not out.exists() and list(empty.iterdir()) == []
 
 
@@ -258,6 +262,19 @@ def test_make_downstream_lays_out_debian_files(tmp_path):
     assert again.returncode == 0 and times == {n: (raw / n).stat().st_mtime_ns for n in times}
     data = load_named_set("fashion-mnist", data, uncut())
     assert len(data.train.dataset) == 32 and len(data.test.dataset) == 16
+
+
+def test_make_downstream_refuses_without_root_when_the_package_is_missing(tmp_path):
+    command = ["make", "-s", "-C", str(REPO), "downstream", f"DATA_ROOT={tmp_path / 'data'}",
+               f"FASHION_MNIST_DEB={tmp_path / 'absent'}"]
+    if os.geteuid() == 0:  # play an ordinary user
+        tmp_path.chmod(0o777)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 2
+    first = done.stderr.splitlines()[0]  # make adds its own "*** Error 2" line after ours
+    assert first.startswith("error: ") and "run make downstream as root" in first, done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- end to end -----------------------------------------------------------------------------------
