@@ -157,6 +157,20 @@ def test_a_changed_file_of_a_named_set_is_not_reused(root, tmp_path):
     cifar.out.mkdir()
     (cifar.out / "run.json").write_text(json.dumps(old))
     check_out_dir(cifar)  # still resumes
+    (cifar.out / "run.json").write_text(json.dumps(cifar.identity()))
+    batch = root / "cifar-10-batches-py" / "test_batch"
+    status = batch.stat()
+    os.utime(batch, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))
+    forget()
+    try:
+        with pytest.raises(DataChanged):
+            check_out_dir(cifar)
+        # Pickles in the root itself (the older layout): the root is fingerprinted.
+        assert parse_downstream("cifar10", root / "cifar-10-batches-py", None)[0].content() \
+            .startswith("7:")
+    finally:
+        os.utime(batch, ns=(status.st_atime_ns, status.st_mtime_ns))
+        forget()
 
 
 # --- errors: one line, exit 2, before anything is written ----------------------------------------

@@ -60,8 +60,17 @@ def set_folder(name: str, root: Path) -> Path:
 
 def set_content(name: str, root: Path) -> str:
     """The set's files, fingerprinted by path, size and mtime (local_eval.run.fingerprint): a
-    stat per file, so that a run made on other files is never reused."""
-    return folder_fingerprint(set_folder(name, root))
+    stat per file, so that a run made on other files is never reused. CIFAR pickles lying in
+    ROOT itself (an older layout we accept) fingerprint all of ROOT: safe, if coarse."""
+    from .cifar import cifar10_dir, cifar100_dir
+
+    folder = set_folder(name, root)
+    if name in ("cifar10", "cifar100") and not folder.is_dir():
+        try:
+            folder = (cifar10_dir if name == "cifar10" else cifar100_dir)(Path(root))
+        except UserError:  # not there (yet): nothing to fingerprint
+            pass
+    return folder_fingerprint(folder)
 
 
 def _check_idx(path: Path, name: str) -> int:
