@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT := demo_out
 DEMO_ARGS := --classes 10 --images-per-class 20 --image-size 224
 
-.PHONY: run test venv venv-server clean fonts glyph-table glyph-table-3rd docker-engine docker-rehearse
+.PHONY: run test venv venv-server clean fonts glyph-table glyph-table-3rd docker-engine docker-rehearse downstream
 
 venv: $(VENV)/.installed
 
@@ -75,3 +75,27 @@ docker-engine:
 # runs it with --network none into build/docker/out and verifies that dataset on the host.
 docker-rehearse: venv
 	scripts/docker_rehearse.sh
+
+# Fashion-MNIST for `python -m local_eval --downstream fashion-mnist`, with no internet: Debian's
+# dataset-fashion-mnist (installed as root when missing), unpacked where torchvision's
+# FashionMNIST(root=DATA_ROOT) reads it: DATA_ROOT/FashionMNIST/raw/<name> without .gz. Each file
+# is written to a temporary name and renamed; one that already holds the same bytes is left alone.
+DATA_ROOT ?= data
+FASHION_MNIST_DEB ?= /usr/share/datasets/fashion-mnist
+FASHION_MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+
+downstream:
+	@if ! ls $(addprefix $(FASHION_MNIST_DEB)/,$(addsuffix .gz,$(FASHION_MNIST_FILES))) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "error: $(FASHION_MNIST_DEB) lacks Fashion-MNIST and only root can install it: run make downstream as root (it runs apt-get install -y dataset-fashion-mnist)" >&2; exit 2; fi; \
+	  apt-cache show dataset-fashion-mnist >/dev/null 2>&1 || apt-get update -q >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+	    { echo "error: apt-get install -y dataset-fashion-mnist failed (see the lines above)" >&2; exit 2; }; \
+	fi
+	@mkdir -p $(DATA_ROOT)/FashionMNIST/raw
+	@for name in $(FASHION_MNIST_FILES); do \
+	  target=$(DATA_ROOT)/FashionMNIST/raw/$$name; \
+	  gunzip -c $(FASHION_MNIST_DEB)/$$name.gz > $$target.part || { rm -f $$target.part; exit 2; }; \
+	  if cmp -s $$target.part $$target; then rm $$target.part; else mv $$target.part $$target; fi; \
+	done
+	@echo "Fashion-MNIST: $(DATA_ROOT)/FashionMNIST/raw (python -m local_eval ... --downstream fashion-mnist --data-root $(DATA_ROOT))"

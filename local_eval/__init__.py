@@ -1,8 +1,9 @@
 """Local estimate of the contest score of a generated pre-training dataset.
 
-`python -m local_eval run --data GEN_DIR --out RUN_DIR --preset quick --cifar-root PATH` (or
+`python -m local_eval run --data GEN_DIR --out RUN_DIR --preset quick --data-root PATH` (or
 without `run`) pre-trains a model on the generated ImageFolder (a timm ViT, or the organizer's kit networks with the kit-*
-presets), fine-tunes it on one or more downstream sets (`--downstream cifar10,cifar100,DIR`), and
+presets), fine-tunes it on one or more downstream sets (`--downstream cifar10,fashion-mnist,DIR`:
+the kit's named sets, read from --data-root, or ImageFolder pairs), and
 writes `report.json` and `curves.png` with the cumulative misclassification score, averaged over
 the sets. `python -m local_eval compare` runs datasets x presets x seeds and says, with a paired
 t-interval, which dataset scores better; `python -m local_eval --help` lists every command.

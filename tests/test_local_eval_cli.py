@@ -41,7 +41,7 @@ def datasets(tmp_path_factory):
 
 def smoke_args(generated: Path, cifar: Path, out: Path, *extra: str) -> list:
     return ["--data", str(generated), "--out", str(out), "--preset", "smoke",
-            "--cifar-root", str(cifar), "--workers", "1", "--no-progress", *extra]
+            "--data-root", str(cifar), "--workers", "1", "--no-progress", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -275,13 +275,15 @@ def test_too_few_generated_classes_leaves_no_run_folder(capsys, datasets, tmp_pa
     assert not (tmp_path / "o").exists()
 
 
-def test_cifar_root_without_files(capsys, datasets, tmp_path):
+def test_data_root_without_files(capsys, datasets, tmp_path, monkeypatch):
     generated, _ = datasets
     expect_error(capsys, smoke_args(generated, tmp_path, tmp_path / "o"), "--download")
     argv = smoke_args(generated, tmp_path, tmp_path / "o")
-    argv.remove("--cifar-root")
+    argv.remove("--data-root")
     argv.remove(str(tmp_path))
-    expect_error(capsys, argv, "--cifar-root")
+    # Without --data-root the sets are looked for in the default root (data/ in the repository).
+    monkeypatch.setattr("local_eval.run.arguments.DEFAULT_DATA_ROOT", tmp_path / "default")
+    expect_error(capsys, argv, f"CIFAR-100 not found under --data-root {tmp_path / 'default'}")
 
 
 def test_unknown_preset_and_model(capsys, datasets, tmp_path):
@@ -472,7 +474,7 @@ def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     (spec.out / RUN_FILE).write_text(json.dumps(spec.identity()))
     (pair / "val" / "00000" / "00001.png").unlink()
     forget()
-    with pytest.raises(DataChanged, match="^the downstream folder changed"):
+    with pytest.raises(DataChanged, match="^the downstream set's files changed"):
         check_out_dir(spec)
     # The command line: one line, exit code 2.
     (spec.out / RUN_FILE).write_text(json.dumps({**spec.identity(), "data_content": "0:old"}))

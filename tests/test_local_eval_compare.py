@@ -82,7 +82,7 @@ def inputs(tmp_path_factory):
 def compare_args(inputs, out, *extra):
     generated, cifar = inputs
     return ["compare", f"mine={generated}", "noise", "scratch", "--out", str(out),
-            "--presets", "smoke", "--seeds", "2", "--cifar-root", str(cifar), "--workers", "0",
+            "--presets", "smoke", "--seeds", "2", "--data-root", str(cifar), "--workers", "0",
             "--no-progress", "--epochs", "2", *extra]
 
 
@@ -165,7 +165,7 @@ def test_compare_under_torchrun(inputs, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "local_eval", "compare", f"mine={generated}", "scratch", "--out", str(out),
-               "--presets", "smoke", "--seeds", "1", "--cifar-root", str(cifar), "--workers", "0",
+               "--presets", "smoke", "--seeds", "1", "--data-root", str(cifar), "--workers", "0",
                "--no-progress", "--epochs", "1"]
     result = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
                             capture_output=True, text=True, timeout=600)
@@ -311,7 +311,7 @@ def test_compare_redoes_the_runs_of_a_dataset_changed_in_place(tmp_path, capsys,
     cifar = make_cifar100(tmp_path / "cifar", classes=4, train_per_class=8, test_per_class=4)
     out = tmp_path / "cmp"
     argv = ["compare", f"mine={folder}", "scratch", "--out", str(out), "--presets", "smoke",
-            "--seeds", "1", "--cifar-root", str(cifar), "--workers", "0", "--no-progress"]
+            "--seeds", "1", "--data-root", str(cifar), "--workers", "0", "--no-progress"]
     assert main(argv) == 0
     capsys.readouterr()
     old_score, old_loss = _mine(out)

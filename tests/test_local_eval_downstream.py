@@ -52,7 +52,7 @@ def test_downstream_list_parsing(data, tmp_path):
     assert [(s.kind, s.name) for s in sets] == [("cifar10", "cifar10"), ("cifar100", "cifar100"),
                                                 ("folder", "shapes")]
     assert parse_downstream("folder", None, folder)[0].path == folder
-    for text, root, words in [("cifar10", None, "needs --cifar-root"),
+    for text, root, words in [("cifar10", None, "needs --data-root"),
                               (str(tmp_path / "nope"), cifar, "neither cifar10"),
                               ("cifar10,,cifar100", cifar, "empty entry"),
                               ("cifar10,cifar10", cifar, "more than once"),
@@ -65,7 +65,7 @@ def test_downstream_list_parsing(data, tmp_path):
 @pytest.mark.slow
 def test_several_downstream_sets_average_and_match_single_runs(data, tmp_path, capsys):
     generated, cifar, folder = data
-    smoke = ["--data", str(generated), "--preset", "smoke", "--cifar-root", str(cifar),
+    smoke = ["--data", str(generated), "--preset", "smoke", "--data-root", str(cifar),
              "--workers", "0", "--no-progress", "--epochs", "2", "--finetune-classes", "3"]
     out = tmp_path / "multi"
     assert main([*smoke, "--out", str(out), "--downstream", f"cifar10,cifar100,{folder}",
@@ -94,7 +94,7 @@ def test_a_run_folder_from_before_the_recipe_fields_still_resumes(data, tmp_path
 
     generated, cifar, _ = data
     spec = RunSpec(config=preset_config("smoke"), data=generated, out=tmp_path / "old",
-                   cifar_root=cifar)
+                   data_root=cifar)
     identity = spec.identity()
     assert (identity["downstream"], identity["downstream_path"]) == ("cifar100",
                                                                      str(cifar.resolve()))
@@ -104,6 +104,6 @@ def test_a_run_folder_from_before_the_recipe_fields_still_resumes(data, tmp_path
     (spec.out / RUN_FILE).write_text(json.dumps(identity))
     check_out_dir(spec)
     kit = RunSpec(config=spec.config.replace(pretrain_crop="random_crop"), data=generated,
-                  out=spec.out, cifar_root=cifar)
+                  out=spec.out, data_root=cifar)
     with pytest.raises(UserError, match="pretrain_crop 'random_resized_crop' -> 'random_crop'"):
         check_out_dir(kit)

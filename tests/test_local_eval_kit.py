@@ -45,7 +45,7 @@ def data(tmp_path_factory):
 def tiny(generated, cifar, out, preset, *extra):
     """A kit preset cut to seconds: 16 px, 4 classes x 4 images, 2 + 2 epochs, batch 8."""
     return ["--data", str(generated), "--out", str(out), "--preset", preset,
-            "--cifar-root", str(cifar), "--workers", "0", "--no-progress", "--epochs", "2",
+            "--data-root", str(cifar), "--workers", "0", "--no-progress", "--epochs", "2",
             "--batch-size", "8", "--img-size", "16", "--finetune-resize", "16",
             "--pretrain-classes", "4", "--pretrain-images-per-class", "4",
             "--finetune-classes", "4", "--finetune-train-per-class", "4",

@@ -17,6 +17,7 @@ from ..run.arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
     config_from_args,
+    data_root_from_args,
     loader_workers_per_process,
     resolve_downstream,
 )
@@ -114,7 +115,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
                   for p in presets}
     return ComparePlan(out=args.out, datasets=tuple(datasets), configs=configs,
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
-                       cifar_root=args.cifar_root, downstream_dir=args.downstream_dir,
+                       data_root=data_root_from_args(args), downstream_dir=args.downstream_dir,
                        download=args.download, calibrate=tables,
                        target_diff=args.target_diff)
 

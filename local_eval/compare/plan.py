@@ -43,7 +43,7 @@ class ComparePlan:
     downstream: Dict[str, str]  # preset -> --downstream list
     seeds: Tuple[int, ...]
     baseline: str
-    cifar_root: Optional[Path] = None
+    data_root: Optional[Path] = None  # the named downstream sets
     downstream_dir: Optional[Path] = None
     download: bool = False
     calibrate: Tuple[str, ...] = ()  # 4th-place tables to rank-correlate with (not part of the plan)
@@ -73,7 +73,7 @@ class ComparePlan:
         dataset, preset, seed = key
         return RunSpec(config=self.configs[preset].replace(seed=seed), data=data,
                        out=self.run_dir(key), downstream=self.downstream[preset],
-                       cifar_root=self.cifar_root, downstream_dir=self.downstream_dir,
+                       data_root=self.data_root, downstream_dir=self.downstream_dir,
                        download=self.download, preset=preset,
                        data_content=self.dataset(dataset).content())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -19,7 +20,11 @@ from submission.system import available_cores
 
 from .config import EvalConfig, field_help
 from .presets import PRESETS, build_config, default_downstream, preset_config
+from .world import world_from_env
 
+# Where the named downstream sets are when --data-root is not given: data/ in the repository
+# (gitignored), where `make downstream` lays out Fashion-MNIST.
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "data"
 # Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
 UNSET_WORDS = ("none", "all", "off")
 _UNSET = object()
@@ -94,11 +99,15 @@ def _preset_values(name: str) -> str:
 
 def add_data_and_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the downstream data is and how the processes run: shared by both command lines."""
-    parser.add_argument("--cifar-root", type=Path,
-                        help="folder holding cifar-100-python/ and/or cifar-10-batches-py/")
+    parser.add_argument("--data-root", type=Path,
+                        help="folder holding the named downstream sets in torchvision's layouts "
+                             "(cifar-10-batches-py/, MNIST/raw/, FashionMNIST/raw/, caltech101/, "
+                             "...; default: data/ in the repository, where make downstream puts "
+                             "Fashion-MNIST)")
+    parser.add_argument("--cifar-root", type=Path, help="deprecated: the same as --data-root")
     parser.add_argument("--download", action="store_true",
-                        help="download the listed CIFAR sets into --cifar-root first (needs "
-                             "internet)")
+                        help="download the listed named sets into --data-root first with "
+                             "torchvision (needs internet)")
     parser.add_argument("--downstream-dir", type=Path,
                         help="ImageFolder pair DIR/train/<class>/* and DIR/val/<class>/*")
     parser.add_argument("--device", default="auto", choices=DEVICES,
@@ -145,6 +154,19 @@ def config_from_args(args: argparse.Namespace, preset: Optional[str] = None) -> 
     config = build_config(preset or args.preset,
                           {k: v for k, v in overrides.items() if v is not _UNSET})
     return config.replace(**{name: None for name in unset}) if unset else config
+
+
+def data_root_from_args(args: argparse.Namespace) -> Path:
+    """--data-root, or the deprecated --cifar-root (said once on stderr), or the default."""
+    if args.cifar_root is not None:
+        if args.data_root is not None:
+            raise UserError("--cifar-root is a deprecated name of --data-root; give only "
+                            "--data-root")
+        if world_from_env()[0] == 0:  # once, not once per torchrun process
+            print("warning: --cifar-root is deprecated; use --data-root (the same folder)",
+                  file=sys.stderr)
+        return args.cifar_root
+    return DEFAULT_DATA_ROOT if args.data_root is None else args.data_root
 
 
 def resolve_downstream(text: Optional[str], downstream_dir: Optional[Path], preset: str) -> str:

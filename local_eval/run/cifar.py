@@ -32,7 +32,7 @@ def cifar10_dir(root: Path) -> Path:
     for candidate in (root / CIFAR10_FOLDER, root):
         if all((candidate / name).is_file() for name in CIFAR10_FILES):
             return candidate
-    raise UserError(f"CIFAR-10 not found under --cifar-root {root}: expected {root / CIFAR10_FOLDER}"
+    raise UserError(f"CIFAR-10 not found under --data-root {root}: expected {root / CIFAR10_FOLDER}"
                     f"/{{data_batch_1..5,test_batch,batches.meta}} (the unpacked "
                     f"cifar-10-python.tar.gz); add --download to fetch it")
 
@@ -59,7 +59,7 @@ def cifar100_dir(root: Path) -> Path:
         if all((candidate / name).is_file() for name in CIFAR100_FILES):
             return candidate
     raise UserError(
-        f"CIFAR-100 not found under --cifar-root {root}: expected {root / CIFAR100_FOLDER}/"
+        f"CIFAR-100 not found under --data-root {root}: expected {root / CIFAR100_FOLDER}/"
         f"{{train,test,meta}} (the unpacked cifar-100-python.tar.gz); add --download to fetch it, "
         f"or use --downstream-dir")
 
@@ -103,7 +103,7 @@ def download_cifar(dataset: str, root: Path, archive: str) -> None:
     "CIFAR100"; needs internet)."""
     import torchvision.datasets
 
-    make_dirs(root, "--cifar-root")
+    make_dirs(root, "--data-root")
     try:
         getattr(torchvision.datasets, dataset)(str(root), train=True, download=True)
     except Exception as error:  # network errors come in many types

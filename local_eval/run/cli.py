@@ -18,6 +18,7 @@ from .arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
     config_from_args,
+    data_root_from_args,
     loader_workers_per_process,
     resolve_downstream,
 )
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m local_eval run",
-        description="Pre-train a model on a generated ImageFolder, fine-tune it on CIFAR-10/100 "
-                    "or ImageFolder pairs and report the contest metric: the sum of "
+        description="Pre-train a model on a generated ImageFolder, fine-tune it on the kit's "
+                    "downstream sets or ImageFolder pairs and report the contest metric: the sum of "
                     "(100 - top-1 %) over fine-tuning epochs ceil(E/2)..E, averaged over the "
                     "downstream sets, lower is better.",
         epilog="python -m local_eval --data ... is the same command; python -m local_eval --help "
@@ -51,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "ResNet-18; GPU); kit-mobilenet-cpu: a ~10 min CPU cut of "
                              "kit-mobilenet (default: quick)")
     parser.add_argument("--downstream", metavar="SETS",
-                        help="comma-separated fine-tuning sets, scored as their mean: cifar10, "
-                             "cifar100, folder (= --downstream-dir) or a folder with train/ and "
-                             "val/ (default: cifar10 for kit presets, else cifar100; folder "
-                             "when only --downstream-dir is given)")
+                        help="comma-separated fine-tuning sets, scored as their mean: the kit's "
+                             "named sets cifar10, cifar100, mnist, fashion-mnist, caltech101, "
+                             "caltech256, omniglot (read from --data-root), folder (= "
+                             "--downstream-dir) or a folder with train/ and val/ (default: "
+                             "cifar10 for kit presets, else cifar100; folder when only "
+                             "--downstream-dir is given)")
     add_data_and_runtime_arguments(parser)
     parser.add_argument("--compare-scratch", action="store_true",
                         help="also fine-tune from random initialization and report the gain")
@@ -77,7 +80,7 @@ def spec_from_args(args: argparse.Namespace) -> "RunSpec":
     from .runner import RunSpec
 
     return RunSpec(config=config, data=args.data, out=args.out,
-                   downstream=downstream, cifar_root=args.cifar_root,
+                   downstream=downstream, data_root=data_root_from_args(args),
                    downstream_dir=args.downstream_dir, download=args.download,
                    compare_scratch=args.compare_scratch, preset=args.preset)
 

@@ -1,7 +1,9 @@
-"""Downstream sets of one run: CIFAR-10, CIFAR-100 and ImageFolder pairs, several at once.
+"""Downstream sets of one run: the kit's named sets and ImageFolder pairs, several at once.
 
-`--downstream cifar10,cifar100,DIR` names them; the contest averages the score over its sets, so
-report.json's `score` is the mean of the per-set scores. CIFAR is read by local_eval.run.cifar.
+`--downstream cifar10,fashion-mnist,DIR` names them; the contest averages the score over its sets,
+so report.json's `score` is the mean of the per-set scores. The named sets (cifar10, cifar100,
+mnist, fashion-mnist, caltech101, caltech256, omniglot) are read from --data-root by
+local_eval.run.named_sets.
 """
 from __future__ import annotations
 
@@ -13,23 +15,23 @@ import numpy as np
 
 from submission.errors import UserError
 
-from .cifar import (
-    cifar10_dir,
-    cifar100_dir,
-    download_cifar10,
-    download_cifar100,
-    load_cifar10,
-    load_cifar100,
-)
 from .config import EvalConfig
 from .data import ArrayImageDataset, Downstream, check_image_folder, load_downstream_dir
 from .fingerprint import folder_fingerprint
+from .named_sets import (
+    check_named_set,
+    download_named_set,
+    is_named_set,
+    known_names,
+    load_named_set,
+    set_content,
+)
 
 
 @dataclass(frozen=True)
 class DownstreamSet:
-    """One downstream set: `kind` cifar10, cifar100 or folder; `path` the CIFAR root or the
-    folder holding train/ and val/; `name` labels it in reports and checkpoint names."""
+    """One downstream set: `kind` a named set (cifar10, mnist, ...) or folder; `path` the data
+    root or the folder holding train/ and val/; `name` labels it in reports and checkpoints."""
 
     kind: str
     path: Path
@@ -39,9 +41,10 @@ class DownstreamSet:
         return self.kind, str(Path(self.path).resolve())
 
     def content(self) -> Optional[str]:
-        """A folder set's fingerprint (local_eval.run.fingerprint); None for CIFAR, whose fixed
-        official files are named by the path."""
-        return folder_fingerprint(self.path) if self.kind == "folder" else None
+        """The fingerprint of the set's files (local_eval.run.fingerprint): a folder pair's, or
+        a named set's own folder under the data root (not the whole root, which holds others)."""
+        return folder_fingerprint(self.path) if self.kind == "folder" else \
+            set_content(self.kind, self.path)
 
     def validate(self, download: bool) -> None:
         """Every check that reads no image (raises UserError)."""
@@ -50,21 +53,17 @@ class DownstreamSet:
                 check_image_folder(self.path / split, f"downstream set {self.name}: {split} split",
                                    "--downstream")
         elif not download:
-            (cifar10_dir if self.kind == "cifar10" else cifar100_dir)(self.path)
+            check_named_set(self.kind, self.path)
 
     def download(self) -> None:
-        if self.kind == "cifar10":
-            download_cifar10(self.path)
-        elif self.kind == "cifar100":
-            download_cifar100(self.path)
+        if self.kind != "folder":
+            download_named_set(self.kind, self.path)
 
     def load(self, config: EvalConfig) -> Downstream:
-        if self.kind == "cifar10":
-            downstream = load_cifar10(self.path, config)
-        elif self.kind == "cifar100":
-            downstream = load_cifar100(self.path, config)
-        else:
+        if self.kind == "folder":
             downstream = load_downstream_dir(self.path, config)
+        else:
+            downstream = load_named_set(self.kind, self.path, config)
         _check_labels(downstream, self.name)
         return downstream
 
@@ -81,20 +80,20 @@ def _check_labels(downstream: Downstream, name: str) -> None:
                         f"at least 2 are needed (check the data or --finetune-classes)")
 
 
-def parse_downstream(text: str, cifar_root: Optional[Path],
+def parse_downstream(text: str, data_root: Optional[Path],
                      downstream_dir: Optional[Path]) -> Tuple[DownstreamSet, ...]:
-    """`cifar10,cifar100,folder,DIR,...` -> the sets, in order (raises UserError)."""
+    """`cifar10,mnist,folder,DIR,...` -> the sets, in order (raises UserError)."""
     items = [item.strip() for item in str(text).split(",")]
     if not items or any(not item for item in items):
         raise UserError(f"--downstream {text!r} has an empty entry; give a comma-separated list "
-                        f"of cifar10, cifar100, folder or ImageFolder-pair folders")
+                        f"of {known_names()}, folder or ImageFolder-pair folders")
     sets: List[DownstreamSet] = []
     for item in items:
-        if item in ("cifar10", "cifar100"):
-            if cifar_root is None:
-                raise UserError(f"--downstream {item} needs --cifar-root PATH (add --download to "
+        if is_named_set(item):
+            if data_root is None:
+                raise UserError(f"--downstream {item} needs --data-root PATH (add --download to "
                                 f"fetch it there), or use --downstream-dir DIR")
-            sets.append(DownstreamSet(item, Path(cifar_root), item))
+            sets.append(DownstreamSet(item, Path(data_root), item))
         elif item == "folder":
             if downstream_dir is None:
                 raise UserError("--downstream folder needs --downstream-dir DIR")
@@ -103,8 +102,8 @@ def parse_downstream(text: str, cifar_root: Optional[Path],
         else:
             path = Path(item).expanduser()
             if not path.is_dir():
-                raise UserError(f"downstream set {item!r} is neither cifar10, cifar100, folder nor "
-                                f"an existing folder holding train/ and val/; check the path")
+                raise UserError(f"downstream set {item!r} is neither {known_names()} (the known "
+                                f"sets), folder, nor an existing folder holding train/ and val/")
             sets.append(DownstreamSet("folder", path, path.resolve().name))
     names = [s.name for s in sets]
     twice = sorted({n for n in names if names.count(n) > 1})

@@ -25,6 +25,15 @@ def without_content(identity: Any) -> Any:
     return identity
 
 
+def content_changed(old: Any, new: Any) -> bool:
+    """Whether a recorded content fingerprint differs from the current one. A None recorded for
+    a set (CIFAR, recorded before the named sets were fingerprinted) is taken as unchanged,
+    so that those runs still resume."""
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return any(content_changed(a, b) for a, b in zip(old, new))
+    return old is not None and old != new
+
+
 def differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list:
     keys = sorted(set(old) | set(new))
     found = []

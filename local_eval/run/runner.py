@@ -24,7 +24,14 @@ from .fingerprint import folder_fingerprint
 from .models import create_model
 from .outputs import write_json
 from .phases import finetune_spec, pretrain_spec
-from .record import CONTENT_KEYS, RUN_FILE, differences, read_record, without_content
+from .record import (
+    CONTENT_KEYS,
+    RUN_FILE,
+    content_changed,
+    differences,
+    read_record,
+    without_content,
+)
 from .report import SetResult, build_report, plot_run
 from .train import (
     EpochBudget,
@@ -43,8 +50,8 @@ class RunSpec:
     config: EvalConfig
     data: Optional[Path]  # None: no pre-training (fine-tune from random initialization)
     out: Path
-    downstream: str = "cifar100"  # comma-separated: cifar10, cifar100, folder, or folder paths
-    cifar_root: Optional[Path] = None
+    downstream: str = "cifar100"  # comma-separated: named sets (cifar10, mnist, ...), folder, paths
+    data_root: Optional[Path] = None  # the named sets (local_eval.run.named_sets)
     downstream_dir: Optional[Path] = None
     download: bool = False
     compare_scratch: bool = False
@@ -54,7 +61,7 @@ class RunSpec:
     data_content: Optional[str] = None
 
     def downstream_sets(self) -> Tuple[DownstreamSet, ...]:
-        return parse_downstream(self.downstream, self.cifar_root, self.downstream_dir)
+        return parse_downstream(self.downstream, self.data_root, self.downstream_dir)
 
     def identity(self) -> Dict[str, Any]:
         data = None if self.data is None else str(Path(self.data).resolve())
@@ -90,9 +97,9 @@ def check_out_dir(spec: RunSpec) -> None:
     if changes:
         raise UserError(f"--out {out} holds a run with a different config ({'; '.join(changes[:3])}"
                         f"); pass another --out, or remove {out} to start over")
-    changed = [key for key in CONTENT_KEYS if previous.get(key) != identity.get(key)]
+    changed = [key for key in CONTENT_KEYS if content_changed(previous.get(key), identity.get(key))]
     if changed:
-        what = " and ".join("--data" if key == "data_content" else "the downstream folder"
+        what = " and ".join("--data" if key == "data_content" else "the downstream set's files"
                             for key in changed)
         raise DataChanged(f"{what} changed since the run in --out {out} was made (other files, "
                           f"sizes or modification times under the same path); its results are "
