@@ -15,6 +15,8 @@ from submission.tools.command import OneLineParser, run_command
 from ..run.arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
+    add_repeats_argument,
+    check_repeats_argument,
     config_from_args,
     loader_workers_per_process,
     resolve_downstream,
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N training epochs of this invocation, over all runs; "
                              "rerun to continue")
+    add_repeats_argument(parser)
     add_recipe_arguments(parser)
     return parser
 
@@ -79,6 +82,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
         raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must not be negative, got {args.workers}")
+    check_repeats_argument(args)
     presets = [p.strip() for p in args.presets.split(",")]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
@@ -106,7 +110,8 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     return ComparePlan(out=args.out, datasets=tuple(datasets), configs=configs,
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
                        cifar_root=args.cifar_root, downstream_dir=args.downstream_dir,
-                       download=args.download, calibrate=tables)
+                       download=args.download, calibrate=tables,
+                       finetune_repeats=args.finetune_repeats)
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:
