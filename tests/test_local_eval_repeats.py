@@ -158,6 +158,9 @@ def test_a_run_stopped_mid_repeat_resumes_to_the_same_numbers(data, repeated, tm
     assert torch.load(out / "finetune-repeat2.pt", weights_only=False)["epoch"] == 1
     assert not (out / "finetune-repeat3.pt").exists() and not (out / "report.json").exists()
     assert main(argv) == 0
+    scores = report_of(out)["repeat_scores"]
+    assert "the mean of 3 fine-tunings scoring " + ", ".join(f"{s:.2f}" for s in scores) \
+        in capsys.readouterr().out
     _same_numbers(out, repeated)
 
 

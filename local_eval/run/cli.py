@@ -99,6 +99,9 @@ def _summary(report: Dict[str, Any], out: Path) -> List[str]:
         lines = [f"score {report['score']:.2f} (mean over {len(sets)} downstream sets of the sum "
                  f"of 100 - top-1 over fine-tuning epochs {first}-{last}; lower is better): "
                  f"{per_set}"]
+    if report.get("finetune_repeats"):
+        lines.append(f"the mean of {report['finetune_repeats']} fine-tunings scoring "
+                     + ", ".join(f"{score:.2f}" for score in report["repeat_scores"]))
     if report["scratch_score"] is not None:
         lines.append(f"from scratch {report['scratch_score']:.2f}; pre-training gains "
                      f"{report['score_gain_over_scratch']:.2f} (positive: the data helped)")
