@@ -54,8 +54,10 @@ def _only(folder: Path, name: Optional[str], what: str) -> Path:
 
 
 def load_reports(grid: Path, dataset: Optional[str], preset: Optional[str]) -> List[dict]:
+    """The finished runs' reports, by seed (a grid still running gives what it has)."""
     runs = _only(_only(grid / "runs", dataset, "dataset"), preset, "preset")
-    reports = [json.loads(p.read_text()) for p in sorted(runs.glob("seed*/report.json"))]
+    reports = [json.loads(p.read_text()) for p in runs.glob("seed*/report.json")]
+    reports.sort(key=lambda report: report["seed"])
     if not reports:
         raise UserError(f"{runs} holds no finished run (seed*/report.json) yet")
     return reports
@@ -105,9 +107,9 @@ def _report(args) -> int:
     for row in rows(parts, pretrain, finetune, diff):
         print(f"{row['k']} | {row['run_sd']:.2f} | {row['run_cost']:.2f} | "
               f"{row['var_x_cost']:.1f} | {row['seeds']} | {row['cost_to_resolve']:.0f}")
-    print("scores per seed (one row per pre-training seed):")
-    for index, row in enumerate(scores):
-        print(f"  {index}: " + ", ".join(f"{s:.2f}" for s in row))
+    print("scores (one row per pre-training seed, one column per fine-tuning repeat):")
+    for report, row in zip(reports, scores):
+        print(f"  seed {report['seed']}: " + ", ".join(f"{s:.2f}" for s in row))
     return 0
 
 

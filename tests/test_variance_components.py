@@ -79,7 +79,7 @@ def _fake_grid(root: Path, grid) -> Path:
         run = root / "runs" / "fractal" / "smoke" / f"seed{seed}"
         run.mkdir(parents=True)
         top1 = [50.0, 80.0, 80.0]  # scored epochs 2-3 at 80%
-        report = {"score": sum(scores) / len(scores), "repeat_scores": scores,
+        report = {"seed": seed, "score": sum(scores) / len(scores), "repeat_scores": scores,
                   "wall_seconds": {"pretrain": 120.0, "finetune": 60.0 * len(scores)},
                   "downstream": {"folder": {"finetune": {"top1": top1}, "test_images": 1000}}}
         (run / "report.json").write_text(json.dumps(report))
@@ -96,6 +96,7 @@ def test_the_script_prints_the_hand_computed_components(tmp_path, capsys):
     assert f"test sample        sd {binomial_sd(80.0, 1000, 2):6.2f}" in out
     assert "pre-training 2.00 min, each fine-tuning 1.00 min" in out
     assert f"1 | {math.sqrt(8):.2f} | 3.00 | 24.0 | 8 | 48" in out
+    assert "seed 1: 14.00, 16.00" in out
 
 
 def test_the_script_refuses_bad_input_in_one_line(tmp_path, capsys):
