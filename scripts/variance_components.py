@@ -74,6 +74,13 @@ def _test_sd(report: dict) -> float:
     return math.sqrt(sum(variances)) / len(variances)
 
 
+def observed_sd(scores: List[List[float]], k: int) -> float:
+    """The sample sd over seeds of each seed's mean of its first k repeats (a K = k run)."""
+    means = [sum(row[:k]) / k for row in scores]
+    mean = sum(means) / len(means)
+    return math.sqrt(sum((m - mean) ** 2 for m in means) / (len(means) - 1))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     return run_command(lambda: _report(args))
@@ -107,6 +114,9 @@ def _report(args) -> int:
     for row in rows(parts, pretrain, finetune, diff):
         print(f"{row['k']} | {row['run_sd']:.2f} | {row['run_cost']:.2f} | "
               f"{row['var_x_cost']:.1f} | {row['seeds']} | {row['cost_to_resolve']:.0f}")
+    for k in sorted({1, min(3, repeats)}):
+        print(f"observed: the sd over the {parts.seeds} seeds of the mean of their first {k} "
+              f"repeat(s) is {observed_sd(scores, k):.2f}")
     print("scores (one row per pre-training seed, one column per fine-tuning repeat):")
     for report, row in zip(reports, scores):
         print(f"  seed {report['seed']}: " + ", ".join(f"{s:.2f}" for s in row))

@@ -97,6 +97,10 @@ def test_the_script_prints_the_hand_computed_components(tmp_path, capsys):
     assert "pre-training 2.00 min, each fine-tuning 1.00 min" in out
     assert f"1 | {math.sqrt(8):.2f} | 3.00 | 24.0 | 8 | 48" in out
     assert "seed 1: 14.00, 16.00" in out
+    # First repeats 10, 14, 9: mean 11, sd sqrt((1 + 9 + 4) / 2) = sqrt(7).
+    assert f"mean of their first 1 repeat(s) is {math.sqrt(7):.2f}" in out
+    # Both repeats (K = 2 here, the most there is): seed means 11, 15, 10, sd sqrt(7) again.
+    assert f"mean of their first 2 repeat(s) is {math.sqrt(7):.2f}" in out
 
 
 def test_the_script_refuses_bad_input_in_one_line(tmp_path, capsys):
@@ -109,3 +113,10 @@ def test_the_script_refuses_bad_input_in_one_line(tmp_path, capsys):
         assert script.main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err and words in err, err
+
+
+def test_observed_sd_of_k_repeat_runs_by_hand():
+    observed_sd = _script().observed_sd
+    # First repeats 10, 14: sd sqrt(8); means of both 15, 14: sd sqrt(0.5).
+    assert observed_sd([[10.0, 20.0], [14.0, 14.0]], 1) == pytest.approx(math.sqrt(8))
+    assert observed_sd([[10.0, 20.0], [14.0, 14.0]], 2) == pytest.approx(math.sqrt(0.5))
