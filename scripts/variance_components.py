@@ -37,6 +37,11 @@ def build_parser() -> OneLineParser:
     parser.add_argument("grid", type=Path, help="a compare folder made with --finetune-repeats")
     parser.add_argument("--dataset", help="dataset name (default: the only or first one)")
     parser.add_argument("--preset", help="preset (default: the only or first one)")
+    parser.add_argument("--pretrain-minutes", type=float,
+                        help="CPU-minutes of one pre-training, measured elsewhere (default: the "
+                             "runs' wall_seconds, which count waiting on a loaded machine)")
+    parser.add_argument("--finetune-minutes", type=float,
+                        help="CPU-minutes of one fine-tuning (default: from wall_seconds)")
     parser.add_argument("--diff", type=float, help="score difference to resolve (default: 5%% "
                                                    "of the mean score)")
     return parser
@@ -87,14 +92,20 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _report(args) -> int:
-    if args.diff is not None and not args.diff > 0:
-        raise UserError(f"--diff must be a positive number, got {args.diff}")
+    for flag in ("diff", "pretrain_minutes", "finetune_minutes"):
+        value = getattr(args, flag)
+        if value is not None and not 0 < value < math.inf:
+            raise UserError(f"--{flag.replace('_', '-')} must be a positive number, got {value}")
     reports = load_reports(args.grid, args.dataset, args.preset)
     scores = [r.get("repeat_scores", [r["score"]]) for r in reports]
     parts = nested_anova(scores)
     repeats = parts.repeats
     pretrain = sum(r["wall_seconds"]["pretrain"] for r in reports) / len(reports) / 60
     finetune = sum(r["wall_seconds"]["finetune"] for r in reports) / len(reports) / 60 / repeats
+    pretrain = args.pretrain_minutes if args.pretrain_minutes is not None else pretrain
+    finetune = args.finetune_minutes if args.finetune_minutes is not None else finetune
+    source = "as given" if args.pretrain_minutes or args.finetune_minutes else \
+        "wall_seconds of one process"
     test_sd = sum(_test_sd(r) for r in reports) / len(reports)
     diff = args.diff if args.diff is not None else 0.05 * parts.mean
     total = parts.pretrain_var + parts.finetune_var
@@ -108,7 +119,7 @@ def _report(args) -> int:
     print(f"  {'test sample':<18} sd {test_sd:6.2f}  (binomial, computed: the test set is "
           f"fixed, so it is in no spread above)")
     print(f"cost per run: pre-training {pretrain:.2f} min, each fine-tuning {finetune:.2f} min "
-          f"(wall_seconds of one process); best K by variance x cost: "
+          f"({source}); best K by variance x cost: "
           f"{parts.best_repeats(pretrain, finetune):.2f}")
     print(f"K | run sd | min/run | var x min | seeds per recipe for {diff:.2f} | min for both")
     for row in rows(parts, pretrain, finetune, diff):

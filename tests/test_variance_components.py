@@ -97,6 +97,11 @@ def test_the_script_prints_the_hand_computed_components(tmp_path, capsys):
     assert "pre-training 2.00 min, each fine-tuning 1.00 min" in out
     assert f"1 | {math.sqrt(8):.2f} | 3.00 | 24.0 | 8 | 48" in out
     assert "seed 1: 14.00, 16.00" in out
+    assert _script().main([str(grid), "--diff", "4", "--pretrain-minutes", "4",
+                           "--finetune-minutes", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "pre-training 4.00 min, each fine-tuning 0.50 min (as given)" in out
+    assert f"3 | {math.sqrt(6 + 2 / 3):.2f} | 5.50 | {(6 + 2 / 3) * 5.5:.1f} |" in out
     # First repeats 10, 14, 9: mean 11, sd sqrt((1 + 9 + 4) / 2) = sqrt(7).
     assert f"mean of their first 1 repeat(s) is {math.sqrt(7):.2f}" in out
     # Both repeats (K = 2 here, the most there is): seed means 11, 15, 10, sd sqrt(7) again.
@@ -109,6 +114,7 @@ def test_the_script_refuses_bad_input_in_one_line(tmp_path, capsys):
     for argv, words in [([str(tmp_path / "nope")], "holds no dataset folders"),
                         ([str(single)], "--finetune-repeats 2 or more"),
                         ([str(single), "--diff", "0"], "--diff must be a positive number"),
+                        ([str(single), "--finetune-minutes", "nan"], "--finetune-minutes must"),
                         ([str(single), "--preset", "quick"], "no preset 'quick'")]:
         assert script.main(argv) == 2
         err = capsys.readouterr().err.strip()
