@@ -182,6 +182,18 @@ def test_a_run_killed_mid_repeat_resumes_to_the_same_numbers(data, repeated, tmp
     _same_numbers(out, repeated)
 
 
+@pytest.mark.slow
+def test_a_run_folder_of_another_k_is_refused_and_kept(data, repeated, plain, capsys):
+    for out, value, words in [(repeated, "1", "finetune_repeats 3 -> 1"),
+                              (repeated, "2", "finetune_repeats 3 -> 2"),
+                              (plain, "2", "finetune_repeats 1 -> 2")]:
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert main(run_args(data, out, "--finetune-repeats", value, "--compare-scratch")) == 2
+        err = capsys.readouterr().err.strip()
+        assert "different config" in err and words in err and "\n" not in err, err
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 @pytest.mark.parametrize("value, words", [("0", "--finetune-repeats must be at least 1, got 0"),
                                           ("-2", "at least 1"), ("two", "invalid int")])
 def test_repeats_below_one_are_refused_in_one_line(data, tmp_path, capsys, value, words):

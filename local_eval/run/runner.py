@@ -97,7 +97,9 @@ def check_out_dir(spec: RunSpec) -> None:
         for key, value in EvalConfig().to_dict().items():  # default, which kept the old recipe
             previous["config"].setdefault(key, value)
     identity = spec.identity()
-    changes = differences(without_content(previous), without_content(identity))
+    repeats = {"finetune_repeats": 1}  # absent when 1: say "3 -> 1", not "3 -> None"
+    changes = differences(without_content({**repeats, **previous}),
+                          without_content({**repeats, **identity}))
     if changes:
         raise UserError(f"--out {out} holds a run with a different config ({'; '.join(changes[:3])}"
                         f"); pass another --out, or remove {out} to start over")
