@@ -245,3 +245,23 @@ def test_a_compare_without_the_flag_keeps_its_plan_as_before(data, tmp_path):
     out = tmp_path / "cmp"
     assert main(compare_args(data, out, "--seeds", "1", "--epochs", "1")) == 0
     assert set(json.loads((out / "plan.json").read_text())) == {"datasets", "presets", "seeds"}
+
+
+@pytest.mark.slow
+def test_repeats_over_two_downstream_sets_score_the_mean_per_repeat(data, tmp_path):
+    folder = tmp_path / "folder"
+    make_image_folder(folder / "train", classes=3, images_per_class=8, size=24, seed=1)
+    make_image_folder(folder / "val", classes=3, images_per_class=4, size=24, seed=2)
+    out = tmp_path / "two"
+    assert main(run_args(data, out, "--finetune-repeats", "2", "--downstream", "cifar100,folder",
+                         "--downstream-dir", str(folder), "--finetune-classes", "3")) == 0
+    report = report_of(out)
+    sets = report["downstream"]
+    assert set(sets) == {"cifar100", "folder"}
+    for repeat in range(2):
+        assert report["repeat_scores"][repeat] == pytest.approx(
+            (sets["cifar100"]["repeat_scores"][repeat] + sets["folder"]["repeat_scores"][repeat]) / 2)
+    assert report["score"] == pytest.approx(sum(report["repeat_scores"]) / 2)
+    for name in ("finetune-cifar100.pt", "finetune-cifar100-repeat2.pt", "finetune-folder.pt",
+                 "finetune-folder-repeat2.pt"):
+        assert torch.load(out / name, weights_only=False)["epoch"] == SMOKE_FINETUNE_EPOCHS, name
