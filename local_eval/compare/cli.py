@@ -16,6 +16,8 @@ from submission.tools.command import OneLineParser, run_command
 from ..run.arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
+    add_repeats_argument,
+    check_repeats_argument,
     config_from_args,
     data_root_from_args,
     loader_workers_per_process,
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N training epochs of this invocation, over all runs; "
                              "rerun to continue")
+    add_repeats_argument(parser)
     add_recipe_arguments(parser)
     return parser
 
@@ -88,6 +91,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
                         f"{args.target_diff:g}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must not be negative, got {args.workers}")
+    check_repeats_argument(args)
     presets = [p.strip() for p in args.presets.split(",")]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
@@ -117,7 +121,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
                        data_root=data_root_from_args(args), downstream_dir=args.downstream_dir,
                        download=args.download, calibrate=tables,
-                       target_diff=args.target_diff)
+                       target_diff=args.target_diff, finetune_repeats=args.finetune_repeats)
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:

@@ -48,6 +48,9 @@ class ComparePlan:
     download: bool = False
     calibrate: Tuple[str, ...] = ()  # 4th-place tables to rank-correlate with (not part of the plan)
     target_diff: Optional[float] = None  # the difference "seeds for X" is about (report only)
+    # Each run fine-tunes K times and scores the mean (RunSpec.finetune_repeats); a run folder
+    # made with another K is refused, not reused (its score is another estimate).
+    finetune_repeats: int = 1
 
     @property
     def presets(self) -> Tuple[str, ...]:
@@ -75,7 +78,8 @@ class ComparePlan:
                        out=self.run_dir(key), downstream=self.downstream[preset],
                        data_root=self.data_root, downstream_dir=self.downstream_dir,
                        download=self.download, preset=preset,
-                       data_content=self.dataset(dataset).content())
+                       data_content=self.dataset(dataset).content(),
+                       finetune_repeats=self.finetune_repeats)
 
     def dataset(self, name: str) -> DatasetSpec:
         return next(d for d in self.datasets if d.name == name)
@@ -88,8 +92,9 @@ class ComparePlan:
             recipe.pop("seed")
             presets[preset] = {"config": recipe,
                                **downstream_identity(probe.downstream_sets())}
+        repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"datasets": [d.identity() for d in self.datasets], "presets": presets,
-                "seeds": list(self.seeds)}
+                "seeds": list(self.seeds), **repeats}
 
 
 def _names(items: List[str]) -> str:
@@ -116,6 +121,9 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
                   for change in differences(old_presets[name], new_presets[name])]
     if old.get("seeds") != new.get("seeds"):
         found.append(f"seeds {_names(old.get('seeds', []))} -> {_names(new.get('seeds', []))}")
+    if old.get("finetune_repeats", 1) != new.get("finetune_repeats", 1):
+        found.append(f"--finetune-repeats {old.get('finetune_repeats', 1)} -> "
+                     f"{new.get('finetune_repeats', 1)}")
     return found
 
 

@@ -118,6 +118,20 @@ def add_data_and_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_repeats_argument(parser: argparse.ArgumentParser) -> None:
+    """--finetune-repeats K: shared by run and compare."""
+    parser.add_argument("--finetune-repeats", type=int, default=1, metavar="K",
+                        help="fine-tune the one pre-trained backbone K times with different "
+                             "fine-tuning seeds and score their mean: cheaper than K seeds "
+                             "where fine-tuning noise dominates (docs/compare.md 'Fine-tuning "
+                             "repeats'; default: 1)")
+
+
+def check_repeats_argument(args: argparse.Namespace) -> None:
+    if args.finetune_repeats < 1:
+        raise UserError(f"--finetune-repeats must be at least 1, got {args.finetune_repeats}")
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """--epochs, --batch-size and one --FIELD per EvalConfig field (None: the preset's value)."""
     parser.add_argument("--epochs", type=int, help="set both pretrain and finetune epochs")

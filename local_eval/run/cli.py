@@ -17,6 +17,8 @@ from submission.tools.command import OneLineParser, run_command
 from .arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
+    add_repeats_argument,
+    check_repeats_argument,
     config_from_args,
     data_root_from_args,
     loader_workers_per_process,
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_and_runtime_arguments(parser)
     parser.add_argument("--compare-scratch", action="store_true",
                         help="also fine-tune from random initialization and report the gain")
+    add_repeats_argument(parser)
     parser.add_argument("--stop-after-epochs", type=int, metavar="N",
                         help="stop after N epochs of this invocation (all phases count); rerun "
                              "the same command to continue from the checkpoints")
@@ -75,6 +78,7 @@ def spec_from_args(args: argparse.Namespace) -> "RunSpec":
         raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must not be negative, got {args.workers}")
+    check_repeats_argument(args)
     downstream = resolve_downstream(args.downstream, args.downstream_dir, args.preset)
     config = config_from_args(args)  # validates the recipe: still no torch imported
     from .runner import RunSpec
@@ -82,7 +86,8 @@ def spec_from_args(args: argparse.Namespace) -> "RunSpec":
     return RunSpec(config=config, data=args.data, out=args.out,
                    downstream=downstream, data_root=data_root_from_args(args),
                    downstream_dir=args.downstream_dir, download=args.download,
-                   compare_scratch=args.compare_scratch, preset=args.preset)
+                   compare_scratch=args.compare_scratch, preset=args.preset,
+                   finetune_repeats=args.finetune_repeats)
 
 
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:
@@ -97,6 +102,9 @@ def _summary(report: Dict[str, Any], out: Path) -> List[str]:
         lines = [f"score {report['score']:.2f} (mean over {len(sets)} downstream sets of the sum "
                  f"of 100 - top-1 over fine-tuning epochs {first}-{last}; lower is better): "
                  f"{per_set}"]
+    if report.get("finetune_repeats"):
+        lines.append(f"the mean of {report['finetune_repeats']} fine-tunings scoring "
+                     + ", ".join(f"{score:.2f}" for score in report["repeat_scores"]))
     if report["scratch_score"] is not None:
         lines.append(f"from scratch {report['scratch_score']:.2f}; pre-training gains "
                      f"{report['score_gain_over_scratch']:.2f} (positive: the data helped)")

@@ -6,6 +6,7 @@ epoch e (0-based) runs at lr x gamma^(milestones <= e).
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Dict, Optional
 
 import torch
@@ -45,6 +46,19 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: EvalConfig, phase: 
         updates_per_epoch=1)[0]
 
 
+def finetune_seed(seed: int, repeat: int) -> int:
+    """The fine-tuning seed of repeat `repeat` (1-based) of the run with seed `seed`.
+
+    Repeat 1 keeps the run's own seed, so a run with one repeat is today's run exactly; later
+    repeats hash (seed, repeat) into [0, 2**31): with seed + repeat, repeat 2 of seed 0 would
+    fine-tune exactly as repeat 1 of seed 1, and compare pairs runs by seed.
+    """
+    if repeat == 1:
+        return seed
+    digest = hashlib.sha256(f"finetune-repeat {seed} {repeat}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 2**31
+
+
 def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
     from timm.data import Mixup
     from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -72,12 +86,18 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
 
 
 def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,
-                  backbone: Optional[Dict[str, torch.Tensor]], label: str = "") -> PhaseSpec:
-    """Fine-tuning (`name` "finetune", from `backbone`) or from scratch (`backbone` None)."""
+                  backbone: Optional[Dict[str, torch.Tensor]], label: str = "",
+                  seed: Optional[int] = None) -> PhaseSpec:
+    """Fine-tuning (`name` "finetune", from `backbone`) or from scratch (`backbone` None).
+
+    `seed` (default: the config's) drives the head (or scratch) initialization, the data order
+    and the augmentation: a fine-tuning repeat passes its own (`finetune_seed`).
+    """
     from timm.loss import LabelSmoothingCrossEntropy
     from timm.optim import create_optimizer_v2
 
-    seed_everything(config.seed, name, -1, rank=0)  # scratch and head init fixed by the seed
+    seed = config.seed if seed is None else seed
+    seed_everything(seed, name, -1, rank=0)  # scratch and head init fixed by the seed
     model = create_model(config, downstream.train.num_classes)
     if backbone is not None:
         load_backbone(model, backbone)
@@ -89,5 +109,5 @@ def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,
             weight_decay=config.finetune_weight_decay),
         make_scheduler=lambda optimizer, updates: make_scheduler(optimizer, config, "finetune",
                                                                  updates),
-        criterion=LabelSmoothingCrossEntropy(config.finetune_label_smoothing), seed=config.seed,
+        criterion=LabelSmoothingCrossEntropy(config.finetune_label_smoothing), seed=seed,
         amp=config.amp, lr_field="finetune_lr", lr=config.finetune_lr, label=label)

@@ -3,6 +3,11 @@
 `score` is the mean over the downstream sets of each set's cumulative error (what the contest
 reports); `downstream` holds each set's score, curves and sizes. A run over one set also keeps
 the top-level `finetune` / `scratch` curves and downstream sizes of the single-set format.
+
+With K > 1 fine-tuning repeats a set's score is the mean of its K repeats' scores, its curves
+the per-epoch means (epoch_seconds: summed over the repeats, so they add up to the cost), and
+`finetune_repeats` / `repeat_scores` (run and set) plus each set's `repeats` record the K runs;
+with K = 1 none of these keys is written and the report is that of a run without repeats.
 """
 from __future__ import annotations
 
@@ -24,20 +29,46 @@ from .train import PhaseHistory
 
 @dataclass
 class SetResult:
-    """The fine-tuning (and from-scratch) curves of one downstream set."""
+    """The fine-tuning (and from-scratch) curves of one downstream set, one per repeat."""
 
     downstream_set: DownstreamSet
     data: Downstream
-    finetune: PhaseHistory
-    scratch: Optional[PhaseHistory]
+    finetunes: List[PhaseHistory]
+    scratches: Optional[List[PhaseHistory]]
+
+    @property
+    def repeat_scores(self) -> List[float]:
+        return [cumulative_error(h.top1) for h in self.finetunes]
 
     @property
     def score(self) -> float:
-        return cumulative_error(self.finetune.top1)
+        return _mean(self.repeat_scores)
 
     @property
     def scratch_score(self) -> Optional[float]:
-        return None if self.scratch is None else cumulative_error(self.scratch.top1)
+        return None if self.scratches is None else _mean(
+            [cumulative_error(h.top1) for h in self.scratches])
+
+    @property
+    def finetune(self) -> PhaseHistory:
+        return mean_history(self.finetunes)
+
+    @property
+    def scratch(self) -> Optional[PhaseHistory]:
+        return None if self.scratches is None else mean_history(self.scratches)
+
+
+def mean_history(histories: List[PhaseHistory]) -> PhaseHistory:
+    """Per epoch: the mean top-1 and loss, the summed seconds; one history is returned as is."""
+    if len(histories) == 1:
+        return histories[0]
+
+    def mean(lists: List[List[float]]) -> List[float]:
+        return [sum(values) / len(values) for values in zip(*lists)]
+
+    return PhaseHistory(loss=mean([h.loss for h in histories]),
+                        top1=mean([h.top1 for h in histories]),
+                        seconds=[sum(values) for values in zip(*[h.seconds for h in histories])])
 
 
 def _curves(history: Optional[PhaseHistory]) -> Optional[Dict[str, List[float]]]:
@@ -58,7 +89,19 @@ def _set_entry(result: SetResult) -> Dict[str, Any]:
             "test_images": len(result.data.test.dataset),
             "score": result.score, "scratch_score": scratch,
             "score_gain_over_scratch": None if scratch is None else scratch - result.score,
-            "finetune": _curves(result.finetune), "scratch": _curves(result.scratch)}
+            "finetune": _curves(result.finetune), "scratch": _curves(result.scratch),
+            **_repeat_entries(result)}
+
+
+def _repeat_entries(result: SetResult) -> Dict[str, Any]:
+    """A set's per-repeat scores and curves; nothing with a single repeat."""
+    if len(result.finetunes) == 1:
+        return {}
+    repeats = [{"score": cumulative_error(h.top1), **_curves(h)} for h in result.finetunes]
+    entries: Dict[str, Any] = {"repeat_scores": result.repeat_scores, "repeats": repeats}
+    if result.scratches is not None:
+        entries["scratch_repeat_scores"] = [cumulative_error(h.top1) for h in result.scratches]
+    return entries
 
 
 def build_report(spec, runtime: Runtime, pretrain_data: Optional[LabeledSplit],
@@ -105,7 +148,16 @@ def build_report(spec, runtime: Runtime, pretrain_data: Optional[LabeledSplit],
                     "workers_per_process": runtime.workers,
                     "torch_threads": torch.get_num_threads()},
         "versions": versions(),
+        **_run_repeats(spec, results),
     }
+
+
+def _run_repeats(spec, results: List[SetResult]) -> Dict[str, Any]:
+    """The run's K and its score per repeat (mean over the sets); nothing when K is 1."""
+    if spec.finetune_repeats == 1:
+        return {}
+    per_repeat = [_mean(list(scores)) for scores in zip(*[r.repeat_scores for r in results])]
+    return {"finetune_repeats": spec.finetune_repeats, "repeat_scores": per_repeat}
 
 
 def plot_run(path: Path, spec, results: List[SetResult]) -> None:

@@ -2,7 +2,8 @@
 
 RUN_DIR holds `run.json` (what the run is: config + data), one checkpoint per phase
 (`pretrain.pt`, `finetune.pt`, `scratch.pt`, rewritten after every epoch; with several downstream
-sets `finetune-<set>.pt` and `scratch-<set>.pt`), `report.json` and `curves.png`. Rerunning with
+sets `finetune-<set>.pt` and `scratch-<set>.pt`; with --finetune-repeats K, repeats 2..K add
+`finetune[-<set>]-repeat<k>.pt`), `report.json` and `curves.png`. Rerunning with
 the same RUN_DIR resumes; a different run there is refused. A run without `data` skips
 pre-training and fine-tunes from random initialization (the `scratch` baseline of `compare`).
 """
@@ -23,7 +24,7 @@ from .downstream import DownstreamSet, downstream_identity, parse_downstream
 from .fingerprint import folder_fingerprint
 from .models import create_model
 from .outputs import write_json
-from .phases import finetune_spec, pretrain_spec
+from .phases import finetune_seed, finetune_spec, pretrain_spec
 from .record import (
     CONTENT_KEYS,
     RUN_FILE,
@@ -35,6 +36,7 @@ from .record import (
 from .report import SetResult, build_report, plot_run
 from .train import (
     EpochBudget,
+    PhaseHistory,
     StopRequested,
     load_checkpoint,
     run_phase,
@@ -59,6 +61,9 @@ class RunSpec:
     # What `data` holds; None: fingerprint the folder (local_eval.run.fingerprint). `compare` passes
     # its own for the datasets it generates (named by their config hash).
     data_content: Optional[str] = None
+    # Fine-tunings of the one pre-trained backbone (seeds: phases.finetune_seed); the score is
+    # their mean. 1 is today's run: it adds nothing to identity() or the report.
+    finetune_repeats: int = 1
 
     def downstream_sets(self) -> Tuple[DownstreamSet, ...]:
         return parse_downstream(self.downstream, self.data_root, self.downstream_dir)
@@ -66,8 +71,14 @@ class RunSpec:
     def identity(self) -> Dict[str, Any]:
         data = None if self.data is None else str(Path(self.data).resolve())
         content = self.data_content or folder_fingerprint(self.data)
+        repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"config": self.config.to_dict(), "data": data, "data_content": content,
-                **downstream_identity(self.downstream_sets())}
+                **downstream_identity(self.downstream_sets()), **repeats}
+
+
+def check_repeats(count: int) -> None:
+    if count < 1:
+        raise UserError(f"--finetune-repeats must be at least 1, got {count}")
 
 
 class DataChanged(UserError):
@@ -93,7 +104,9 @@ def check_out_dir(spec: RunSpec) -> None:
         for key, value in EvalConfig().to_dict().items():  # default, which kept the old recipe
             previous["config"].setdefault(key, value)
     identity = spec.identity()
-    changes = differences(without_content(previous), without_content(identity))
+    repeats = {"finetune_repeats": 1}  # absent when 1: say "3 -> 1", not "3 -> None"
+    changes = differences(without_content({**repeats, **previous}),
+                          without_content({**repeats, **identity}))
     if changes:
         raise UserError(f"--out {out} holds a run with a different config ({'; '.join(changes[:3])}"
                         f"); pass another --out, or remove {out} to start over")
@@ -112,6 +125,7 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     `check_data` False skips the --data checks (for a dataset `compare` has yet to generate).
     """
     config = spec.config
+    check_repeats(spec.finetune_repeats)
     if spec.data is not None and check_data:
         check_image_folder(spec.data, "--data", "--data")
         check_crop_fits(spec.data, config, config.pretrain_classes)
@@ -135,8 +149,10 @@ def _check_steps(split: LabeledSplit, batch: int, world_size: int, what: str, fl
                         f"lower {flag}")
 
 
-def _checkpoint(out: Path, phase: str, downstream_set: DownstreamSet, several: bool) -> Path:
-    return out / (f"{phase}-{downstream_set.name}.pt" if several else f"{phase}.pt")
+def _checkpoint(out: Path, phase: str, downstream_set: DownstreamSet, several: bool,
+                repeat: int = 1) -> Path:
+    stem = f"{phase}-{downstream_set.name}" if several else phase
+    return out / (f"{stem}.pt" if repeat == 1 else f"{stem}-repeat{repeat}.pt")
 
 
 def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None,
@@ -204,12 +220,26 @@ def _train(spec: RunSpec, runtime: Runtime, sets, pretrain_data, downstreams, bu
     results: List[SetResult] = []
     for downstream_set, downstream in zip(sets, downstreams):
         label = downstream_set.name if several else ""
-        finetune = run_phase(finetune_spec("finetune", config, downstream, backbone, label),
-                             runtime, _checkpoint(out, "finetune", downstream_set, several), budget)
-        scratch = None
+        finetunes = _repeats(spec, runtime, "finetune", downstream_set, downstream, backbone,
+                             label, several, budget)
+        scratches = None
         if spec.compare_scratch:
-            scratch = run_phase(finetune_spec("scratch", config, downstream, None, label),
-                                runtime, _checkpoint(out, "scratch", downstream_set, several),
-                                budget)
-        results.append(SetResult(downstream_set, downstream, finetune, scratch))
+            scratches = _repeats(spec, runtime, "scratch", downstream_set, downstream, None,
+                                 label, several, budget)
+        results.append(SetResult(downstream_set, downstream, finetunes, scratches))
     return pretrain, results
+
+
+def _repeats(spec: RunSpec, runtime: Runtime, name: str, downstream_set: DownstreamSet,
+             downstream, backbone, label: str, several: bool,
+             budget: EpochBudget) -> List[PhaseHistory]:
+    """Phase `name` on one downstream set, once per fine-tuning repeat (each resumable)."""
+    count = spec.finetune_repeats
+    histories = []
+    for repeat in range(1, count + 1):
+        tag = f"{label} repeat {repeat}/{count}".strip() if count > 1 else label
+        phase = finetune_spec(name, spec.config, downstream, backbone, tag,
+                              seed=finetune_seed(spec.config.seed, repeat))
+        histories.append(run_phase(phase, runtime, _checkpoint(spec.out, name, downstream_set,
+                                                               several, repeat), budget))
+    return histories
