@@ -37,7 +37,7 @@ def data(tmp_path_factory):
 def run_args(data, out: Path, *extra: str) -> list:
     generated, cifar = data
     return ["--data", str(generated), "--out", str(out), "--preset", "smoke",
-            "--cifar-root", str(cifar), "--workers", "0", "--no-progress", *extra]
+            "--data-root", str(cifar), "--workers", "0", "--no-progress", *extra]
 
 
 def report_of(out: Path) -> dict:
@@ -200,7 +200,7 @@ def test_repeats_below_one_are_refused_in_one_line(data, tmp_path, capsys, value
     generated, cifar = data
     for argv in (run_args(data, tmp_path / "run", "--finetune-repeats", value),
                  ["compare", f"mine={generated}", "--out", str(tmp_path / "cmp"), "--presets",
-                  "smoke", "--cifar-root", str(cifar), "--finetune-repeats", value]):
+                  "smoke", "--data-root", str(cifar), "--finetune-repeats", value]):
         try:
             code = main(argv)
         except SystemExit as stop:  # argparse refuses a non-number itself
@@ -214,7 +214,7 @@ def test_repeats_below_one_are_refused_in_one_line(data, tmp_path, capsys, value
 def compare_args(data, out: Path, *extra: str) -> list:
     generated, cifar = data
     return ["compare", f"mine={generated}", "--out", str(out), "--presets", "smoke",
-            "--seeds", "2", "--cifar-root", str(cifar), "--workers", "0", "--no-progress",
+            "--seeds", "2", "--data-root", str(cifar), "--workers", "0", "--no-progress",
             *extra]
 
 
