@@ -74,6 +74,9 @@ def test_score_resolution_is_one_test_image_in_one_scored_epoch():
     two = {"downstream": {"a": {"test_images": 16}, "b": {"test_images": 32}}}
     assert score_resolution(two) == pytest.approx(100 / 32 / 2)
     assert score_resolution({"downstream": {"a": {}}}) is None
+    # A run of K fine-tuning repeats scores their mean: one image in one repeat moves it 1/K as far.
+    repeated = {"downstream": {"cifar100": {"test_images": 16}}, "finetune_repeats": 3}
+    assert score_resolution(repeated) == pytest.approx(100 / 16 / 3)
     assert resolution_of([one, two, {}]) == 100 / 16
 
 

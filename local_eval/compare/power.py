@@ -101,13 +101,14 @@ def seeds_needed(effect: float, confidence: float = 0.95, power: float = POWER) 
 
 def score_resolution(report: Dict[str, Any]) -> Optional[float]:
     """The smallest change one test image can make to a run's score: 100 / test_images of the
-    smallest downstream set in one scored epoch, over the number of sets (the score is their
-    mean). None when the report records no test-set sizes."""
+    largest downstream set in one scored epoch, over the number of sets (the score is their
+    mean) and over the fine-tuning repeats (a repeated run scores their mean). None when the
+    report records no test-set sizes."""
     sets = report.get("downstream") or {}
     sizes = [entry.get("test_images") for entry in sets.values()]
     if not sizes or any(not size for size in sizes):
         return None
-    return 100.0 / max(sizes) / len(sizes)
+    return 100.0 / max(sizes) / len(sizes) / int(report.get("finetune_repeats") or 1)
 
 
 def resolution_of(reports: Iterable[Dict[str, Any]]) -> Optional[float]:
