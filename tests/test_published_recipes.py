@@ -80,7 +80,7 @@ def coloured_fraction(image: np.ndarray) -> float:
 def test_fractal_4th_images_carry_their_tint_stored_blue_leaning(tmp_path):
     """docs/published-recipes.md 5.2: 24.5% of their exp-009 images have more than 1% coloured
     pixels (HSV p 0.5 x a positive saturation shift 0.5), and R - B over coloured pixels is -11 (the
-    red-leaning tint written with red and blue swapped). `fractal` has no colour at all."""
+    red-leaning tint written with red and blue swapped). `fractal-ours` has no colour at all."""
     config = create_recipe("fractal-4th", classes=16, images_per_class=4, image_size=96, workers=1, device="cpu")
     root = generate(tmp_path / "4th", config, progress=False)
     images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(root.rglob("*.png"))]
@@ -89,7 +89,7 @@ def test_fractal_4th_images_carry_their_tint_stored_blue_leaning(tmp_path):
     pixels = np.concatenate([im.reshape(-1, 3)[np.ptp(im.reshape(-1, 3).astype(int), axis=1) > 4] for im in tinted])
     assert pixels[:, 0].astype(int).mean() - pixels[:, 2].astype(int).mean() < -3
     plain = generate(tmp_path / "ours", config.replace(channel_order="rgb", image_augment=create_recipe(
-        "fractal").image_augment), progress=False)
+        "fractal-ours").image_augment), progress=False)
     assert all(coloured_fraction(np.asarray(Image.open(p).convert("RGB"))) == 0 for p in plain.rglob("*.png"))
 
 

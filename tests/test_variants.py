@@ -32,9 +32,11 @@ from submission.writer import create_class_writer
 
 from .conftest import run_cli
 
-# The calibration variants of today's `fractal`; the exact 4th-place recipe (`fractal-4th`, and its
-# experiments `fractal-4th-*`) is tested in test_published_recipes.py.
-VARIANTS = [name for name in list_recipes() if name.startswith("fractal-") and not name.startswith("fractal-4th")]
+# The calibration variants of `fractal-ours` (the default when they were written); the exact 4th-place
+# recipe (`fractal` = `fractal-4th`, and its experiments `fractal-4th-*`) is tested in test_published_recipes.py.
+BASE = "fractal-ours"
+VARIANTS = [name for name in list_recipes()
+            if name.startswith("fractal-") and not name.startswith("fractal-4th") and name != BASE]
 IMAGES = range(4)
 NO_IMAGE_AUGMENT = dict(transpose_p=0.0, hflip_p=0.0, vflip_p=0.0, affine_p=0.0, brightness_contrast_p=0.0, hsv_p=0.0)
 
@@ -66,7 +68,7 @@ def decoded(name: str) -> np.ndarray:
 
 
 def changed_fields(config: GenerationConfig) -> set:
-    """Dotted names of the fields that differ from the default config."""
+    """Dotted names of the fields that differ from the variants' base `fractal-ours`."""
     def changed(ours: dict, default: dict, prefix: str) -> set:
         out = set()
         for key, value in ours.items():
@@ -76,7 +78,7 @@ def changed_fields(config: GenerationConfig) -> set:
                 out.add(prefix + key)
         return out
 
-    return changed(config.to_dict(), GenerationConfig().to_dict(), "")
+    return changed(config.to_dict(), create_recipe(BASE).to_dict(), "")
 
 
 # --- the recipes and the published table ---
@@ -131,7 +133,7 @@ def test_variant_is_deterministic_and_differs_from_fractal(name):
     first = files(name)
     again = make_writer(name).encode_images(0, [3, 2, 1, 0])[::-1]  # a fresh worker, another order
     assert first == again
-    assert first != files("fractal")
+    assert first != files(BASE)
 
 
 # --- image side ---
@@ -222,8 +224,8 @@ def test_pointwolf_draws_last_so_the_view_is_the_same():
 
 
 def test_pc_variants_change_the_render():
-    assert not np.array_equal(raw("fractal-pc-noise"), raw("fractal"))
-    assert not np.array_equal(raw("fractal-pc-pointwolf"), raw("fractal"))
+    assert not np.array_equal(raw("fractal-pc-noise"), raw(BASE))
+    assert not np.array_equal(raw("fractal-pc-pointwolf"), raw(BASE))
     assert raw("fractal-pc-50k").mean() > raw("fractal-pc-base").mean() * 1.05  # 5x the points: denser
 
 
@@ -235,7 +237,7 @@ def test_colorized_points_are_coloured():
 
 
 def test_diamond_background_fills_the_black_and_keeps_the_points():
-    plain, backed = raw("fractal"), raw("fractal-pc-diamond")
+    plain, backed = raw(BASE), raw("fractal-pc-diamond")
     assert (plain == 0).all(-1).mean() > 0.3 and (backed == 0).all(-1).mean() < 0.01
     white = (plain == 255).all(-1)
     assert white.sum() > 20 and (backed[white] == 255).all()  # full coverage: the point, not the background
