@@ -3,9 +3,10 @@ data families (fractal: 3D IFS point clouds rendered from random views; glyphs: 
 characters; visualatom: sinusoidal-wave contours), byte-deterministic, resumable and packable.
 
     from submission import generate, GenerationConfig, FractalConfig
-    generate("out", GenerationConfig(classes=10, images_per_class=20))
+    from submission.recipes import create_recipe
+    generate("out", GenerationConfig(classes=10, images_per_class=20))  # the contest default, `fractal`
     generate("small", GenerationConfig(classes=10, images_per_class=20, fractal=FractalConfig(points=2000)))
-    generate("atoms", GenerationConfig(classes=10, images_per_class=20, family="visualatom"))
+    generate("atoms", create_recipe("visualatom", classes=10, images_per_class=20))  # another family's recipe
 """
 from .config import GenerationConfig, ImageAugmentConfig
 from .errors import UserError

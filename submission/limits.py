@@ -9,7 +9,7 @@ from .errors import UserError
 
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 4096  # 16.8 Mpx: one float32 RGB render is already 200 MB
-DEFAULT_IMAGE_SIZE = 224  # the contest's side
+DEFAULT_IMAGE_SIZE = 384  # the 4th place's generator.py:124 (the contest default is their recipe, exactly)
 MAX_SEED = 2**56 - 1  # the largest seed whose counter-RNG key (seed * 256 + stream) fits in 64 bits
 
 

@@ -9,10 +9,17 @@ from submission.errors import UserError
 
 
 def test_defaults_are_the_contest_setting():
+    # The contest default is the 4th place's best entry exactly (issue 18): 384 px, their point
+    # normalisation and scale/shift, albumentations-1.x ShiftScaleRotate and HSV, red/blue swapped.
     config = GenerationConfig()
-    assert (config.classes, config.images_per_class, config.image_size, config.fractal.points) == (1000, 1000, 224, 10_000)
+    assert (config.classes, config.images_per_class, config.image_size, config.fractal.points) == (1000, 1000, 384, 10_000)
     assert config.fractal.radius == 0.015 and config.fractal.points_per_pixel == 4
     assert config.class_ids() == tuple(range(1000))
+    assert (config.family, config.channel_order, config.fractal.normalization) == ("fractal", "bgr", "global_minmax_mean")
+    pa, ia = config.fractal.point_augment, config.image_augment
+    assert (pa.scale_shift_p, pa.isotropic_scale, pa.scale_shift_first) == (0.5, True, True)
+    assert (ia.affine_kind, ia.affine_border, ia.hsv_grey_tint) == ("shift_scale_rotate", "reflect101", True)
+    assert ia.distortion_p == 0 and ia.cutout_p == 0 and ia.trivialaugment_p == 0  # exp 009 has none of them
 
 
 def test_json_roundtrip_and_replace():
@@ -66,7 +73,7 @@ NAN, INF = float("nan"), float("inf")
     ({"seed": 10**30}, "seed must be at most"),
     ({"fractal": {"points_per_pixel": 151}}, "points_per_pixel must be at most 150"),
     ({"workers": 10**6}, "workers must be at most 1024"),
-    ({"batch_size": 10**6, "images_per_class": 100_000}, "use --batch-size 4868 or less"),
+    ({"batch_size": 10**6, "images_per_class": 100_000, "image_size": 224}, "use --batch-size 4868 or less"),
     ({"image_size": 4096}, "use --batch-size 21 or less"),  # the default batch of 50 would need ~9 GiB
     ({"shard_index": 0, "shard_count": 10**9}, "shard count N must be at most 100000"),
     # camera and points: finite, in range

@@ -104,7 +104,7 @@ def test_bank_errors(tmp_path, bank):
 def test_bank_must_fit_the_config(bank, changes, fragment):
     from submission import FractalConfig, GenerationConfig
 
-    fitting = GenerationConfig(classes=6, seed=3, fractal=FractalConfig(points=3000))
+    fitting = GenerationConfig(classes=6, seed=3, fractal=FractalConfig(points=3000, normalization=bank.normalization))
     bank.check_fits(fitting)
     bank.check_fits(fitting.replace(classes=2))  # a prefix of the bank serves fewer classes
     with pytest.raises(UserError, match="does not fit the config") as info:
@@ -268,13 +268,13 @@ def test_their_filter_accepts_another_set_judged_on_their_scaling(bank_4th):
 def test_bank_keeps_its_normalization_and_refuses_another_config(tmp_path):
     from submission import GenerationConfig
     from submission.families.fractal.config import FractalConfig
-    default = build_bank(2, seed=0, points=1000)
-    assert b"normalization" not in default.to_bytes()  # default banks keep their bytes
+    default = build_bank(2, seed=0, points=1000)  # our normalisation: the bank file's default
+    assert b"normalization" not in default.to_bytes()  # such banks keep their bytes
     theirs = build_bank(2, seed=0, points=1000, normalization="global_minmax_mean")
     loaded = CategoryBank.load(theirs.save(tmp_path / "bank.npz"))
     assert loaded.normalization == "global_minmax_mean"
     np.testing.assert_array_equal(loaded.point_cloud(1), theirs.point_cloud(1))
-    config = GenerationConfig(classes=2, fractal=FractalConfig(points=1000))
+    config = GenerationConfig(classes=2, fractal=FractalConfig(points=1000, normalization="longest_axis_midrange"))
     with pytest.raises(UserError, match="global_minmax_mean normalization\\) does not fit"):
         loaded.check_fits(config)
     loaded.check_fits(config.replace(normalization="global_minmax_mean"))
@@ -311,7 +311,9 @@ def test_their_scale_shift_is_isotropic_before_rotation_with_p_half():
         assert np.ptp(singular) < 1e-4 and 0.8 - 1e-4 <= singular[0] <= 1.2 + 1e-4  # one scale, no aspect change
         assert (np.abs(object_shift) <= 0.2 + 1e-4).all()  # the shift was drawn in the object's axes
     assert any((np.abs(b) > 0.2 + 1e-3).any() for _, b, _ in views)  # ... and turned with it
-    ours = fitted_views(PointAugmentConfig(subsample=False))
+    assert PointAugmentConfig(subsample=False) == theirs  # the defaults since issue 18
+    ours = fitted_views(PointAugmentConfig(subsample=False, scale_shift_p=1.0, isotropic_scale=False,
+                                           scale_shift_first=False))  # `fractal-ours`'s
     assert not any(np.allclose(s, 1, atol=1e-4) for s, _, _ in ours)  # always scaled
     assert any(np.ptp(s) > 0.05 for s, _, _ in ours)  # a scale per axis
     assert all((np.abs(b) <= 0.2 + 1e-4).all() for _, b, _ in ours)  # shifted in camera axes

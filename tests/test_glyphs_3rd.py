@@ -1,6 +1,7 @@
 """The 3rd place's glyph drawing procedure as named `GlyphConfig` fields (docs/published-recipes.md
 section 2.2; askbox-net/NEDO-ASKBOX submit/src/generator.py = K), each on a tiny table of its own, and
-the `glyphs-3rd` recipe. The defaults keep today's bytes (tests/test_glyphs.py, test_pinned_bytes.py)."""
+the `glyphs-3rd` recipe (= `glyphs`). The GlyphConfig defaults keep our bytes, the `glyphs-ours` recipe's
+(tests/test_glyphs.py, test_pinned_bytes.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -261,8 +262,9 @@ def test_glyphs_3rd_recipe_is_glyphs_with_their_procedure():
     from submission.recipes import create_recipe, list_recipes
 
     assert "glyphs-3rd" in list_recipes()
-    theirs, ours = create_recipe("glyphs-3rd"), create_recipe("glyphs")
+    theirs, ours = create_recipe("glyphs-3rd"), create_recipe("glyphs-ours")
     assert theirs == ours.replace(glyphs=dataclasses.replace(ours.glyphs, **THIRD_PLACE))
+    assert create_recipe("glyphs") == theirs  # the default glyph recipe since issue 18
     assert (theirs.image_size, theirs.classes, theirs.images_per_class, theirs.device) == (256, 1000, 1000, "cpu")
 
 

@@ -115,7 +115,7 @@ def test_cli_generates_the_recipe(tmp_path):
     assert len(files) == 4
     for path in files:
         with Image.open(path) as image:
-            assert (image.size, image.mode) == ((224, 224), "RGB")
+            assert (image.size, image.mode) == ((512, 512), "RGB")
 
 
 @pytest.mark.slow
@@ -139,9 +139,10 @@ def test_pack_and_rehearse(tmp_path):
 # --- visualatom-paper: the public renderer's 512 px, kept as drawn (issue 18) ---------------------
 
 def test_paper_recipe_is_visualatom_at_512_px():
-    paper, ours = create_recipe("visualatom-paper"), create_recipe("visualatom")
+    paper, ours = create_recipe("visualatom-paper"), create_recipe("visualatom-224")
     assert paper.image_size == paper.visualatom.canvas_size == 512
     assert paper.replace(image_size=224) == ours  # nothing else differs
+    assert create_recipe("visualatom") == paper  # the default visualatom recipe since issue 18
 
 
 def test_paper_recipe_draws_without_resizing(tmp_path, monkeypatch):

@@ -136,9 +136,10 @@ def bench_clouds(n_images: int, n_points: int, seed: int) -> Tuple[torch.Tensor,
     """Augmented views of random fractal categories (default recipe), padded:
     points (B, N, 3) float32, colors (B, N, 4) float32, lengths (B,) int64."""
     n_categories = min(n_images, 8)  # a few categories are enough; views differ by augmentation
-    bank = build_bank(n_categories, seed=seed, points=n_points)
+    default = GenerationConfig().fractal
+    bank = build_bank(n_categories, seed=seed, points=n_points, normalization=default.normalization)
     clouds = [bank.point_cloud(c) for c in range(n_categories)]
-    cfg = GenerationConfig().fractal.point_augment
+    cfg = default.point_augment
     views = [augment_cloud(clouds[i % n_categories], cfg, rng_for(seed, STREAM_POINT_AUGMENT, i % n_categories, i))
              for i in range(n_images)]
     return tuple(torch.from_numpy(array) for array in pad_views(views))

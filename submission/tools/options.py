@@ -22,7 +22,7 @@ EXECUTION_OPTIONS = (("--device", "device", str, {}), ("--backend", "backend", s
 
 
 def field_help(name: str) -> str:
-    """A config field's help text with its default, e.g. "square image side in pixels (default 224)"."""
+    """A config field's help text with its default, e.g. "square image side in pixels (default 384)"."""
     spec = GenerationConfig.field_spec(name)
     text = spec.metadata["help"]
     return text if spec.default is None or "default" in text else f"{text} (default {spec.default})"

@@ -35,6 +35,8 @@ from .config import MAX_POINTS, NORMALIZATIONS
 MIN_MAPS, MAX_MAPS = 2, 7
 MIN_AXIS_VARIANCE = 0.05
 BANK_FORMAT_VERSION = 1
+# A bank file without a "normalization" entry (written before the field existed) is ours; this is
+# not the config default (the 4th place's since the switch): such banks store the entry.
 DEFAULT_NORMALIZATION = NORMALIZATIONS[0]
 
 

@@ -51,12 +51,13 @@ class PointAugmentConfig:
     scale_min: float = 0.8
     scale_max: float = 1.2
     shift: float = 0.2  # each axis shifted by U(-shift, shift)
-    # The 4th place's scale/shift (_point_cloud.py:22-29, called with p 0.5 at generator.py:155) fires
-    # with probability 0.5, draws one scale for all axes and runs before the rotation
-    # (generator.py:154-156), so the shift turns with the cloud. Ours: always, a scale per axis, after.
-    scale_shift_p: float = 1.0  # probability that a view is scaled and shifted
-    isotropic_scale: bool = False  # one scale U(scale_min, scale_max) for all axes (no aspect change)
-    scale_shift_first: bool = False  # scale and shift in the object's frame, then rotate
+    # The 4th place's scale/shift (the defaults; _point_cloud.py:22-29, called with p 0.5 at
+    # generator.py:155) fires with probability 0.5, draws one scale for all axes and runs before the
+    # rotation (generator.py:154-156), so the shift turns with the cloud. Ours (recipe `fractal-ours`):
+    # always (1.0), a scale per axis (False), after the rotation (False).
+    scale_shift_p: float = 0.5  # probability that a view is scaled and shifted
+    isotropic_scale: bool = True  # one scale U(scale_min, scale_max) for all axes (no aspect change)
+    scale_shift_first: bool = True  # scale and shift in the object's frame, then rotate
     rotate: bool = True  # uniform random 3D rotation (Haar measure on SO(3))
     noise_std: float = 0.0  # Gaussian point noise; 0 = off (did not help in the 4th-place study)
     # Probability that a view gets the noise; the 4th place's function defaults to 0.5 (_point_cloud.py:47-53).
@@ -111,7 +112,8 @@ class FractalConfig:
     # (it judges the normalised cloud). "global_minmax_mean" is the 4th place's: _fractal.py:26-30
     # (min-max over all coordinates, axis=None, to [-1, 1]), :40-53 (mean subtracted) and
     # generator.py:71-73 (np.var > 0.05 on that scaling); their clouds' longest axis averages 1.85.
-    normalization: str = _field(NORMALIZATIONS[0], f"IFS cloud normalisation: {' or '.join(NORMALIZATIONS)}")
+    # The 4th place's (_fractal.py:26-30, 40-53); ours, "longest_axis_midrange", is `fractal-ours`'s.
+    normalization: str = _field("global_minmax_mean", f"IFS cloud normalisation: {' or '.join(NORMALIZATIONS)}")
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
 
     def __post_init__(self) -> None:
