@@ -41,7 +41,8 @@ def tree_hashes(root: Path) -> dict:
 
 def test_fractal_4th_changes_exactly_the_published_quirks():
     config = create_recipe("fractal-4th")
-    assert changed_fields(config) == set(FRACTAL_4TH_FIELDS)
+    assert config == GenerationConfig()  # the contest default since the switch
+    assert changed_fields(config, create_recipe("fractal-ours")) == set(FRACTAL_4TH_FIELDS)
     assert {name: dotted(config, name) for name in FRACTAL_4TH_FIELDS} == FRACTAL_4TH_FIELDS
     assert config.image_augment.distortion_p == 0 and config.image_augment.hsv_p == 0.5  # exp 009: HSV, no distortion
     assert GenerationConfig.from_json(config.to_json()) == config  # what pack ships and the server reads

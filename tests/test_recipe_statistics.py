@@ -88,14 +88,14 @@ def glyph_workers():
         pytest.skip("no CJK font installed (make fonts)")
     try:
         return {name: create_family("glyphs").worker(RunPlan.resolve(create_recipe(name, classes=2)))
-                for name in ("glyphs-3rd", "glyphs")}
+                for name in ("glyphs-3rd", "glyphs-ours")}
     except Exception as exc:  # the 24 fonts of the recipes are not all installed
         pytest.skip(f"the glyph recipes' fonts are not installed ({exc}); make fonts")
 
 
 def test_glyphs_3rd_table_has_their_repeats_and_non_ideograph_classes():
     """Theirs (submit/params/kanji_label.csv): distinct characters per class {2: 2, 3: 118, 4: 298,
-    5: 362, 6: 220} (mean 4.68, 22% with 6), 24 classes without an ideograph. `glyphs` draws 6
+    5: 362, 6: 220} (mean 4.68, 22% with 6), 24 classes without an ideograph. `glyphs-ours` draws 6
     distinct ideographs in every class."""
     from submission.families.glyphs.family import GlyphTable, table_path, used_rows
 
@@ -108,13 +108,13 @@ def test_glyphs_3rd_table_has_their_repeats_and_non_ideograph_classes():
     assert len(theirs) == 1000 and all(len(row) == 6 for row in theirs)
     assert abs(distinct.mean() - 4.68) <= 0.3 and abs((distinct == 6).mean() - 0.22) <= 0.08
     assert sum(not any(is_ideograph(c) for c in row) for row in theirs) >= 1
-    ours = rows("glyphs")
+    ours = rows("glyphs-ours")
     assert all(len(set(row)) == 6 and all(is_ideograph(c) for c in row) for row in ours)
 
 
 def test_glyph_channel_mix_max_weight_as_theirs(glyph_workers):
     """Theirs (K:72-74, uniform draws normalised): one character takes over half a channel in 0.83%
-    of mixes (10^6 simulated); Dirichlet(1), our `glyphs`: 18.75%."""
+    of mixes (10^6 simulated); Dirichlet(1), `glyphs-ours`: 18.75%."""
     def share_over_half(worker) -> float:
         rng, context = np.random.default_rng(0), SimpleNamespace(chars=tuple(range(6)))
         mixes = np.concatenate([worker.draw(context, rng)["mix"].reshape(-1, 6) for _ in range(1700)])  # 10,200
@@ -122,7 +122,7 @@ def test_glyph_channel_mix_max_weight_as_theirs(glyph_workers):
         return float((mixes.max(axis=1) > 0.5).mean())
 
     assert share_over_half(glyph_workers["glyphs-3rd"]) < 0.03
-    assert share_over_half(glyph_workers["glyphs"]) > 0.10
+    assert share_over_half(glyph_workers["glyphs-ours"]) > 0.10
 
 
 # --- visualatom-paper ----------------------------------------------------------------------------
