@@ -23,6 +23,7 @@ from ..run.config import EvalConfig
 from ..run.data import check_image_folder
 from ..run.distributed import Runtime, barrier
 from ..run.downstream import downstream_identity
+from ..run.lock import RunBusy, run_folder_lock
 from ..run.outputs import write_json
 from ..run.record import differences, read_record, without_content
 from ..run.runner import DataChanged, RunSpec, check_out_dir, run, validate
@@ -269,13 +270,32 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
         if stale:  # compare.json must not keep the stale runs' scores meanwhile
             write_outputs(plan, reports)
     budget = EpochBudget(stop_after_epochs)
-    for index, key in enumerate(keys, 1):
-        if key in reports:
-            continue
+    waiting: List[RunKey] = []  # runs another process is training (local_eval.run.lock)
+    queue = [(index, key) for index, key in enumerate(keys, 1) if key not in reports]
+    while queue:
+        index, key = queue.pop(0)
         dataset, preset, seed = key
+        if key in waiting:  # everything else is done: wait for its owner, then take its result
+            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: waiting for the other "
+                f"process training it")
+            with run_folder_lock(plan.run_dir(key), wait=True):
+                pass
+            finished = plan.run_dir(key) / "report.json"
+            if finished.is_file():
+                reports[key] = json.loads(finished.read_text())
+                progress.record(key, reports[key])
+                write_outputs(plan, reports)
+                continue
         if runtime.is_main:
             log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed} ...")
-        report = run(plan.spec(key, data[dataset]), runtime, budget=budget)
+        try:
+            report = run(plan.spec(key, data[dataset]), runtime, budget=budget)
+        except RunBusy:  # only without torchrun: its processes share every run
+            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: another process is "
+                f"training it; its result is read when it is done")
+            waiting.append(key)
+            queue.append((index, key))
+            continue
         if report is None:
             if runtime.is_main:
                 write_outputs(plan, reports)

@@ -9,6 +9,7 @@ pre-training and fine-tunes from random initialization (the `scratch` baseline o
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from .data import LabeledSplit, check_image_folder, check_images, load_pretrain_
 from .distributed import Runtime, barrier
 from .downstream import DownstreamSet, downstream_identity, parse_downstream
 from .fingerprint import folder_fingerprint
+from .lock import LOCK_FILE, run_folder_lock
 from .models import create_model
 from .outputs import write_json
 from .phases import finetune_seed, finetune_spec, pretrain_spec
@@ -94,7 +96,7 @@ def check_out_dir(spec: RunSpec) -> None:
     out = spec.out
     check_writable_target(out, "--out", is_dir=True)
     try:
-        if not out.exists() or not any(out.iterdir()):
+        if not out.exists() or not any(p.name != LOCK_FILE for p in out.iterdir()):
             return
     except OSError as error:
         raise UserError(f"cannot read --out {out}: {error.strerror}; pass a folder you can "
@@ -164,12 +166,19 @@ def run(spec: RunSpec, runtime: Runtime, stop_after_epochs: Optional[int] = None
     began = time.perf_counter()
     sets, pretrain_data, downstreams = _load_data(spec, runtime)
     # Claim the run folder only once the data is known to fit: a refused run leaves nothing behind.
+    # One process at a time (local_eval.run.lock); torchrun's processes share one run.
+    with contextlib.nullcontext() if runtime.distributed else run_folder_lock(spec.out):
+        return _run_claimed(spec, runtime, began, sets, pretrain_data, downstreams,
+                            budget if budget is not None else EpochBudget(stop_after_epochs))
+
+
+def _run_claimed(spec: RunSpec, runtime: Runtime, began: float, sets, pretrain_data, downstreams,
+                 budget: EpochBudget) -> Optional[Dict[str, Any]]:
     if runtime.is_main:
         make_dirs(spec.out, "--out")
         if not (spec.out / RUN_FILE).exists():
             write_json(spec.identity(), spec.out / RUN_FILE)
     barrier(runtime)
-    budget = budget if budget is not None else EpochBudget(stop_after_epochs)
     try:
         pretrain, results = _train(spec, runtime, sets, pretrain_data, downstreams, budget)
     except StopRequested:
