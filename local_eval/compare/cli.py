@@ -106,7 +106,7 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     return ComparePlan(out=args.out, datasets=tuple(datasets), configs=configs,
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
                        cifar_root=args.cifar_root, downstream_dir=args.downstream_dir,
-                       download=args.download, calibrate=tables)
+                       download=args.download, calibrate=tables, loader=args.loader)
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:

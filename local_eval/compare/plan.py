@@ -47,6 +47,7 @@ class ComparePlan:
     downstream_dir: Optional[Path] = None
     download: bool = False
     calibrate: Tuple[str, ...] = ()  # 4th-place tables to rank-correlate with (not part of the plan)
+    loader: str = "store"  # how pre-training reads the data (RunSpec.loader)
 
     @property
     def presets(self) -> Tuple[str, ...]:
@@ -74,7 +75,7 @@ class ComparePlan:
                        out=self.run_dir(key), downstream=self.downstream[preset],
                        cifar_root=self.cifar_root, downstream_dir=self.downstream_dir,
                        download=self.download, preset=preset,
-                       data_content=self.dataset(dataset).content())
+                       data_content=self.dataset(dataset).content(), loader=self.loader)
 
     def dataset(self, name: str) -> DatasetSpec:
         return next(d for d in self.datasets if d.name == name)
@@ -88,7 +89,7 @@ class ComparePlan:
             presets[preset] = {"config": recipe,
                                **downstream_identity(probe.downstream_sets())}
         return {"datasets": [d.identity() for d in self.datasets], "presets": presets,
-                "seeds": list(self.seeds)}
+                "seeds": list(self.seeds), "loader": self.loader}
 
 
 def _names(items: List[str]) -> str:
@@ -113,6 +114,9 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     else:
         found += [f"preset {name}: {change}" for name in new_presets
                   for change in differences(old_presets[name], new_presets[name])]
+    # A plan from before the store existed read PNG files (the PIL path).
+    if old.get("loader", "pil") != new.get("loader", "pil"):
+        found.append(f"--loader {old.get('loader', 'pil')} -> {new.get('loader', 'pil')}")
     if old.get("seeds") != new.get("seeds"):
         found.append(f"seeds {_names(old.get('seeds', []))} -> {_names(new.get('seeds', []))}")
     return found

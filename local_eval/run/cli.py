@@ -79,7 +79,8 @@ def spec_from_args(args: argparse.Namespace) -> "RunSpec":
     return RunSpec(config=config, data=args.data, out=args.out,
                    downstream=downstream, cifar_root=args.cifar_root,
                    downstream_dir=args.downstream_dir, download=args.download,
-                   compare_scratch=args.compare_scratch, preset=args.preset)
+                   compare_scratch=args.compare_scratch, preset=args.preset,
+                   loader=args.loader)
 
 
 def _summary(report: Dict[str, Any], out: Path) -> List[str]:

@@ -1,0 +1,166 @@
+"""The image store (local_eval.store): build, resume, refusals, the batches it serves, and runs
+on it (resume, loader recorded)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from local_eval.cli import main
+from local_eval.run.fingerprint import forget
+from local_eval.store import build as store_build
+from local_eval.store.build import open_store
+from local_eval.store.layout import IMAGES, MANIFEST, default_store_dir, read_store
+from local_eval.store.loader import EpochBatches, StoreDataset
+from submission.errors import UserError
+from tests.local_eval_fixtures import make_image_folder
+
+
+def decoded(data: Path) -> np.ndarray:
+    """(N, H, W, 3) uint8: every image of an ImageFolder in ImageFolder order."""
+    files = sorted(p for p in data.rglob("*.png"))
+    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+
+
+def one_line_error(capsys, argv, words: str) -> None:
+    forget()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert words in err, err
+
+
+def test_store_holds_every_image_labels_and_manifest(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "data", classes=3, images_per_class=5, size=12)
+    assert main(["store", str(data), "--workers", "2", "--no-progress"]) == 0
+    folder = default_store_dir(data)
+    assert data not in folder.parents and folder.parent == Path(os.environ["LOCAL_EVAL_STORES"])
+    assert f"store {folder}: 15 images of 12x12 px in 3 classes" in capsys.readouterr().out
+    store = read_store(folder)
+    assert store.shape == (15, 12, 12, 3)
+    np.testing.assert_array_equal(np.asarray(store.images()), decoded(data))
+    np.testing.assert_array_equal(store.labels(), np.repeat(np.arange(3), 5))
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["classes"] == ["00000", "00001", "00002"]
+    assert manifest["per_class"] == [5, 5, 5] and manifest["source"] == str(data.resolve())
+    assert sorted(p.name for p in folder.iterdir()) == ["images.u8", "labels.npy",
+                                                        "manifest.json"]
+
+
+def test_a_killed_build_resumes_where_it_stopped(tmp_path, monkeypatch):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=10, size=8)
+    monkeypatch.setattr(store_build, "CHUNK", 3)  # 7 chunks
+    decode = store_build._decode_chunk
+    calls = []
+
+    def killed_after_two(job):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(job[0])
+        return decode(job)
+
+    monkeypatch.setattr(store_build, "_decode_chunk", killed_after_two)
+    folder = tmp_path / "store"
+    with pytest.raises(KeyboardInterrupt):
+        open_store(data, folder, workers=1, progress=False)
+    assert not (folder / MANIFEST).exists() and read_store(folder) is None
+    monkeypatch.setattr(store_build, "_decode_chunk", lambda job: calls.append(job[0])
+                        or decode(job))
+    store = open_store(data, folder, workers=1, progress=False)
+    assert sorted(calls) == list(range(7)) and len(calls) == 7  # chunks 0 and 1 not redone
+    np.testing.assert_array_equal(np.asarray(store.images()), decoded(data))
+
+
+def test_a_stale_store_is_rebuilt_never_used(tmp_path):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
+    folder = tmp_path / "store"
+    open_store(data, folder, workers=1, progress=False)
+    changed = np.full((8, 8, 3), 123, dtype=np.uint8)
+    Image.fromarray(changed).save(data / "00001" / "00002.png")
+    os.utime(data / "00001" / "00002.png", ns=(1, 1))  # a new mtime, whatever the clock says
+    forget()
+    lines = []
+    store = open_store(data, folder, workers=1, progress=False, log=lines.append)
+    assert lines and "changed since its store" in lines[0]
+    np.testing.assert_array_equal(np.asarray(store.images())[5], changed)
+
+
+def test_mixed_image_sizes_are_refused(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
+    Image.new("RGB", (9, 8)).save(data / "00001" / "00001.png")
+    one_line_error(capsys, ["store", str(data), "--out", str(tmp_path / "s"), "--workers", "1",
+                            "--no-progress"],
+                   f"--data images differ in size: {data / '00001' / '00001.png'} is 9x8 px, "
+                   f"the first is 8x8")
+    assert read_store(tmp_path / "s") is None
+
+
+def test_bad_store_folders_are_one_line(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
+    other = make_image_folder(tmp_path / "other", classes=2, images_per_class=3, size=8)
+    argv = ["--workers", "1", "--no-progress"]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    one_line_error(capsys, ["store", str(data), "--out", str(foreign), *argv],
+                   f"--out {foreign} is not an image store (it holds notes.txt)")
+    assert (foreign / "notes.txt").read_text() == "mine"
+    store = tmp_path / "store"
+    assert main(["store", str(data), "--out", str(store), *argv]) == 0
+    one_line_error(capsys, ["store", str(other), "--out", str(store), *argv],
+                   f"store {store} holds {data.resolve()}, not {other.resolve()}")
+    with open(store / IMAGES, "r+b") as handle:
+        handle.truncate(100)
+    one_line_error(capsys, ["store", str(data), "--out", str(store), *argv],
+                   f"store {store} is truncated or corrupt: {IMAGES} holds 100 bytes")
+    (store / MANIFEST).write_text("{not json")
+    one_line_error(capsys, ["store", str(data), "--out", str(store), *argv], "is damaged")
+    one_line_error(capsys, ["store", str(tmp_path / "nowhere"), *argv], "does not exist")
+    one_line_error(capsys, ["store", str(data), "--workers", "0"], "--workers must be at least 1")
+
+
+def test_too_little_disk_space_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
+    monkeypatch.setattr(store_build.shutil, "disk_usage",
+                        lambda path: type("usage", (), {"free": 10})())
+    one_line_error(capsys, ["store", str(data), "--out", str(tmp_path / "s"), "--no-progress"],
+                   "the store needs 0.00 GB and")
+    assert not (tmp_path / "s" / IMAGES).exists()
+
+
+def test_unreadable_image_is_refused_naming_it(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
+    (data / "00000" / "00001.png").write_bytes(b"garbage")
+    one_line_error(capsys, ["store", str(data), "--out", str(tmp_path / "s"), "--workers", "1",
+                            "--no-progress"],
+                   f"--data: cannot read {data / '00000' / '00001.png'}")
+
+
+def test_batches_are_the_crops_of_the_sampled_corners(tmp_path):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=6, size=10)
+    store = open_store(data, tmp_path / "s", workers=1, progress=False)
+    images = decoded(data)
+    subset = np.array([1, 2, 3, 7, 8, 9])
+    dataset = StoreDataset(store, subset, crop=4)
+    batches = EpochBatches(dataset, batch=4, rank=0, world_size=1, seed=5)
+    batches.set_epoch(2, 77)
+    first = list(batches)
+    batches.set_epoch(2, 77)
+    assert all((a[0] == b[0]).all() and (a[1] == b[1]).all() for a, b in zip(first, batches))
+    assert len(first) == 1 and first[0][1].shape == (4, 2)  # drop_last: 6 // 4
+    sampler = torch.utils.data.DistributedSampler(dataset, 1, 0, shuffle=True, seed=5)
+    sampler.set_epoch(2)
+    np.testing.assert_array_equal(first[0][0], list(sampler)[:4])  # the PIL path's order
+    batch, labels = dataset[first[0]]
+    assert batch.shape == (4, 3, 4, 4) and batch.dtype == torch.uint8
+    for k, (position, (top, left)) in enumerate(zip(*first[0])):
+        expected = images[subset[position], top:top + 4, left:left + 4]  # (4, 4, 3)
+        np.testing.assert_array_equal(batch[k].permute(1, 2, 0).numpy(), expected)
+        assert labels[k] == subset[position] // 6
+    whole = StoreDataset(store, subset, crop=None)[(np.array([5, 0]), None)][0]
+    np.testing.assert_array_equal(whole.permute(0, 2, 3, 1).numpy(), images[[9, 1]])
