@@ -17,7 +17,6 @@ from local_eval.store import build as store_build
 from local_eval.store.build import open_store
 from local_eval.store.layout import IMAGES, MANIFEST, default_store_dir, read_store
 from local_eval.store.loader import EpochBatches, StoreDataset
-from submission.errors import UserError
 from tests.local_eval_fixtures import make_image_folder
 
 

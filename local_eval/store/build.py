@@ -114,8 +114,8 @@ def build_store(data: Path, folder: Path, workers: int, progress: bool = True) -
     from torchvision.datasets import ImageFolder
     from tqdm import tqdm
 
-    from ..run.fingerprint import folder_fingerprint
     from ..run.data import check_image_folder
+    from ..run.fingerprint import folder_fingerprint
 
     check_image_folder(data, "--data", "--data")
     check_store_folder(folder)
