@@ -163,3 +163,19 @@ def test_batches_are_the_crops_of_the_sampled_corners(tmp_path):
         assert labels[k] == subset[position] // 6
     whole = StoreDataset(store, subset, crop=None)[(np.array([5, 0]), None)][0]
     np.testing.assert_array_equal(whole.permute(0, 2, 3, 1).numpy(), images[[9, 1]])
+
+
+def test_gpu_preset_states_its_cost(capsys):
+    from local_eval.run.presets import preset_config
+    from local_eval.tools.timing import main as timing
+
+    config = preset_config("kit-mobilenet-gpu")
+    assert (config.model, config.img_size, config.pretrain_crop) == (
+        "cifar_mobilenetv2_100", 32, "random_crop")
+    assert timing(["--preset", "kit-mobilenet-gpu"]) == 0
+    out = capsys.readouterr().out
+    # 100 x 1,000 x 10 epochs at 8,000/s = 125 s; 10 x 1,000 x 15 = 150,000 at 8,000/s =
+    # 18.75 s; 10 x 200 x 15 = 30,000 test images at 16,000/s = 1.875 s; + 30 s = 2.9 min.
+    assert ("1,000,000 pre-training + 150,000 fine-tuning images at 8,000/s, 30,000 test "
+            "images at 16,000/s, 30 s overhead -> 2.9 min per run" in out), out
+    assert "--seeds 3 (18 runs) -> 53 min" in out and "not measured" in out
