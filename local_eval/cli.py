@@ -15,8 +15,6 @@ COMMANDS = {
                                   "contest score (also: python -m local_eval --data ...)"),
     "compare": ("local_eval.compare.cli", "several datasets x presets x seeds, with paired "
                                           "statistics and calibration"),
-    "store": ("local_eval.store.cli", "decode a generated ImageFolder once into an image store "
-                                      "(pre-training reads it; runs build it when needed)"),
     "noise": ("local_eval.tools.noise", "write a random-noise ImageFolder (the bad-data "
                                         "baseline)"),
     "digits": ("local_eval.tools.digits", "write scikit-learn's handwritten digits as an "
@@ -24,6 +22,8 @@ COMMANDS = {
     "timing": ("local_eval.tools.timing", "time a preset's training steps on this CPU"),
     "throughput": ("local_eval.tools.throughput", "time the model and the data loader apart "
                                                   "(GPU sizing)"),
+    "store": ("local_eval.store.cli", "decode a generated ImageFolder once into an image store "
+                                      "(pre-training reads it; runs build it when needed)"),
 }
 PROG = "python -m local_eval"
 

@@ -179,3 +179,64 @@ def test_gpu_preset_states_its_cost(capsys):
     assert ("1,000,000 pre-training + 150,000 fine-tuning images at 8,000/s, 30,000 test "
             "images at 16,000/s, 30 s overhead -> 2.9 min per run" in out), out
     assert "--seeds 3 (18 runs) -> 53 min" in out and "not measured" in out
+
+
+@pytest.fixture(scope="module")
+def run_inputs(tmp_path_factory):
+    from tests.local_eval_fixtures import make_cifar100
+
+    root = tmp_path_factory.mktemp("store_runs")
+    return (make_image_folder(root / "gen", classes=4, images_per_class=8, size=20),
+            make_cifar100(root / "cifar", classes=4, train_per_class=8, test_per_class=4))
+
+
+def run_args(inputs, out, *extra):
+    generated, cifar = inputs
+    return ["run", "--data", str(generated), "--out", str(out), "--preset", "smoke",
+            "--cifar-root", str(cifar), "--no-progress", "--pretrain-crop", "random_crop",
+            *extra]
+
+
+def test_a_resumed_store_run_gives_the_same_numbers(run_inputs, tmp_path, capsys):
+    """Random crops read from the store, stopped after each pre-training epoch and resumed:
+    the same numbers as the uninterrupted run, bit for bit."""
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert main(run_args(run_inputs, whole, "--workers", "1")) == 0
+    assert main(run_args(run_inputs, parts, "--workers", "1", "--stop-after-epochs", "1")) == 0
+    assert torch.load(parts / "pretrain.pt", weights_only=False)["epoch"] == 1
+    forget()
+    assert main(run_args(run_inputs, parts, "--workers", "1", "--stop-after-epochs", "2")) == 0
+    forget()
+    assert main(run_args(run_inputs, parts, "--workers", "1")) == 0
+    reports = [json.loads((out / "report.json").read_text()) for out in (whole, parts)]
+    for phase in ("pretrain", "finetune"):
+        assert reports[0][phase]["loss"] == reports[1][phase]["loss"], phase
+    assert reports[0]["finetune"]["top1"] == reports[1]["finetune"]["top1"]
+    assert json.loads((whole / "run.json").read_text())["loader"] == "store"
+    pil = tmp_path / "pil"
+    forget()
+    assert main(run_args(run_inputs, pil, "--workers", "0", "--loader", "pil")) == 0
+    assert json.loads((pil / "run.json").read_text())["loader"] == "pil"
+    pil_loss = json.loads((pil / "report.json").read_text())["pretrain"]["loss"]
+    assert pil_loss != reports[0]["pretrain"]["loss"]  # another loader: other random draws
+
+
+def test_a_run_is_reused_only_with_its_loader(run_inputs, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(run_args(run_inputs, out, "--workers", "0", "--stop-after-epochs", "1")) == 0
+    capsys.readouterr()
+    one_line_error(capsys, run_args(run_inputs, out, "--workers", "0", "--loader", "pil"),
+                   "holds a run with a different config (loader 'store' -> 'pil')")
+    # A run folder from before the store existed was made by the PIL path.
+    record = json.loads((out / "run.json").read_text())
+    del record["loader"]
+    (out / "run.json").write_text(json.dumps(record))
+    one_line_error(capsys, run_args(run_inputs, out, "--workers", "0"),
+                   "(loader 'pil' -> 'store')")
+
+
+def test_a_store_run_refuses_an_unreadable_image_in_one_line(tmp_path, capsys, run_inputs):
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8, size=20)
+    (data / "00002" / "00005.png").write_bytes(b"garbage")
+    argv = run_args((data, run_inputs[1]), tmp_path / "o", "--workers", "0")
+    one_line_error(capsys, argv, f"--data: cannot read {data / '00002' / '00005.png'}")
