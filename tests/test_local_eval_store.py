@@ -47,7 +47,7 @@ def test_store_holds_every_image_labels_and_manifest(tmp_path, capsys):
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["classes"] == ["00000", "00001", "00002"]
     assert manifest["per_class"] == [5, 5, 5] and manifest["source"] == str(data.resolve())
-    assert sorted(p.name for p in folder.iterdir()) == ["images.u8", "labels.npy",
+    assert sorted(p.name for p in folder.iterdir()) == ["images.u8", "labels.npy", "lock",
                                                         "manifest.json"]
 
 

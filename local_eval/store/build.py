@@ -8,6 +8,7 @@ is written last, so a store without one is never used.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -25,6 +26,7 @@ from .layout import (
     FORMAT_VERSION,
     IMAGES,
     LABELS,
+    LOCK,
     MANIFEST,
     Store,
     check_source,
@@ -172,9 +174,27 @@ def open_store(data: Path, folder: Path, workers: int, progress: bool = True,
     """The up-to-date store of `data` in `folder`: the existing one, or a new build (a stale one,
     made before `data` changed, is rebuilt; the store of another folder is refused)."""
     check_store_folder(folder)
-    store = read_store(folder) if folder.is_dir() else None
-    if store is not None:
-        if check_source(store, data):
-            return store
-        log(f"--data {data} changed since its store {folder} was built; rebuilding it")
-    return build_store(data, folder, workers, progress)
+    make_dirs(folder, "store folder")
+    with _locked(folder):  # a second run on the same data waits, then finds the store built
+        store = read_store(folder)
+        if store is not None:
+            if check_source(store, data):
+                return store
+            log(f"--data {data} changed since its store {folder} was built; rebuilding it")
+        return build_store(data, folder, workers, progress)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """An exclusive lock on the store folder (POSIX; elsewhere nothing)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(folder / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

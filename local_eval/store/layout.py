@@ -27,7 +27,8 @@ IMAGES = "images.u8"
 LABELS = "labels.npy"
 BUILDING = "building.json"
 CHUNKS_DONE = "chunks-done"
-STORE_FILES = (MANIFEST, IMAGES, LABELS, BUILDING, CHUNKS_DONE)
+LOCK = "lock"  # held while a process checks or builds the store
+STORE_FILES = (MANIFEST, IMAGES, LABELS, BUILDING, CHUNKS_DONE, LOCK)
 ENV_ROOT = "LOCAL_EVAL_STORES"
 
 
