@@ -25,8 +25,10 @@ Batch = Tuple[np.ndarray, Optional[np.ndarray]]  # positions (B,) int64, corners
 class StoreDataset(Dataset):
     """Images `indices` of a store; `crop` (the kit's random crop, px) or None (whole images).
 
-    Item: a Batch from EpochBatches -> ((B, 3, S, S) uint8, (B,) int64 labels). The memory map
-    is opened in each process that reads (a pickled memmap would copy the whole array).
+    Item: a Batch from EpochBatches -> ((B, 3, S, S) uint8, (B,) int64 labels), in the order
+    of the store's rows (read forwards; the order within a batch changes no mean loss, and is
+    the same on every run). The memory map is opened in each process that reads (a pickled
+    memmap would copy the whole array).
     """
 
     def __init__(self, store: Store, indices: np.ndarray, crop: Optional[int]) -> None:
@@ -50,7 +52,7 @@ class StoreDataset(Dataset):
         positions, corners = batch
         rows = self.indices[positions]
         order = np.argsort(rows, kind="stable")  # read the file forwards
-        sorted_rows = rows[order]
+        sorted_rows, positions = rows[order], positions[order]
         height, width = self.image_shape
         if corners is None or (self.crop == height and self.crop == width):
             images = self._images[sorted_rows]  # (B, H, W, 3) uint8
@@ -59,9 +61,7 @@ class StoreDataset(Dataset):
             tops, lefts = corners[order, 0], corners[order, 1]
             images = self._images[sorted_rows[:, None, None], (tops[:, None] + span)[:, :, None],
                                   (lefts[:, None] + span)[:, None, :]]  # (B, S, S, 3) uint8
-        batch_images = np.empty_like(images)
-        batch_images[order] = images  # back to the sampler's order
-        return (torch.from_numpy(batch_images).permute(0, 3, 1, 2),  # (B, 3, S, S) uint8 view
+        return (torch.from_numpy(images).permute(0, 3, 1, 2),  # (B, 3, S, S) uint8 view
                 torch.from_numpy(self.labels[positions]))
 
 
