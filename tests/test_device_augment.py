@@ -1,12 +1,14 @@
 """Batched device augmentation (local_eval.run.device_augment) on tiny CPU tensors."""
 import numpy as np
 import pytest
+import timm.data.auto_augment as timm_augment
 import torch
 from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import functional as tvf
 
 from local_eval.run.device_augment import build_device_transform, normalize, random_erasing, random_flip
+from local_eval.run.device_color import color_jitter
 from local_eval.run.device_crops import (
     crop,
     random_crop_boxes,
@@ -14,9 +16,11 @@ from local_eval.run.device_crops import (
     random_resized_crop_boxes,
     resized_crop,
 )
+from local_eval.run.device_randaugment import INCREASING_OPS, PLAIN_OPS, RandAugmentSpec, apply_op, rand_augment
 from local_eval.run.presets import preset_config
 from local_eval.run.recipe import normalization
 from local_eval.run.transforms import finetune_transforms
+from submission.errors import UserError
 
 IMAGENET_MEAN, IMAGENET_STD = normalization("imagenet")
 
@@ -192,3 +196,76 @@ def test_a_batch_that_is_not_uint8_rgb_is_refused():
         transform(torch.zeros(2, 3, 40, 40), seeded())
     with pytest.raises(ValueError, match="phase"):
         build_device_transform(preset_config("kit-mobilenet"), "train")
+
+
+RAND_OPS = sorted(set(INCREASING_OPS) | set(PLAIN_OPS))
+
+
+@pytest.mark.parametrize("name", RAND_OPS)
+def test_each_rand_augment_op_matches_timms_pil_op(name, monkeypatch):
+    """Same operation, magnitude and sign through timm's PIL code and the batched code: every
+    pixel within 1 level, and at most 1 in 10 off by one: PIL truncates its interpolated
+    values, so where the exact value is a whole level, float32 vs PIL's double arithmetic
+    decides whether it lands a hair below (most often seen for a fractional translate)."""
+    fill = (124, 116, 104)
+    hparams = dict(img_mean=fill, interpolation=Image.BILINEAR, magnitude_std=0)
+    images = torch.cat([smooth_images(1, 40, cell=5), noise_images(1, 40)])
+    for magnitude in (3.0, 9.0):
+        for sign in (1.0, -1.0):
+            monkeypatch.setattr(timm_augment, "_randomly_negate",
+                                (lambda v: v) if sign > 0 else (lambda v: -v))
+            op = timm_augment.AugmentOp(name, prob=1.0, magnitude=magnitude, hparams=hparams)
+            reference = torch.stack([from_pil(op(to_pil(image))) for image in images]).float()
+            out = apply_op(name, images.float(), torch.full((2,), magnitude / 10, dtype=torch.float64),
+                           torch.full((2,), sign, dtype=torch.float64), fill)
+            difference = (out - reference).abs()
+            assert difference.max() <= 1 and difference.mean() <= 0.1, (magnitude, sign)
+
+
+def test_rand_augment_draws_an_op_per_sample():
+    """n1-p1-mstd0: every sample goes through exactly one op at magnitude 9; each output is one
+    of the ops' results (either sign), and the batch uses most of the 15 ops."""
+    spec = RandAugmentSpec.parse("rand-n1-p1-m9-mstd0-inc1", (128, 128, 128))
+    image = smooth_images(1, 24, cell=4)
+    out = rand_augment(image.float().expand(200, -1, -1, -1).contiguous(), seeded(), spec)
+    level = torch.full((1,), 0.9, dtype=torch.float64)
+    candidates = {(name, sign): apply_op(name, image.float(), level, torch.full((1,), sign, dtype=torch.float64),
+                                         spec.fill)[0]
+                  for name in INCREASING_OPS for sign in (1.0, -1.0)}
+    used = set()
+    for sample in out:
+        matches = {name for (name, _), result in candidates.items() if torch.equal(sample, result)}
+        assert matches, "a sample matches no single operation"
+        used |= matches
+    assert len(used) >= 13
+    skipped = rand_augment(image.float().expand(8, -1, -1, -1).contiguous(), seeded(),
+                           RandAugmentSpec.parse("rand-p0-m9", spec.fill))
+    assert torch.equal(skipped, image.float().expand(8, -1, -1, -1))
+
+
+def test_rand_augment_strings_parse_as_timm_and_bad_ones_are_refused():
+    spec = RandAugmentSpec.parse("rand-m9-mstd0.5-inc1", (1, 2, 3))
+    assert (spec.ops, spec.magnitude, spec.magnitude_std, spec.num_layers, spec.prob) == (
+        INCREASING_OPS, 9, 0.5, 2, 0.5)
+    spec = RandAugmentSpec.parse("rand-m7-n3-mstd101-mmax12", (1, 2, 3))
+    assert (spec.ops, spec.num_layers, spec.magnitude_std, spec.magnitude_max) == (
+        PLAIN_OPS, 3, float("inf"), 12)
+    for text, message in [("augmix-m5", "--loader pil"), ("rand-tweights", "operation set"),
+                          ("rand-x3", "unknown RandAugment section"), ("rand-m9x", "not a number")]:
+        with pytest.raises(UserError, match=message):
+            RandAugmentSpec.parse(text, (1, 2, 3))
+    with pytest.raises(UserError, match="--loader pil"):
+        build_device_transform(preset_config("contest").replace(rand_augment="augmix-m5"),
+                               "pretrain")
+
+
+def test_color_jitter_is_per_sample_and_seeded():
+    same = smooth_images(1, 16).float().expand(16, -1, -1, -1).contiguous()
+    out = color_jitter(same, seeded(2), strength=0.4)
+    assert torch.equal(out, color_jitter(same, seeded(2), strength=0.4))
+    assert len({tuple(sample.flatten().tolist()) for sample in out}) == 16
+    assert torch.equal(out, out.round()) and out.min() >= 0 and out.max() <= 255
+    # Brightness alone stays within the factor range 0.6..1.4 of the mean level.
+    ratio = out.mean(dim=(1, 2, 3)) / same.mean()
+    assert ratio.min() > 0.4 and ratio.max() < 1.6
+    assert torch.equal(color_jitter(same, seeded(2), strength=0.0), same)

@@ -21,7 +21,7 @@ SMOOTH = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0))
 def blend(degenerate: torch.Tensor, images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """degenerate + factor * (images - degenerate), factor (B,), rounded and clipped to 0..255."""
     factor = factor.to(images.device, images.dtype).view(-1, 1, 1, 1)
-    return (degenerate + factor * (images - degenerate)).round_().clamp_(0, 255)
+    return (degenerate + factor * (images - degenerate)).floor_().clamp_(0, 255)
 
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:

@@ -89,21 +89,26 @@ class RandAugmentSpec:
 
 def affine(images: torch.Tensor, matrices: torch.Tensor, fill: Tuple[int, ...]) -> torch.Tensor:
     """(n, 3, H, W) levels, (n, 2, 3) float: output pixel (x, y) (continuous coordinates, pixel
-    centres at i + 0.5, PIL's convention) reads the input at matrices @ (x, y, 1), bilinearly;
-    area outside the image reads `fill`."""
+    centres at i + 0.5, PIL's convention) reads the input at matrices @ (x, y, 1), bilinearly.
+
+    As PIL's Image.transform: a pixel whose source point lies outside the image takes `fill`,
+    one inside reads its neighbours with the edge pixels repeated.
+    """
     n, _, height, width = images.shape
     ys, xs = torch.meshgrid(torch.arange(height, device=images.device) + 0.5,
                             torch.arange(width, device=images.device) + 0.5, indexing="ij")
     points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).to(matrices.dtype)  # (H, W, 3)
     source = torch.einsum("hwk,njk->nhwj", points, matrices)  # (n, H, W, 2) input x, y
+    inside = ((source[..., 0] >= 0) & (source[..., 0] < width)
+              & (source[..., 1] >= 0) & (source[..., 1] < height))
     scale = torch.tensor([2.0 / width, 2.0 / height], dtype=source.dtype, device=source.device)
     grid = (source * scale - 1.0).to(images.dtype)
-    ones = torch.ones_like(images[:, :1])
-    sampled = F.grid_sample(torch.cat([images, ones], dim=1), grid, mode="bilinear",
-                            padding_mode="zeros", align_corners=False)
+    sampled = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                            align_corners=False)
     fill_t = torch.tensor(fill, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    inside = sampled[:, 3:]
-    return (sampled[:, :3] + (1.0 - inside) * fill_t).round_().clamp_(0, 255)
+    # PIL truncates; the epsilon keeps a float32 result a hair under a whole level (where PIL's
+    # double arithmetic lands on it) from dropping a level.
+    return torch.where(inside[:, None], sampled.add_(1e-3).floor_().clamp_(0, 255), fill_t)
 
 
 def _geometric_matrices(names: Tuple[str, ...], op: torch.Tensor, level: torch.Tensor,
@@ -111,7 +116,8 @@ def _geometric_matrices(names: Tuple[str, ...], op: torch.Tensor, level: torch.T
     """(n, 2, 3) float64 matrices of timm's geometric ops, per sample (op indexes `names`)."""
     matrices = torch.zeros(op.shape[0], 2, 3, dtype=torch.float64, device=op.device)
     matrices[:, 0, 0] = matrices[:, 1, 1] = 1.0
-    is_op = {name: op == names.index(name) for name in GEOMETRIC}
+    never = torch.zeros_like(op, dtype=torch.bool)
+    is_op = {name: op == names.index(name) if name in names else never for name in GEOMETRIC}
     shear = level * 0.3 * sign
     matrices[:, 0, 1] = torch.where(is_op["ShearX"], shear, 0.0)
     matrices[:, 1, 0] = torch.where(is_op["ShearY"], shear, 0.0)
@@ -128,8 +134,14 @@ def _geometric_matrices(names: Tuple[str, ...], op: torch.Tensor, level: torch.T
 
 def apply_op(name: str, images: torch.Tensor, level: torch.Tensor, sign: torch.Tensor,
              fill: Tuple[int, ...]) -> torch.Tensor:
-    """One non-geometric timm operation at per-sample level (n,) = magnitude / 10, sign (n,)."""
+    """timm operation `name` on (n, 3, H, W) levels at per-sample level (n,) = magnitude / 10
+    and sign (n,) (+1 or -1, timm's random negation)."""
     view = (-1, 1, 1, 1)
+    if name in GEOMETRIC:
+        names = (name,)
+        matrices = _geometric_matrices(names, torch.zeros_like(level, dtype=torch.long), level,
+                                       sign, *images.shape[-2:])
+        return affine(images, matrices.float(), fill)
     if name == "AutoContrast":  # per channel, stretch min..max to 0..255 (PIL's int() floors)
         low = images.amin(dim=(2, 3), keepdim=True)
         high = images.amax(dim=(2, 3), keepdim=True)
