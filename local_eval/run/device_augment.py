@@ -26,7 +26,7 @@ from .device_randaugment import RandAugmentSpec, rand_augment
 from .recipe import normalization
 
 PHASES = ("pretrain", "finetune-train", "finetune-test")
-# step(images, generator=generator) -> images; images are (B, 3, h, w) float32 levels 0..255.
+# step(images, generator=generator) -> images (B, 3, h, w): uint8 or float32 levels 0..255.
 Step = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
@@ -98,11 +98,11 @@ def _resize(images: torch.Tensor, generator: torch.Generator, size: List[int]) -
         else [int(size[0] * height / width), size[0]])
     if list(target) == [height, width]:
         return images  # PIL returns the same pixels for a resize to the image's own size
-    return tvf.resize(images, target, antialias=True).round_().clamp_(0, 255)
+    return tvf.resize(images.float(), target, antialias=True).round_().clamp_(0, 255)
 
 
 def _pad_reflect(images: torch.Tensor, generator: torch.Generator, pad: int) -> torch.Tensor:
-    return tvf.pad(images, [pad], padding_mode="reflect")
+    return tvf.pad(images.float(), [pad], padding_mode="reflect")  # no reflect pad of uint8
 
 
 def _center_crop(images: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
@@ -112,22 +112,26 @@ def _center_crop(images: torch.Tensor, generator: torch.Generator, size: int) ->
 class DeviceTransform:
     """(B, 3, H, W) uint8 on any device -> (B, 3, S, S) normalized `dtype` on that device.
 
-    `steps` run on float32 levels; then normalization, random erasing and the cast. A generator
-    on the images' device or the CPU supplies every random draw.
+    `geometry` steps (crops, resizes) take the uint8 batch, so that a crop converts only the
+    pixels it keeps; `steps` then run on float32 levels; then normalization, random erasing and
+    the cast. A generator on the images' device or the CPU supplies every random draw.
     """
 
-    def __init__(self, size: int, steps: Sequence[Step], mean: Sequence[float],
-                 std: Sequence[float], erasing: float = 0.0,
+    def __init__(self, size: int, geometry: Sequence[Step], steps: Sequence[Step],
+                 mean: Sequence[float], std: Sequence[float], erasing: float = 0.0,
                  dtype: torch.dtype = torch.float32) -> None:
-        self.size, self.steps, self.mean, self.std = size, tuple(steps), mean, std
-        self.erasing, self.dtype = erasing, dtype
+        self.size, self.geometry, self.steps = size, tuple(geometry), tuple(steps)
+        self.mean, self.std, self.erasing, self.dtype = mean, std, erasing, dtype
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
             raise ValueError(f"expected a (B, 3, H, W) uint8 batch, got {tuple(images.shape)} "
                              f"{images.dtype}")
         with torch.no_grad():
-            levels = images.float()
+            levels = images
+            for step in self.geometry:
+                levels = step(levels, generator=generator)
+            levels = levels.float()
             for step in self.steps:
                 levels = step(levels, generator=generator)
             out = normalize(levels, self.mean, self.std)
@@ -136,12 +140,15 @@ class DeviceTransform:
             return out.to(self.dtype)
 
 
-def _pretrain_steps(config: EvalConfig) -> List[Step]:
+def _pretrain_steps(config: EvalConfig) -> Tuple[List[Step], List[Step]]:
+    """(geometry, colour) steps of pre-training."""
     size = config.img_size
     if config.pretrain_crop == "random_crop":
-        steps: List[Step] = [functools.partial(_random_crop, size=size)]
+        geometry: List[Step] = [functools.partial(_random_crop, size=size)]
     else:
-        steps = [functools.partial(_resized_crop, size=size, scale=(config.crop_scale_min, 1.0))]
+        geometry = [functools.partial(_resized_crop, size=size,
+                                      scale=(config.crop_scale_min, 1.0))]
+    steps: List[Step] = []
     if config.hflip > 0:
         steps.append(functools.partial(random_flip, prob=config.hflip, dim=-1))
     if config.vflip > 0:
@@ -154,22 +161,24 @@ def _pretrain_steps(config: EvalConfig) -> List[Step]:
         steps.append(functools.partial(rand_augment, spec=spec))
     elif config.color_jitter > 0:
         steps.append(functools.partial(color_jitter, strength=config.color_jitter))
-    return steps
+    return geometry, steps
 
 
-def _finetune_steps(config: EvalConfig, train: bool) -> List[Step]:
+def _finetune_steps(config: EvalConfig, train: bool) -> Tuple[List[Step], List[Step]]:
+    """(geometry, flip) steps of fine-tuning."""
     size = config.img_size
     if config.finetune_resize is None:
-        steps: List[Step] = [functools.partial(_resize, size=[size, size])]
+        geometry: List[Step] = [functools.partial(_resize, size=[size, size])]
         if train:
-            steps += [functools.partial(_pad_reflect, pad=size // 8),
+            geometry += [functools.partial(_pad_reflect, pad=size // 8),
                       functools.partial(_random_crop, size=size)]
     else:
-        steps = [functools.partial(_resize, size=[config.finetune_resize])]
-        steps.append(functools.partial(_random_crop if train else _center_crop, size=size))
+        geometry = [functools.partial(_resize, size=[config.finetune_resize])]
+        geometry.append(functools.partial(_random_crop if train else _center_crop, size=size))
+    flips: List[Step] = []
     if train and config.finetune_hflip > 0:
-        steps.append(functools.partial(random_flip, prob=config.finetune_hflip, dim=-1))
-    return steps
+        flips.append(functools.partial(random_flip, prob=config.finetune_hflip, dim=-1))
+    return geometry, flips
 
 
 def build_device_transform(config: EvalConfig, phase: str,
@@ -180,8 +189,8 @@ def build_device_transform(config: EvalConfig, phase: str,
     dtype = dtype or torch.float32
     if phase == "pretrain":
         mean, std = normalization(config.pretrain_normalize)
-        return DeviceTransform(config.img_size, _pretrain_steps(config), mean, std,
+        return DeviceTransform(config.img_size, *_pretrain_steps(config), mean, std,
                                erasing=config.random_erasing, dtype=dtype)
     mean, std = normalization(config.finetune_normalize)
-    return DeviceTransform(config.img_size, _finetune_steps(config, phase == "finetune-train"),
+    return DeviceTransform(config.img_size, *_finetune_steps(config, phase == "finetune-train"),
                            mean, std, dtype=dtype)

@@ -65,9 +65,10 @@ def color_jitter(images: torch.Tensor, generator: torch.Generator,
     factors = uniform((3, batch), generator, low, 1.0 + strength)
     order = uniform((batch, 3), generator).argsort(dim=1)  # a random permutation per sample
     ops = (brightness, contrast, saturation)
+    images = images.clone()  # each op then rewrites its own rows in place
     for position in range(3):
         for index, op in enumerate(ops):
-            chosen = order[:, position] == index
-            # Samples that do not apply this op now get factor 1, which leaves them unchanged.
-            images = op(images, torch.where(chosen, factors[index], torch.ones_like(factors[index])))
+            rows = (order[:, position] == index).nonzero().squeeze(1)
+            images[rows.to(images.device)] = op(images[rows.to(images.device)],
+                                                factors[index][rows])
     return images

@@ -178,6 +178,7 @@ def rand_augment(images: torch.Tensor, generator: torch.Generator,
     """(B, 3, H, W) levels -> same, each sample through spec.num_layers drawn operations."""
     batch, _, height, width = images.shape
     count = len(spec.ops)
+    images = images.clone()  # the rows of each layer's ops are then rewritten in place
     for _ in range(spec.num_layers):
         op = torch.randint(0, count, (batch,), generator=generator, device=generator.device)
         skip = uniform((batch,), generator) > spec.prob
@@ -192,16 +193,14 @@ def rand_augment(images: torch.Tensor, generator: torch.Generator,
         op = torch.where(skip, -1, op).to(images.device)
         level, sign = level.to(images.device), sign.to(images.device)
         present = set(op.unique().tolist()) - {-1}  # one sync per layer, not per sample
-        out = images.clone()
         geometric = [spec.ops.index(name) for name in GEOMETRIC]
         if present & set(geometric):
             rows = torch.isin(op, torch.tensor(geometric, device=op.device)).nonzero().squeeze(1)
             matrices = _geometric_matrices(spec.ops, op[rows], level[rows], sign[rows],
                                            height, width)
-            out[rows] = affine(images[rows], matrices.float(), spec.fill)
+            images[rows] = affine(images[rows], matrices.float(), spec.fill)
         for index in sorted(present - set(geometric)):
             rows = (op == index).nonzero().squeeze(1)
-            out[rows] = apply_op(spec.ops[index], images[rows], level[rows], sign[rows],
-                                 spec.fill)
-        images = out
+            images[rows] = apply_op(spec.ops[index], images[rows], level[rows], sign[rows],
+                                    spec.fill)
     return images
