@@ -418,11 +418,16 @@ def test_out_on_a_read_only_file_system_is_one_line(capsys, datasets, tmp_path, 
     import errno
     from pathlib import Path
 
+    from local_eval.store.build import open_store
+    from local_eval.store.layout import default_store_dir
+
     def read_only(self, *args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
 
-    monkeypatch.setattr(Path, "mkdir", read_only)
     generated, cifar = datasets
+    # The image store of --data is built on a writable disk (its own error: test_local_eval_store).
+    open_store(generated, default_store_dir(generated), workers=1, progress=False)
+    monkeypatch.setattr(Path, "mkdir", read_only)
     expect_error(capsys, smoke_args(generated, cifar, tmp_path / "run", "--workers", "0"),
                  f"cannot create --out {tmp_path / 'run'}: read-only file system")
     assert not (tmp_path / "run").exists()

@@ -174,7 +174,8 @@ def open_store(data: Path, folder: Path, workers: int, progress: bool = True,
     """The up-to-date store of `data` in `folder`: the existing one, or a new build (a stale one,
     made before `data` changed, is rebuilt; the store of another folder is refused)."""
     check_store_folder(folder)
-    make_dirs(folder, "store folder")
+    if not folder.is_dir():
+        make_dirs(folder, "store folder")
     with _locked(folder):  # a second run on the same data waits, then finds the store built
         store = read_store(folder)
         if store is not None:
