@@ -150,19 +150,21 @@ def test_batches_are_the_crops_of_the_sampled_corners(tmp_path):
     batches.set_epoch(2, 77)
     first = list(batches)
     batches.set_epoch(2, 77)
-    assert all((a[0] == b[0]).all() and (a[1] == b[1]).all() for a, b in zip(first, batches))
+    assert all((a[0] == b[0]).all() and (a[1] == b[1]).all() and a[2] == b[2]
+               for a, b in zip(first, batches))
     assert len(first) == 1 and first[0][1].shape == (4, 2)  # drop_last: 6 // 4
     sampler = torch.utils.data.DistributedSampler(dataset, 1, 0, shuffle=True, seed=5)
     sampler.set_epoch(2)
     np.testing.assert_array_equal(first[0][0], list(sampler)[:4])  # the PIL path's order
-    batch, labels = dataset[first[0]]
+    batch, labels, seed = dataset[first[0]]
+    assert seed == first[0][2]
     assert batch.shape == (4, 3, 4, 4) and batch.dtype == torch.uint8
     order = np.argsort(first[0][0])  # read forwards: in the store's row order
     for k, (position, (top, left)) in enumerate(zip(first[0][0][order], first[0][1][order])):
         expected = images[subset[position], top:top + 4, left:left + 4]  # (4, 4, 3)
         np.testing.assert_array_equal(batch[k].permute(1, 2, 0).numpy(), expected)
         assert labels[k] == subset[position] // 6
-    whole = StoreDataset(store, subset, crop=None)[(np.array([5, 0]), None)][0]
+    whole = StoreDataset(store, subset, crop=None)[(np.array([5, 0]), None, 0)][0]
     np.testing.assert_array_equal(whole.permute(0, 2, 3, 1).numpy(), images[[1, 9]])
 
 
@@ -214,6 +216,12 @@ def test_a_resumed_store_run_gives_the_same_numbers(run_inputs, tmp_path, capsys
         assert reports[0][phase]["loss"] == reports[1][phase]["loss"], phase
     assert reports[0]["finetune"]["top1"] == reports[1]["finetune"]["top1"]
     assert json.loads((whole / "run.json").read_text())["loader"] == "store"
+    # Each batch draws from its own seed: no worker count changes the pre-training numbers.
+    in_process = tmp_path / "in-process"
+    forget()
+    assert main(run_args(run_inputs, in_process, "--workers", "0")) == 0
+    assert json.loads((in_process / "report.json").read_text())["pretrain"]["loss"] == \
+        reports[0]["pretrain"]["loss"]
     pil = tmp_path / "pil"
     forget()
     assert main(run_args(run_inputs, pil, "--workers", "0", "--loader", "pil")) == 0
@@ -241,3 +249,25 @@ def test_a_store_run_refuses_an_unreadable_image_in_one_line(tmp_path, capsys, r
     (data / "00002" / "00005.png").write_bytes(b"garbage")
     argv = run_args((data, run_inputs[1]), tmp_path / "o", "--workers", "0")
     one_line_error(capsys, argv, f"--data: cannot read {data / '00002' / '00005.png'}")
+
+
+def test_the_workers_and_the_device_augment_a_batch_alike(tmp_path):
+    """On a CPU the workers augment; on a GPU the training process does, after the copy: from
+    the same batch seed both give the same images."""
+    from local_eval.run.device_augment import build_device_transform
+    from local_eval.run.presets import build_config
+    from local_eval.store.loader import augment
+
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=6, size=24)
+    store = open_store(data, tmp_path / "s", workers=1, progress=False)
+    config = build_config("smoke", {"rand_augment": "rand-m9-mstd0.5-inc1", "hflip": 0.5})
+    transform = build_device_transform(config, "pretrain")
+    batch = (np.array([3, 0, 7, 11]), None, 12345)
+    raw, labels, seed = StoreDataset(store, np.arange(12), None)[batch]
+    augmented, same_labels, _ = StoreDataset(store, np.arange(12), None, transform)[batch]
+    assert raw.dtype == torch.uint8 and augmented.shape == (4, 3, 16, 16)
+    assert torch.equal(augment(raw, seed, transform), augmented)
+    assert torch.equal(labels, same_labels)
+    assert augment(augmented, seed, transform) is augmented  # already done by a worker
+    other = augment(raw, seed + 1, transform)
+    assert not torch.equal(other, augmented)  # the seed, not the call, decides the draws

@@ -252,7 +252,8 @@ def run_phase(spec: PhaseSpec, runtime: Runtime, checkpoint: Path,
         from ..store.loader import store_loader
 
         loader = store_loader(spec.train, trainer.per_rank_batch, runtime.rank,
-                              runtime.world_size, spec.seed, runtime.workers, runtime.device)
+                              runtime.world_size, spec.seed, runtime.workers, runtime.device,
+                              spec.device_transform)
     epochs_bar = tqdm(range(start, spec.epochs), desc=title, unit="epoch",
                       initial=start, total=spec.epochs, disable=not runtime.progress)
     try:
@@ -315,15 +316,14 @@ def _pil_batches(spec: PhaseSpec, runtime: Runtime, trainer: _Trainer, epoch: in
 
 def _store_batches(spec: PhaseSpec, runtime: Runtime, loader: DataLoader, epoch: int,
                    seed: int):
-    """Batches of the store path: uint8 copied to the device (next one ahead), augmented
-    there with the epoch's seeded generator."""
-    from ..store.loader import DevicePrefetcher
+    """Batches of the store path: uint8 copied to the device (next one ahead) and augmented
+    there, each from its own seed drawn from the epoch's (on a CPU the workers augment)."""
+    from ..store.loader import DevicePrefetcher, augment
 
     loader.sampler.set_epoch(epoch, seed)
-    generator = torch.Generator(device=runtime.device).manual_seed(seed)
-    for images, labels in DevicePrefetcher(_batches(loader), runtime.device):
+    for images, labels, batch_seed in DevicePrefetcher(_batches(loader), runtime.device):
         # images (B, 3, H, W) uint8 -> (B, 3, S, S) float32 normalized; labels (B,) int64
-        yield spec.device_transform(images.contiguous(), generator), labels
+        yield augment(images, batch_seed, spec.device_transform), labels
 
 
 def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: int,

@@ -5,8 +5,8 @@ sits on the device, so no loading is counted; once per variant (fp32; bf16 autoc
 `local_eval` trains on CUDA; bf16 + channels-last; bf16 + torch.compile). Data: the real
 pre-training loader over DIR (PNG decoding, the preset's transform, collation) with each worker
 count, no model; with `--loader store` (the default, as in training) the image store's uint8
-batches (built first when missing) plus the augmentation on the device, which on a CPU runs in
-the main process. A real epoch runs at about the smaller of the two; the report says which caps
+batches (built first when missing) plus the batched augmentation, on the GPU, or on a CPU in the
+loader workers. A real epoch runs at about the smaller of the two; the report says which caps
 it. `--variants none` times the loader alone.
 The first batches (worker start, compilation) are warm-up and are not timed.
 """
@@ -109,21 +109,21 @@ def store_rate(dataset, config, batch: int, device: torch.device, workers: int, 
     """Images/s of the store path alone: uint8 batches gathered from the memory map by the
     workers, copied to `device` and augmented there (local_eval.run.device_augment)."""
     from ..run.device_augment import build_device_transform
-    from ..store.loader import DevicePrefetcher, store_loader
+    from ..store.loader import DevicePrefetcher, augment, store_loader
 
-    loader = store_loader(dataset, batch, 0, 1, config.seed, workers, device)
+    transform = build_device_transform(config, "pretrain")
+    loader = store_loader(dataset, batch, 0, 1, config.seed, workers, device, transform)
     available = len(loader)
     if available < 2:  # one untimed batch, one timed
         raise UserError(f"--data holds {len(dataset)} images: too few for a batch of {batch}")
-    warmup, transform = min(warmup, available - 1), build_device_transform(config, "pretrain")
+    warmup = min(warmup, available - 1)
     steps = min(steps, available - warmup)
     loader.sampler.set_epoch(0, config.seed)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
     batches = iter(DevicePrefetcher(iter(loader), device))
 
     def step() -> None:
-        images, _ = next(batches)
-        transform(images.contiguous(), generator)
+        images, _, seed = next(batches)
+        augment(images, seed, transform)
 
     for _ in range(warmup):
         step()
