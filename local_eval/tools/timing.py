@@ -5,7 +5,8 @@ heads), a test batch, and PNG decoding + the pre-training transform of a noise i
 size, then
 multiplies by the step counts the preset takes from a dataset of the given shape. Nothing is
 trained to the end; the estimate is for this machine as loaded now (one number per torch thread
-count: on shared cores, one thread is often faster; set OMP_NUM_THREADS=1 for the run then).
+count: on shared cores, one thread is often faster; set OMP_NUM_THREADS=1 for the run then). A GPU preset (kit-mobilenet-gpu) is not timed on the
+CPU: its cost as sized for one H200-class GPU is printed instead (presets.GPU_ESTIMATES).
 """
 from __future__ import annotations
 
