@@ -1,4 +1,6 @@
 """Batched device augmentation (local_eval.run.device_augment) on tiny CPU tensors."""
+import json
+
 import numpy as np
 import pytest
 import timm.data.auto_augment as timm_augment
@@ -20,6 +22,7 @@ from local_eval.run.device_randaugment import INCREASING_OPS, PLAIN_OPS, RandAug
 from local_eval.run.presets import preset_config
 from local_eval.run.recipe import normalization
 from local_eval.run.transforms import finetune_transforms
+from local_eval.tools import augment_speed
 from submission.errors import UserError
 
 IMAGENET_MEAN, IMAGENET_STD = normalization("imagenet")
@@ -269,3 +272,27 @@ def test_color_jitter_is_per_sample_and_seeded():
     ratio = out.mean(dim=(1, 2, 3)) / same.mean()
     assert ratio.min() > 0.4 and ratio.max() < 1.6
     assert torch.equal(color_jitter(same, seeded(2), strength=0.0), same)
+
+
+def test_autocast_around_the_call_changes_nothing():
+    """A caller's bf16 autocast region must not reach the levels (sharpness is a convolution)."""
+    config = preset_config("contest").replace(img_size=24, rand_augment="rand-n3-p1-m9")
+    transform = build_device_transform(config, "pretrain")
+    images = smooth_images(16, 32, cell=4)  # 48 op draws: geometric ones (einsum) are certain
+    plain = transform(images, seeded(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(transform(images, seeded(1)), plain)
+
+
+def test_augment_speed_reports_both_paths_and_refuses_bad_input(capsys):
+    assert augment_speed.main(["--presets", "kit-mobilenet", "--batch", "2", "--repeats", "1",
+                               "--image-size", "40", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["preset"] == "kit-mobilenet" and result["batch"] == 2
+    assert min(result["pil_images_per_s"] + result["batched_images_per_s"]) > 0
+    for argv, message in [(["--presets", "nope"], "pick from"),
+                          (["--presets", "kit-mobilenet", "--image-size", "16"], "smaller"),
+                          (["--device", "tpu"], "--device")]:
+        assert augment_speed.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err
