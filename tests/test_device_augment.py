@@ -1,5 +1,6 @@
 """Batched device augmentation (local_eval.run.device_augment) on tiny CPU tensors."""
 import json
+import random
 
 import numpy as np
 import pytest
@@ -296,3 +297,29 @@ def test_augment_speed_reports_both_paths_and_refuses_bad_input(capsys):
         assert augment_speed.main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_box_draws_follow_timms_distributions():
+    """The batched samplers draw from torch generators, timm from Python's random: the numbers
+    differ, the distributions must not (4,000 draws each, fixed seeds)."""
+    from timm.data.random_erasing import RandomErasing
+    from timm.data.transforms import RandomResizedCropAndInterpolation
+
+    random.seed(0)
+    canvas = Image.new("RGB", (50, 30))
+    timm_boxes = np.array([RandomResizedCropAndInterpolation.get_params(
+        canvas, (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(4000)], dtype=float)
+    ours = np.stack([t.numpy() for t in random_resized_crop_boxes(
+        4000, 30, 50, (0.08, 1.0), (3 / 4, 4 / 3), seeded())], axis=1).astype(float)
+    def summary(boxes):  # (top, left, h, w) rows -> area share and log aspect: mean, std
+        area, aspect = boxes[:, 2] * boxes[:, 3] / 1500, np.log(boxes[:, 3] / boxes[:, 2])
+        return np.array([area.mean(), area.std(), aspect.mean(), aspect.std()])
+
+    np.testing.assert_allclose(summary(ours), summary(timm_boxes), atol=0.01)
+    np.testing.assert_allclose(ours[:, :2].mean(0), timm_boxes[:, :2].mean(0), atol=0.5)  # px
+    reference = RandomErasing(probability=0.5, device="cpu")(torch.ones(4000, 3, 20, 24))
+    erased = random_erasing(torch.ones(4000, 3, 20, 24), 0.5, seeded())
+    timm_share = (reference == 0).float().mean(dim=(1, 2, 3))
+    our_share = (erased == 0).float().mean(dim=(1, 2, 3))
+    assert abs((timm_share > 0).float().mean() - (our_share > 0).float().mean()) < 0.03
+    assert abs(timm_share.mean() - our_share.mean()) < 0.01
