@@ -21,9 +21,14 @@ from torchvision.transforms import functional as tvf
 
 from .config import EvalConfig
 from .device_color import color_jitter
-from .device_crops import crop, random_crop_boxes, random_resized_crop, uniform
+from .device_crops import crop, random_crop_boxes, random_resized_crop, random_resized_crop_boxes, resized_crop, uniform
 from .device_randaugment import RandAugmentSpec, rand_augment
 from .recipe import normalization
+
+# The API: the transform, and its building blocks for a loader that crops before the device.
+__all__ = ["PHASES", "DeviceTransform", "build_device_transform", "crop", "random_crop_boxes",
+           "random_resized_crop", "random_resized_crop_boxes", "resized_crop", "random_flip",
+           "normalize", "random_erasing", "color_jitter", "rand_augment", "RandAugmentSpec"]
 
 PHASES = ("pretrain", "finetune-train", "finetune-test")
 # step(images, generator=generator) -> images (B, 3, h, w): uint8 or float32 levels 0..255.
