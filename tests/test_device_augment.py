@@ -1,4 +1,7 @@
 """Batched device augmentation (local_eval.run.device_augment) on tiny CPU tensors."""
+import json
+import random
+
 import numpy as np
 import pytest
 import timm.data.auto_augment as timm_augment
@@ -20,6 +23,7 @@ from local_eval.run.device_randaugment import INCREASING_OPS, PLAIN_OPS, RandAug
 from local_eval.run.presets import preset_config
 from local_eval.run.recipe import normalization
 from local_eval.run.transforms import finetune_transforms
+from local_eval.tools import augment_speed
 from submission.errors import UserError
 
 IMAGENET_MEAN, IMAGENET_STD = normalization("imagenet")
@@ -269,3 +273,53 @@ def test_color_jitter_is_per_sample_and_seeded():
     ratio = out.mean(dim=(1, 2, 3)) / same.mean()
     assert ratio.min() > 0.4 and ratio.max() < 1.6
     assert torch.equal(color_jitter(same, seeded(2), strength=0.0), same)
+
+
+def test_autocast_around_the_call_changes_nothing():
+    """A caller's bf16 autocast region must not reach the levels (sharpness is a convolution)."""
+    config = preset_config("contest").replace(img_size=24, rand_augment="rand-n3-p1-m9")
+    transform = build_device_transform(config, "pretrain")
+    images = smooth_images(16, 32, cell=4)  # 48 op draws: geometric ones (einsum) are certain
+    plain = transform(images, seeded(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(transform(images, seeded(1)), plain)
+
+
+def test_augment_speed_reports_both_paths_and_refuses_bad_input(capsys):
+    assert augment_speed.main(["--presets", "kit-mobilenet", "--batch", "2", "--repeats", "1",
+                               "--image-size", "40", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["preset"] == "kit-mobilenet" and result["batch"] == 2
+    assert min(result["pil_images_per_s"] + result["batched_images_per_s"]) > 0
+    for argv, message in [(["--presets", "nope"], "pick from"),
+                          (["--presets", "kit-mobilenet", "--image-size", "16"], "smaller"),
+                          (["--device", "tpu"], "--device")]:
+        assert augment_speed.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_box_draws_follow_timms_distributions():
+    """The batched samplers draw from torch generators, timm from Python's random: the numbers
+    differ, the distributions must not (4,000 draws each, fixed seeds)."""
+    from timm.data.random_erasing import RandomErasing
+    from timm.data.transforms import RandomResizedCropAndInterpolation
+
+    random.seed(0)
+    canvas = Image.new("RGB", (50, 30))
+    timm_boxes = np.array([RandomResizedCropAndInterpolation.get_params(
+        canvas, (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(4000)], dtype=float)
+    ours = np.stack([t.numpy() for t in random_resized_crop_boxes(
+        4000, 30, 50, (0.08, 1.0), (3 / 4, 4 / 3), seeded())], axis=1).astype(float)
+    def summary(boxes):  # (top, left, h, w) rows -> area share and log aspect: mean, std
+        area, aspect = boxes[:, 2] * boxes[:, 3] / 1500, np.log(boxes[:, 3] / boxes[:, 2])
+        return np.array([area.mean(), area.std(), aspect.mean(), aspect.std()])
+
+    np.testing.assert_allclose(summary(ours), summary(timm_boxes), atol=0.01)
+    np.testing.assert_allclose(ours[:, :2].mean(0), timm_boxes[:, :2].mean(0), atol=0.5)  # px
+    reference = RandomErasing(probability=0.5, device="cpu")(torch.ones(4000, 3, 20, 24))
+    erased = random_erasing(torch.ones(4000, 3, 20, 24), 0.5, seeded())
+    timm_share = (reference == 0).float().mean(dim=(1, 2, 3))
+    our_share = (erased == 0).float().mean(dim=(1, 2, 3))
+    assert abs((timm_share > 0).float().mean() - (our_share > 0).float().mean()) < 0.03
+    assert abs(timm_share.mean() - our_share.mean()) < 0.01

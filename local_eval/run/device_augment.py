@@ -21,9 +21,14 @@ from torchvision.transforms import functional as tvf
 
 from .config import EvalConfig
 from .device_color import color_jitter
-from .device_crops import crop, random_crop_boxes, random_resized_crop, uniform
+from .device_crops import crop, random_crop_boxes, random_resized_crop, random_resized_crop_boxes, resized_crop, uniform
 from .device_randaugment import RandAugmentSpec, rand_augment
 from .recipe import normalization
+
+# The API: the transform, and its building blocks for a loader that crops before the device.
+__all__ = ["PHASES", "DeviceTransform", "build_device_transform", "crop", "random_crop_boxes",
+           "random_resized_crop", "random_resized_crop_boxes", "resized_crop", "random_flip",
+           "normalize", "random_erasing", "color_jitter", "rand_augment", "RandAugmentSpec"]
 
 PHASES = ("pretrain", "finetune-train", "finetune-test")
 # step(images, generator=generator) -> images (B, 3, h, w): uint8 or float32 levels 0..255.
@@ -35,16 +40,22 @@ def random_flip(images: torch.Tensor, prob: float, dim: int,
     """(B, C, H, W): each sample mirrored along `dim` (-1: horizontal, -2: vertical) with
     probability `prob`, as torchvision's RandomHorizontalFlip / RandomVerticalFlip."""
     flip = (uniform((images.shape[0],), generator) < prob).to(images.device)
-    return torch.where(flip[:, None, None, None], images.flip(dim), images)
+    length = images.shape[dim]
+    forward = torch.arange(length, device=images.device)
+    index = torch.where(flip[:, None], forward.flip(0), forward)  # (B, length) source positions
+    shape = [images.shape[0], 1, 1, 1]
+    shape[dim] = length
+    # One gather reads each pixel once (a flip of the whole batch plus a select reads it thrice).
+    return images.gather(dim, index.view(shape).expand_as(images))
 
 
 def normalize(levels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """(B, 3, H, W) uint8 or float levels 0..255 -> float32, with the arithmetic of
     torchvision's ToTensor (divide by 255) then Normalize (subtract mean, divide by std)."""
-    images = levels.float().div(255)
+    images = levels.float().div(255)  # a new tensor, so the next two may work in place
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
-    return images.sub(mean_t).div(std_t)
+    return images.sub_(mean_t).div_(std_t)
 
 
 def random_erasing(images: torch.Tensor, prob: float, generator: torch.Generator,
@@ -127,7 +138,9 @@ class DeviceTransform:
         if images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
             raise ValueError(f"expected a (B, 3, H, W) uint8 batch, got {tuple(images.shape)} "
                              f"{images.dtype}")
-        with torch.no_grad():
+        # Autocast off: a caller's bf16 region would round the levels (sharpness convolves,
+        # the geometric ops' sampling grid is a matrix product).
+        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
             levels = images
             for step in self.geometry:
                 levels = step(levels, generator=generator)
