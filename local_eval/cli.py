@@ -24,6 +24,8 @@ COMMANDS = {
                                                   "(GPU sizing)"),
     "stats": ("local_eval.tools.data_stats", "measure datasets without training: intensity, "
                                              "colour, blank crops, edges, separability"),
+    "store": ("local_eval.store.cli", "decode a generated ImageFolder once into an image store "
+                                      "(pre-training reads it; runs build it when needed)"),
 }
 PROG = "python -m local_eval"
 

@@ -101,6 +101,8 @@ state = torch.load(sys.argv[1], weights_only=False)
 print(json.dumps({"epoch_seconds": state["history"]["seconds"], "loss": state["history"]["loss"]}))
 PY
 
+[ "${SKIP_STORE:-0}" != 1 ] && . scripts/gpu_store_checks.sh  # issue 20: store vs PIL loader
+
 stamp "the whole suite"
 timeout ${SUITE_SECONDS:-150} $PY -m pytest -q -x -n 8 -p no:cacheprovider > "$OUT/suite.log" 2>&1
 echo "suite exit $?"; tail -25 "$OUT/suite.log"

@@ -20,6 +20,19 @@ def run_cli(*args: str, module: str = "submission", timeout: float = 600, **kwar
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def image_stores_in_a_temporary_folder(tmp_path_factory):
+    """Runs build their image stores (local_eval.store) here, not in the user's ~/.cache; set in
+    os.environ so that the commands the tests start inherit it."""
+    previous = os.environ.get("LOCAL_EVAL_STORES")
+    os.environ["LOCAL_EVAL_STORES"] = str(tmp_path_factory.mktemp("image_stores"))
+    yield
+    if previous is None:
+        os.environ.pop("LOCAL_EVAL_STORES", None)
+    else:
+        os.environ["LOCAL_EVAL_STORES"] = previous
+
+
 @pytest.fixture
 def small_config():
     from submission import FractalConfig, GenerationConfig

@@ -58,7 +58,7 @@ def test_metric_rejects_no_epochs():
 
 def test_presets_and_none_override_keeps_preset_value():
     assert set(PRESETS) == {"smoke", "quick", "contest", "kit-mobilenet", "kit-resnet",
-                            "kit-mobilenet-cpu"}
+                            "kit-mobilenet-cpu", "kit-mobilenet-gpu"}
     contest = preset_config("contest")
     assert contest == EvalConfig()
     assert (contest.model, contest.img_size, contest.pretrain_batch_size) == (
@@ -439,20 +439,24 @@ def test_ctrl_c_while_the_caller_computes_acts_at_once():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_throughput_times_the_model_and_the_loader_apart(tmp_path, capsys):
+@pytest.mark.parametrize("loader", ["pil", "store"])
+def test_throughput_times_the_model_and_the_loader_apart(tmp_path, capsys, loader):
     from local_eval.tools.throughput import main as throughput
 
     data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
     assert throughput(["--data", str(data), "--preset", "smoke", "--device", "cpu",
-                       "--workers", "0,1", "--warmup", "1", "--steps", "2", "--json"]) == 0
+                       "--workers", "0,1", "--warmup", "1", "--steps", "2", "--json",
+                       "--loader", loader]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 32 and result["batch"] == 8 and result["device"] == "cpu"
+    assert result["loader"] == loader
     assert set(result["model_images_per_s"]) == {"fp32"}  # bf16 is CUDA-only, as in local_eval
-    assert set(result["data_images_per_s"]) == {"0", "1"}
-    rates = [*result["model_images_per_s"].values(), *result["data_images_per_s"].values()]
+    assert set(result["loader_images_per_s"]) == {"0", "1"}
+    rates = [*result["model_images_per_s"].values(), *result["loader_images_per_s"].values()]
     assert all(rate > 0 for rate in rates)
     assert result["capped_by"] in ("data", "model")
-    best = min(max(result["model_images_per_s"].values()), max(result["data_images_per_s"].values()))
+    best = min(max(result["model_images_per_s"].values()),
+               max(result["loader_images_per_s"].values()))
     assert result["epoch_minutes_per_million"] == pytest.approx(1e6 / best / 60)
 
 

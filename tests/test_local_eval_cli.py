@@ -232,8 +232,9 @@ def test_unreadable_images_are_refused_up_front(capsys, datasets, tmp_path):
     _damage(data / "00001" / "00003.png", "truncate")
     _damage(data / "00002" / "00000.png", "garbage")
     _damage(data / "00003" / "00008.png", "garbage")  # not among the first 8: never read
-    # A truncated PNG used to crash a DataLoader worker mid-run with a PIL traceback.
-    expect_error(capsys, smoke_args(data, cifar, tmp_path / "o"),
+    # A truncated PNG used to crash a DataLoader worker mid-run with a PIL traceback. (The
+    # store path refuses the first unreadable file it meets: tests/test_local_eval_store.py.)
+    expect_error(capsys, smoke_args(data, cifar, tmp_path / "o", "--loader", "pil"),
                  f"--data: 2 of the 32 selected images cannot be read: "
                  f"{data / '00001' / '00003.png'} (image file is truncated) and 1 more")
     assert not (tmp_path / "o").exists()
@@ -258,7 +259,7 @@ def test_unreadable_image_in_a_large_set_is_skipped_with_a_warning(capfd, datase
     data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
     bad = data / "00001" / "00003.png"
     _damage(bad, "truncate")
-    assert main(smoke_args(data, cifar, tmp_path / "o")) == 0
+    assert main(smoke_args(data, cifar, tmp_path / "o", "--loader", "pil")) == 0
     err = capfd.readouterr().err
     warnings = [line for line in err.splitlines() if line.strip()]
     assert warnings, err
@@ -419,11 +420,16 @@ def test_out_on_a_read_only_file_system_is_one_line(capsys, datasets, tmp_path, 
     import errno
     from pathlib import Path
 
+    from local_eval.store.build import open_store
+    from local_eval.store.layout import default_store_dir
+
     def read_only(self, *args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
 
-    monkeypatch.setattr(Path, "mkdir", read_only)
     generated, cifar = datasets
+    # The image store of --data is built on a writable disk (its own error: test_local_eval_store).
+    open_store(generated, default_store_dir(generated), workers=1, progress=False)
+    monkeypatch.setattr(Path, "mkdir", read_only)
     expect_error(capsys, smoke_args(generated, cifar, tmp_path / "run", "--workers", "0"),
                  f"cannot create --out {tmp_path / 'run'}: read-only file system")
     assert not (tmp_path / "run").exists()
@@ -525,7 +531,7 @@ def test_one_command_shell(capsys):
     from local_eval.cli import COMMANDS
 
     assert list(COMMANDS) == ["run", "compare", "noise", "digits", "timing", "throughput",
-                             "stats"]
+                             "stats", "store"]
     for command in COMMANDS:
         with pytest.raises(SystemExit) as stop:
             main([command, "--help"])

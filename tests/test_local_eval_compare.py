@@ -144,7 +144,8 @@ def test_compare_resumes_after_a_stop_to_the_same_table(inputs, finished, tmp_pa
 def test_compare_refuses_a_folder_of_another_plan(inputs, finished, capsys):
     before = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
     for extra, words in [(["--seeds", "3"], "seeds 0, 1 -> 0, 1, 2"),
-                         (["--finetune-epochs", "3"], "preset smoke: config.finetune_epochs")]:
+                         (["--finetune-epochs", "3"], "preset smoke: config.finetune_epochs"),
+                         (["--loader", "pil"], "--loader store -> pil")]:
         argv = compare_args(inputs, finished, *extra)
         if "--seeds" in extra:
             argv.remove("2")

@@ -202,6 +202,7 @@ def test_images_smaller_than_the_crop_are_refused(tmp_path):
 @pytest.mark.parametrize("preset, extra", [
     pytest.param("kit-mobilenet", [], marks=pytest.mark.slow),  # full-width MobileNetV2: ~15 s
     ("kit-mobilenet-cpu", []),
+    ("kit-mobilenet-gpu", []),  # its config resolves and runs on CPU at the smoke sizes
     pytest.param("kit-resnet", ["--finetune-resize", "20"], marks=pytest.mark.slow),
 ])
 def test_kit_presets_run_end_to_end(data, tmp_path, capsys, preset, extra):

@@ -121,7 +121,8 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
                        downstream=downstream, seeds=tuple(range(args.seeds)), baseline=baseline,
                        data_root=data_root_from_args(args), downstream_dir=args.downstream_dir,
                        download=args.download, calibrate=tables,
-                       target_diff=args.target_diff, finetune_repeats=args.finetune_repeats)
+                       target_diff=args.target_diff, finetune_repeats=args.finetune_repeats,
+                       loader=args.loader)
 
 
 def _calibration_tables(text: Optional[str]) -> Tuple[str, ...]:

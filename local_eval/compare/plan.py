@@ -52,6 +52,7 @@ class ComparePlan:
     # Each run fine-tunes K times and scores the mean (RunSpec.finetune_repeats); a run folder
     # made with another K is refused, not reused (its score is another estimate).
     finetune_repeats: int = 1
+    loader: str = "store"  # how pre-training reads the data (RunSpec.loader)
 
     @property
     def presets(self) -> Tuple[str, ...]:
@@ -80,7 +81,7 @@ class ComparePlan:
                        data_root=self.data_root, downstream_dir=self.downstream_dir,
                        download=self.download, preset=preset,
                        data_content=self.dataset(dataset).content(),
-                       finetune_repeats=self.finetune_repeats)
+                       finetune_repeats=self.finetune_repeats, loader=self.loader)
 
     def dataset(self, name: str) -> DatasetSpec:
         return next(d for d in self.datasets if d.name == name)
@@ -95,7 +96,7 @@ class ComparePlan:
                                **downstream_identity(probe.downstream_sets())}
         repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"datasets": [d.identity() for d in self.datasets], "presets": presets,
-                "seeds": list(self.seeds), **repeats}
+                "seeds": list(self.seeds), "loader": self.loader, **repeats}
 
 
 def _names(items: List[str]) -> str:
@@ -120,6 +121,9 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     else:
         found += [f"preset {name}: {change}" for name in new_presets
                   for change in differences(old_presets[name], new_presets[name])]
+    # A plan from before the store existed read PNG files (the PIL path).
+    if old.get("loader", "pil") != new.get("loader", "pil"):
+        found.append(f"--loader {old.get('loader', 'pil')} -> {new.get('loader', 'pil')}")
     if old.get("seeds") != new.get("seeds"):
         found.append(f"seeds {_names(old.get('seeds', []))} -> {_names(new.get('seeds', []))}")
     if old.get("finetune_repeats", 1) != new.get("finetune_repeats", 1):

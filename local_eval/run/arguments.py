@@ -28,6 +28,7 @@ DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "data"
 # Written on the command line for an Optional field to mean "unset" (all classes, no RandAugment).
 UNSET_WORDS = ("none", "all", "off")
 _UNSET = object()
+LOADERS = ("store", "pil")
 _METAVARS = {int: "N", float: "X", str: "NAME", bool: "BOOL"}
 
 
@@ -115,6 +116,11 @@ def add_data_and_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int,
                         help="data-loading worker processes per training process (default: "
                              "the cores shared out over the processes)")
+    parser.add_argument("--loader", default="store", choices=LOADERS,
+                        help="how pre-training reads --data: store (decoded once into an image "
+                             "store in the cache, augmented on the device) or pil (PNG files "
+                             "decoded and augmented by the loader workers every epoch, the "
+                             "reference; also for images of mixed sizes) (default: store)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -153,13 +153,21 @@ def first_per_class(targets: Sequence[int], num_classes: int,
     return np.flatnonzero(keep).tolist()
 
 
-def load_pretrain_data(root: Path, config: EvalConfig) -> LabeledSplit:
-    """The generated ImageFolder, cut to the config's classes and images per class."""
+def load_pretrain_data(root: Path, config: EvalConfig, store=None) -> LabeledSplit:
+    """The generated ImageFolder, cut to the config's classes and images per class: PIL images
+    of the files, or with `store` (local_eval.store.layout.Store of `root`) the same images,
+    as an index list into the store (its dataset is then a StoreDataset)."""
     available = check_image_folder(root, "--data", "--data")
     num_classes = available if config.pretrain_classes is None else config.pretrain_classes
     if num_classes > available:
         raise UserError(f"--data {root} has {available} classes but the config asks for "
                         f"{num_classes}; pass --pretrain-classes {available} or generate more")
+    if store is not None:
+        from ..store.loader import StoreDataset
+
+        indices = first_per_class(store.labels(), num_classes, config.pretrain_images_per_class)
+        crop = config.img_size if config.pretrain_crop == "random_crop" else None
+        return LabeledSplit(StoreDataset(store, np.asarray(indices), crop), num_classes)
     folder = ImageFolder(str(root), transform=pretrain_transform(config), loader=read_rgb,
                          allow_empty=True)
     indices = first_per_class(folder.targets, num_classes, config.pretrain_images_per_class)

@@ -12,6 +12,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from ..store.loader import StoreDataset
 from .config import EvalConfig
 from .data import Downstream, LabeledSplit
 from .models import create_model
@@ -72,6 +73,11 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
                       num_classes=data.num_classes)
         criterion = SoftTargetCrossEntropy()
     optimizer_args = {"momentum": config.pretrain_momentum} if config.pretrain_opt == "sgd" else {}
+    device_transform = None
+    if isinstance(data.dataset, StoreDataset):  # uint8 batches: augmented on the device
+        from .device_augment import build_device_transform
+
+        device_transform = build_device_transform(config, "pretrain")
     seed_everything(config.seed, "pretrain", -1, rank=0)  # same initial weights on every rank
     return PhaseSpec(
         name="pretrain", model=create_model(config, data.num_classes), train=data.dataset,
@@ -82,7 +88,7 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
         make_scheduler=lambda optimizer, updates: make_scheduler(optimizer, config, "pretrain",
                                                                  updates),
         criterion=criterion, seed=config.seed, amp=config.amp, lr_field="pretrain_lr",
-        lr=config.pretrain_lr, mixup=mixup)
+        lr=config.pretrain_lr, mixup=mixup, device_transform=device_transform)
 
 
 def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,

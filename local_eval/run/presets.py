@@ -2,7 +2,8 @@
 
 smoke (seconds, for tests), quick (~15-20 min on 2 CPU cores), contest (the full 224 px setting
 for a GPU), and three that mirror the organizer's published test kit (see README "Kit presets"):
-kit-mobilenet, kit-resnet and kit-mobilenet-cpu.
+kit-mobilenet, kit-resnet, kit-mobilenet-cpu, and kit-mobilenet-gpu (a calibration run in about
+3 minutes on one H200-class GPU).
 
 Published facts (the kit readme, and the public FractalDB-Pretrained-ResNet-PyTorch code the
 kit's layout follows): pre-training takes a crop size only (32 with MobileNet, 224 with ResNet)
@@ -19,7 +20,7 @@ variants do); the 32 px fine-tuning resizes to 32 (no padding, no flip).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 from submission.errors import UserError
 
@@ -58,6 +59,39 @@ KIT_PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
         finetune_train_per_class=300, finetune_test_per_class=100, finetune_epochs=6,
         finetune_batch_size=64,
     ),
+    # kit-mobilenet cut to about 3 minutes per run on one H200-class GPU (store loader), so
+    # that `compare --calibrate image_augment --seeds 3` (6 recipes x 3 seeds = 18 runs) takes
+    # about an hour: 100 classes x 1,000 images x 10 epochs, then CIFAR-10 1,000 train / 200
+    # test images per class x 15 epochs. See GPU_ESTIMATES for the arithmetic and assumption
+    # (python -m local_eval timing --preset kit-mobilenet-gpu prints it).
+    "kit-mobilenet-gpu": dict(
+        _KIT_RECIPE, model="cifar_mobilenetv2_100", img_size=32, finetune_resize=32,
+        pretrain_classes=100, pretrain_images_per_class=1000, pretrain_epochs=10,
+        finetune_train_per_class=1000, finetune_test_per_class=200, finetune_epochs=15,
+    ),
+}
+
+
+class GpuEstimate(NamedTuple):
+    """What a GPU preset's run costs, by arithmetic (no GPU was lent to measure it)."""
+
+    train_images_per_s: float  # assumed, for pre-training and fine-tuning steps alike
+    test_images_per_s: float  # assumed: forward only
+    overhead_s: float  # assumed: start, model and store opening, workers, checkpoints
+    assumption: str
+
+
+# No H200 was lent when kit-mobilenet-gpu was sized. Measured there (issue 20): ViT-Tiny trains
+# at 8,556 images/s and ResNet-18 at 12,924 in bf16. MobileNetV2 at 32 px takes ~20x fewer
+# FLOPs per image than ResNet-18 at 224 px, but its depthwise convolutions on 32 px maps leave
+# a big GPU launch-bound at batch 256, so we assume less than either measured model: 8,000
+# images/s (about 32 ms per step of 256) for training, twice that for testing, 30 s overhead.
+GPU_ESTIMATES: Dict[str, GpuEstimate] = {
+    "kit-mobilenet-gpu": GpuEstimate(
+        8000.0, 16000.0, 30.0,
+        "one H200-class GPU, bf16, --loader store, 8,000 training images/s (assumed: below the "
+        "measured ResNet-18 12,924 and ViT-Tiny 8,556, as depthwise 32 px convolutions are "
+        "launch-bound)"),
 }
 
 # The downstream set a preset fine-tunes on when --downstream is not given (the kit: CIFAR-10).
@@ -91,7 +125,7 @@ PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
     ),
     # The full setting for a GPU: 224 px, every generated class and image, batch 256.
     "contest": dict(),
-    # The organizer's kit (above): kit-mobilenet, kit-resnet, kit-mobilenet-cpu.
+    # The organizer's kit (above): kit-mobilenet, kit-resnet, kit-mobilenet-cpu and -gpu.
     **KIT_PRESET_CHANGES,
 }
 

@@ -66,6 +66,9 @@ class RunSpec:
     # Fine-tunings of the one pre-trained backbone (seeds: phases.finetune_seed); the score is
     # their mean. 1 is today's run: it adds nothing to identity() or the report.
     finetune_repeats: int = 1
+    # How pre-training reads `data`: "store" (decoded once into an image store, augmented on
+    # the device) or "pil" (PNG files decoded and augmented in the loader workers).
+    loader: str = "store"
 
     def downstream_sets(self) -> Tuple[DownstreamSet, ...]:
         return parse_downstream(self.downstream, self.data_root, self.downstream_dir)
@@ -75,6 +78,7 @@ class RunSpec:
         content = self.data_content or folder_fingerprint(self.data)
         repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"config": self.config.to_dict(), "data": data, "data_content": content,
+                "loader": None if self.data is None else self.loader,
                 **downstream_identity(self.downstream_sets()), **repeats}
 
 
@@ -105,6 +109,8 @@ def check_out_dir(spec: RunSpec) -> None:
     if isinstance(previous.get("config"), dict):  # a run from before a field existed used its
         for key, value in EvalConfig().to_dict().items():  # default, which kept the old recipe
             previous["config"].setdefault(key, value)
+    # Runs from before the store existed decoded PNG files (the PIL path).
+    previous.setdefault("loader", None if previous.get("data") is None else "pil")
     identity = spec.identity()
     repeats = {"finetune_repeats": 1}  # absent when 1: say "3 -> 1", not "3 -> None"
     changes = differences(without_content({**repeats, **previous}),
@@ -201,7 +207,10 @@ def _load_data(spec: RunSpec, runtime: Runtime):
         for downstream_set in sets:
             downstream_set.download()
     barrier(runtime)
-    pretrain_data = None if spec.data is None else load_pretrain_data(spec.data, config)
+    pretrain_data = None
+    if spec.data is not None:
+        store = pretrain_store(spec, runtime) if spec.loader == "store" else None
+        pretrain_data = load_pretrain_data(spec.data, config, store)
     downstreams = [downstream_set.load(config) for downstream_set in sets]
     if pretrain_data is not None:
         _check_steps(pretrain_data, config.pretrain_batch_size, runtime.world_size,
@@ -214,6 +223,22 @@ def _load_data(spec: RunSpec, runtime: Runtime):
     for split in ([] if pretrain_data is None else [pretrain_data]) + splits:
         check_images(split.dataset, runtime.progress)
     return sets, pretrain_data, downstreams
+
+
+def pretrain_store(spec: RunSpec, runtime: Runtime):
+    """The up-to-date image store of --data, built (by rank 0, the others wait) when needed."""
+    from ..store.build import open_store
+    from ..store.layout import check_source, default_store_dir, read_store
+
+    folder = default_store_dir(spec.data)
+    if runtime.is_main:
+        open_store(spec.data, folder, max(1, runtime.workers), runtime.progress)
+    barrier(runtime)
+    store = read_store(folder)
+    if store is None or not check_source(store, spec.data):
+        raise UserError(f"the store {folder} of --data {spec.data} is not finished or stale; "
+                        f"rerun to rebuild it")
+    return store
 
 
 def _train(spec: RunSpec, runtime: Runtime, sets, pretrain_data, downstreams, budget: EpochBudget):

@@ -67,6 +67,9 @@ class PhaseSpec:
     lr: float  # its value
     mixup: Optional[Callable] = None  # timm Mixup: (images, labels) -> (images, soft targets)
     label: str = ""  # shown after the name in progress bars, e.g. the downstream set
+    # Set when `train` is a StoreDataset (uint8 batches): (images (B, 3, H, W) uint8 on the
+    # device, generator) -> (B, 3, S, S) float32 normalized (local_eval.run.device_augment).
+    device_transform: Optional[Callable] = None
 
 
 @dataclass
@@ -244,13 +247,20 @@ def run_phase(spec: PhaseSpec, runtime: Runtime, checkpoint: Path,
         trainer.trained = nn.parallel.DistributedDataParallel(
             model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
     title = f"{spec.name} {spec.label}".strip()
+    loader = None  # the store path's DataLoader: one per phase, its workers persist
+    if spec.device_transform is not None:
+        from ..store.loader import store_loader
+
+        loader = store_loader(spec.train, trainer.per_rank_batch, runtime.rank,
+                              runtime.world_size, spec.seed, runtime.workers, runtime.device,
+                              spec.device_transform)
     epochs_bar = tqdm(range(start, spec.epochs), desc=title, unit="epoch",
                       initial=start, total=spec.epochs, disable=not runtime.progress)
     try:
         for epoch in epochs_bar:
             budget.take()
             began = time.perf_counter()
-            history.loss.append(_train_epoch(trainer, spec, runtime, epoch, title))
+            history.loss.append(_train_epoch(trainer, spec, runtime, epoch, title, loader))
             if spec.test is not None:
                 history.top1.append(evaluate(model, spec.test, trainer.per_rank_batch * 2, runtime,
                                              spec.amp))
@@ -288,27 +298,58 @@ def _restore(trainer: _Trainer, spec: PhaseSpec, checkpoint: Path):
     return history, state["epoch"]
 
 
-def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: int,
-                 title: str) -> float:
-    """One epoch of updates; returns the mean training loss over all processes."""
-    seed = seed_everything(spec.seed, spec.name, epoch, runtime.rank)
+def _pil_batches(spec: PhaseSpec, runtime: Runtime, trainer: _Trainer, epoch: int,
+                 seed: int):
+    """(DataLoader, its batches on the device): PIL images transformed in the workers."""
     sampler = DistributedSampler(spec.train, num_replicas=runtime.world_size,
                                  rank=runtime.rank, shuffle=True, seed=spec.seed,
                                  drop_last=False)
     sampler.set_epoch(epoch)
     generator = torch.Generator().manual_seed(seed)  # worker seeds of this epoch
     loader = make_loader(spec.train, trainer.per_rank_batch, runtime, sampler, generator,
-                     drop_last=True)
+                         drop_last=True)
+    # images (B, 3, S, S) float32 normalized; labels (B,) int64
+    batches = ((images.to(runtime.device), labels.to(runtime.device))
+               for images, labels in _batches(loader))
+    return loader, batches
+
+
+def _store_batches(spec: PhaseSpec, runtime: Runtime, loader: DataLoader, epoch: int,
+                   seed: int):
+    """Batches of the store path: uint8 copied to the device (next one ahead) and augmented
+    there, each from its own seed drawn from the epoch's (on a CPU the workers augment)."""
+    from ..store.loader import DevicePrefetcher, augment
+
+    loader.sampler.set_epoch(epoch, seed)
+    for images, labels, batch_seed in DevicePrefetcher(_batches(loader), runtime.device):
+        # images (B, 3, H, W) uint8 -> (B, 3, S, S) float32 normalized; labels (B,) int64
+        yield augment(images, batch_seed, spec.device_transform), labels
+
+
+def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: int,
+                 title: str, store_loader: Optional[DataLoader] = None) -> float:
+    """One epoch of updates; returns the mean training loss over all processes.
+
+    The PIL path reads each step's loss (stopping at the first non-finite one); the store path
+    sums the losses on the device and reads them once per epoch, so that the GPU never waits
+    for the host: a diverged loss stops it at the end of that epoch.
+    """
+    seed = seed_everything(spec.seed, spec.name, epoch, runtime.rank)
+    if store_loader is None:
+        loader, batch_source = _pil_batches(spec, runtime, trainer, epoch, seed)
+    else:
+        loader, batch_source = store_loader, _store_batches(spec, runtime, store_loader, epoch,
+                                                            seed)
+    per_step = store_loader is None
     trainer.model.train()
     optimizer, updates = trainer.optimizer, trainer.updates
     loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
-    batches = tqdm(_batches(loader), desc=f"{title} {epoch + 1}/{spec.epochs}",
+    device_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)  # store path
+    batches = tqdm(batch_source, desc=f"{title} {epoch + 1}/{spec.epochs}",
                    unit="batch", total=len(loader), leave=False,
                    disable=not runtime.progress)
     try:
         for step, (images, labels) in enumerate(batches):
-            # images (B, 3, S, S) float32 normalized; labels (B,) int64
-            images, labels = images.to(runtime.device), labels.to(runtime.device)
             targets = labels  # or (B, C) float32 soft targets after Mixup/CutMix
             if spec.mixup is not None:
                 images, targets = spec.mixup(images, labels)
@@ -318,6 +359,10 @@ def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: in
             loss.backward()
             optimizer.step()
             trainer.scheduler.step_update(epoch * updates + step + 1)
+            if not per_step:
+                device_sum += loss.detach().double()
+                loss_sum[1] += 1.0
+                continue
             value = loss.item()
             # Alone, stop at once; under torchrun wait for the epoch's summed loss below, which
             # every process sees alike (one process stopping alone would hang the others).
@@ -328,6 +373,8 @@ def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: in
             batches.set_postfix(loss=f"{value:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
     finally:
         batches.close()
+    if not per_step:
+        loss_sum[0] = device_sum.item()  # the epoch's one host sync
     total, count = all_reduce_sum(loss_sum, runtime).tolist()
     mean_loss = total / max(count, 1.0)
     if not math.isfinite(mean_loss):

@@ -4,7 +4,10 @@ Model: the preset's network, optimizer, Mixup/CutMix and loss stepping on one ba
 sits on the device, so no loading is counted; once per variant (fp32; bf16 autocast, as
 `local_eval` trains on CUDA; bf16 + channels-last; bf16 + torch.compile). Data: the real
 pre-training loader over DIR (PNG decoding, the preset's transform, collation) with each worker
-count, no model. A real epoch runs at about the smaller of the two; the report says which caps it.
+count, no model; with `--loader store` (the default, as in training) the image store's uint8
+batches (built first when missing) plus the batched augmentation, on the GPU, or on a CPU in the
+loader workers. A real epoch runs at about the smaller of the two; the report says which caps
+it. `--variants none` times the loader alone.
 The first batches (worker start, compilation) are warm-up and are not timed.
 """
 from __future__ import annotations
@@ -101,15 +104,56 @@ def data_rate(dataset, batch: int, device: torch.device, workers: int, warmup: i
     return batch * steps / (time.perf_counter() - began)
 
 
+def store_rate(dataset, config, batch: int, device: torch.device, workers: int, warmup: int,
+               steps: int) -> float:
+    """Images/s of the store path alone: uint8 batches gathered from the memory map by the
+    workers, copied to `device` and augmented there (local_eval.run.device_augment)."""
+    from ..run.device_augment import build_device_transform
+    from ..store.loader import DevicePrefetcher, augment, store_loader
+
+    transform = build_device_transform(config, "pretrain")
+    loader = store_loader(dataset, batch, 0, 1, config.seed, workers, device, transform)
+    available = len(loader)
+    if available < 2:  # one untimed batch, one timed
+        raise UserError(f"--data holds {len(dataset)} images: too few for a batch of {batch}")
+    warmup = min(warmup, available - 1)
+    steps = min(steps, available - warmup)
+    loader.sampler.set_epoch(0, config.seed)
+    batches = iter(DevicePrefetcher(iter(loader), device))
+
+    def step() -> None:
+        images, _, seed = next(batches)
+        augment(images, seed, transform)
+
+    for _ in range(warmup):
+        step()
+    _synchronize(device)
+    began = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _synchronize(device)
+    return batch * steps / (time.perf_counter() - began)
+
+
 def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
             variants: List[str], workers: List[int], warmup: int, steps: int,
-            progress: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
+            progress: Callable[[str], None] = lambda line: None,
+            loader: str = "store") -> Dict[str, Any]:
     config = build_config(preset, {"pretrain_batch_size": batch})
-    split = load_pretrain_data(data, config)
+    store = None
+    if loader == "store":
+        from submission.system import available_cores
+
+        from ..store.build import open_store
+        from ..store.layout import default_store_dir
+
+        store = open_store(data, default_store_dir(data), available_cores(), progress=False,
+                           log=progress)
+    split = load_pretrain_data(data, config, store)
     result: Dict[str, Any] = {"preset": preset, "device": str(device), "model": config.model,
                               "img_size": config.img_size, "batch": config.pretrain_batch_size,
-                              "images": len(split.dataset), "model_images_per_s": {},
-                              "data_images_per_s": {}}
+                              "images": len(split.dataset), "loader": loader,
+                              "model_images_per_s": {}, "loader_images_per_s": {}}
     for variant in variants:
         spec = pretrain_spec(config, split)
         try:
@@ -123,11 +167,16 @@ def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
         result["model_images_per_s"][variant] = rate
         progress(f"model {variant}: " + ("failed" if rate is None else f"{rate:,.0f} images/s"))
     for count in workers:
-        rate = data_rate(split.dataset, config.pretrain_batch_size, device, count, warmup, steps)
-        result["data_images_per_s"][str(count)] = rate
-        progress(f"data, {count} workers: {rate:,.0f} images/s")
+        if store is None:
+            rate = data_rate(split.dataset, config.pretrain_batch_size, device, count, warmup,
+                             steps)
+        else:
+            rate = store_rate(split.dataset, config, config.pretrain_batch_size, device, count,
+                              warmup, steps)
+        result["loader_images_per_s"][str(count)] = rate
+        progress(f"loader ({loader}), {count} workers: {rate:,.0f} images/s")
     best_model = max((r for r in result["model_images_per_s"].values() if r), default=None)
-    best_data = max(result["data_images_per_s"].values(), default=None)
+    best_data = max(result["loader_images_per_s"].values(), default=None)
     if best_model and best_data:
         result["capped_by"] = "data" if best_data < best_model else "model"
         result["epoch_minutes_per_million"] = 1e6 / min(best_model, best_data) / 60
@@ -144,8 +193,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--batch-size", type=int, help="pre-training batch (default: the preset's)")
     parser.add_argument("--variants", default=None,
-                        help=f"comma-separated model variants of {', '.join(VARIANTS)} "
-                             "(default: all on CUDA, fp32 on CPU)")
+                        help=f"comma-separated model variants of {', '.join(VARIANTS)}, or none "
+                             "for the loader alone (default: all on CUDA, fp32 on CPU)")
+    parser.add_argument("--loader", default="store", choices=("store", "pil"),
+                        help="the pre-training loader to time: store (the image store, "
+                             "augmented on the device; built first when missing) or pil (PNG "
+                             "files, augmented in the workers) (default: store)")
     parser.add_argument("--workers", default="4,8,16",
                         help="comma-separated loader worker counts to time (default 4,8,16)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches first (default 5)")
@@ -168,12 +221,13 @@ def _measure(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a folder")
     device = resolve_device(args.device)
-    variants = (args.variants.split(",") if args.variants else
-                list(VARIANTS) if device.type == "cuda" else ["fp32"])
+    variants = ([] if args.variants == "none" else args.variants.split(",") if args.variants
+                else list(VARIANTS) if device.type == "cuda" else ["fp32"])
     for variant in variants:
         check_variant(variant, device)
     result = measure(args.data, args.preset, device, args.batch_size, variants, workers,
-                     args.warmup, args.steps, progress=(lambda line: None) if args.json else print)
+                     args.warmup, args.steps,
+                     progress=(lambda line: None) if args.json else print, loader=args.loader)
     if args.json:
         print(json.dumps(result, indent=2))
     elif "capped_by" in result:

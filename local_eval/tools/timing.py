@@ -5,7 +5,8 @@ heads), a test batch, and PNG decoding + the pre-training transform of a noise i
 size, then
 multiplies by the step counts the preset takes from a dataset of the given shape. Nothing is
 trained to the end; the estimate is for this machine as loaded now (one number per torch thread
-count: on shared cores, one thread is often faster; set OMP_NUM_THREADS=1 for the run then).
+count: on shared cores, one thread is often faster; set OMP_NUM_THREADS=1 for the run then). A GPU preset (kit-mobilenet-gpu) is not timed on the
+CPU: its cost as sized for one H200-class GPU is printed instead (presets.GPU_ESTIMATES).
 """
 from __future__ import annotations
 
@@ -102,6 +103,31 @@ def estimate(config: EvalConfig, classes: int, images_per_class: int, image_size
             "transform_total": transforms}
 
 
+def gpu_cost(preset: str, downstream_classes: int = 10, seeds: int = 3) -> Optional[str]:
+    """The stated cost of a GPU preset (local_eval.run.presets.GPU_ESTIMATES): one run, and
+    `compare --calibrate image_augment --seeds 3`; None for the other presets."""
+    from ..compare.calibration import published
+    from ..run.presets import GPU_ESTIMATES
+
+    if preset not in GPU_ESTIMATES:
+        return None
+    rate = GPU_ESTIMATES[preset]
+    config = preset_config(preset)
+    pretrain = (config.pretrain_classes or 0) * (config.pretrain_images_per_class or 0) \
+        * config.pretrain_epochs
+    finetune = downstream_classes * (config.finetune_train_per_class or 0) * config.finetune_epochs
+    test = downstream_classes * (config.finetune_test_per_class or 0) * config.finetune_epochs
+    seconds = (pretrain + finetune) / rate.train_images_per_s + test / rate.test_images_per_s \
+        + rate.overhead_s
+    runs = len(published("image_augment")) * seeds
+    return (f"{preset} (estimate, not measured): {pretrain:,} pre-training + {finetune:,} "
+            f"fine-tuning images at {rate.train_images_per_s:,.0f}/s, {test:,} test images at "
+            f"{rate.test_images_per_s:,.0f}/s, {rate.overhead_s:.0f} s overhead -> "
+            f"{seconds / 60:.1f} min per run; compare --calibrate image_augment --seeds {seeds} "
+            f"({runs} runs) -> {runs * seconds / 60:.0f} min, dataset generation not counted. "
+            f"Assumes {rate.assumption}.")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = OneLineParser(prog="python -m local_eval timing", description=__doc__)
     parser.add_argument("--preset", default="kit-mobilenet-cpu", choices=PRESETS)
@@ -130,6 +156,10 @@ def _time(args: argparse.Namespace) -> int:
     thread_counts = _counts(args.threads, "--threads", ",")
     if min(thread_counts) < 1:
         raise UserError(f"--threads {args.threads!r} must list counts of at least 1")
+    stated = gpu_cost(args.preset, downstream_classes=shape[0])
+    if stated is not None:  # a GPU preset: CPU step times say nothing of its cost
+        print(stated)
+        return 0
     config = preset_config(args.preset)
     for threads in thread_counts:
         torch.set_num_threads(threads)

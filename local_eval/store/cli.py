@@ -1,0 +1,65 @@
+"""`python -m local_eval store DATA`: decode an ImageFolder once into an image store.
+
+Runs and comparisons with `--loader store` (the default) build the store they need themselves;
+this command builds it ahead (say on a machine with more cores) or into a chosen --out.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from submission.errors import UserError
+from submission.tools.command import OneLineParser, run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m local_eval store",
+        description="Decode a generated ImageFolder once into one uint8 array (N, H, W, 3) read "
+                    "as a memory map, plus labels and a manifest; pre-training with --loader "
+                    "store reads it instead of decoding PNG files every epoch. Rerun to resume "
+                    "an interrupted build; a store older than its folder is rebuilt.")
+    parser.add_argument("data", type=Path, help="generated ImageFolder root")
+    parser.add_argument("--out", type=Path,
+                        help="store folder (default: the cache, $LOCAL_EVAL_STORES or "
+                             "~/.cache/local_eval/stores/<key of DATA's path>)")
+    parser.add_argument("--workers", type=int,
+                        help="decoding processes (default: the usable cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: _store(args), "interrupted; rerun the same command to resume "
+                                             "the build")
+
+
+def _store(args: argparse.Namespace) -> int:
+    from submission.system import available_cores
+
+    from ..run.data import check_image_folder
+    from ..run.fingerprint import forget
+    from .layout import check_store_folder, default_store_dir
+
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    check_image_folder(args.data, "DATA", "DATA")
+    folder = args.out if args.out is not None else default_store_dir(args.data)
+    check_store_folder(folder)
+    forget()
+    from .build import open_store
+
+    workers = available_cores() if args.workers is None else args.workers
+    store = open_store(args.data, folder, workers, progress=not args.no_progress)
+    count, height, width, _ = store.shape
+    size = (folder / "images.u8").stat().st_size
+    print(f"store {folder}: {count} images of {width}x{height} px in "
+          f"{len(store.classes)} classes, {size / 1e9:.2f} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""A store folder: `images.u8` (N, H, W, 3) uint8 raw bytes, `labels.npy` (N,) int64 and
+`manifest.json` (format version, source folder and fingerprint, shape, class names, per-class
+counts). The manifest is written last, through a temporary name: a folder without one is a build
+in progress (`building.json` says of what; `chunks-done` lists the decoded chunks).
+
+Stores live in a cache folder keyed by the source folder's resolved path, never inside the
+user's data: $LOCAL_EVAL_STORES, else $XDG_CACHE_HOME/local_eval/stores, else
+~/.cache/local_eval/stores. One path has one store, so a folder regenerated in place replaces
+its stale store instead of leaving one more copy behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from submission.errors import UserError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+IMAGES = "images.u8"
+LABELS = "labels.npy"
+BUILDING = "building.json"
+CHUNKS_DONE = "chunks-done"
+LOCK = "lock"  # held while a process checks or builds the store
+STORE_FILES = (MANIFEST, IMAGES, LABELS, BUILDING, CHUNKS_DONE, LOCK)
+ENV_ROOT = "LOCAL_EVAL_STORES"
+
+
+def stores_root() -> Path:
+    if os.environ.get(ENV_ROOT):
+        return Path(os.environ[ENV_ROOT])
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "local_eval" / "stores"
+
+
+def default_store_dir(data: Path) -> Path:
+    """The cache folder of the store of ImageFolder `data` (keyed by its resolved path)."""
+    key = hashlib.sha256(str(Path(data).resolve()).encode("utf-8", "surrogateescape"))
+    return stores_root() / key.hexdigest()[:16]
+
+
+def foreign_entries(folder: Path) -> List[str]:
+    """Names in `folder` that no store holds (temporary names of our own atomic writes aside)."""
+    if not folder.is_dir():
+        return []
+    return sorted(e.name for e in folder.iterdir()
+                  if e.name not in STORE_FILES and not e.name.endswith(".tmp"))
+
+
+def check_store_folder(folder: Path, flag: str = "--out") -> None:
+    """Refuse a folder that holds something other than a store (or a file where one goes)."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{flag} {folder} is a file, not a store folder; pass a new folder")
+    foreign = foreign_entries(folder)
+    if foreign:
+        raise UserError(f"{flag} {folder} is not an image store (it holds {foreign[0]}"
+                        f"{' and more' if len(foreign) > 1 else ''}); pass a new or empty folder, "
+                        f"or a store made by python -m local_eval store")
+
+
+def read_json(path: Path) -> Optional[Dict[str, Any]]:
+    """The JSON object in `path`; None when there is no file; UserError when damaged."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise UserError(f"{path} is damaged ({error}); remove {path.parent} to rebuild the "
+                        f"store") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is damaged (not a JSON object); remove {path.parent} to rebuild "
+                        f"the store")
+    return value
+
+
+@dataclass(frozen=True)
+class Store:
+    """A finished store: what its manifest says, and its arrays opened read-only."""
+
+    folder: Path
+    manifest: Dict[str, Any]
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        return tuple(self.manifest["shape"])  # type: ignore[return-value]
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.manifest["classes"])
+
+    def images(self) -> np.memmap:
+        """(N, H, W, 3) uint8, read-only; pages are read from disk only when touched."""
+        return np.memmap(self.folder / IMAGES, dtype=np.uint8, mode="r", shape=self.shape)
+
+    def labels(self) -> np.ndarray:
+        """(N,) int64."""
+        return np.load(self.folder / LABELS)
+
+
+def read_store(folder: Path) -> Optional[Store]:
+    """The finished store in `folder`, its files checked against its manifest; None when the
+    folder holds no finished store. UserError for a damaged or truncated one."""
+    manifest = read_json(folder / MANIFEST)
+    if manifest is None:
+        return None
+    if manifest.get("format") != FORMAT_VERSION:
+        return None  # an older layout: rebuilt like a stale store
+    try:
+        shape = tuple(int(v) for v in manifest["shape"])
+        count = int(np.prod(shape))
+        source, fingerprint = str(manifest["source"]), str(manifest["fingerprint"])
+        classes = list(manifest["classes"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{folder / MANIFEST} is damaged (fields missing); remove {folder} to "
+                        f"rebuild the store") from None
+    del source, fingerprint, classes
+    images = folder / IMAGES
+    size = images.stat().st_size if images.is_file() else None
+    if size != count:
+        raise UserError(f"store {folder} is truncated or corrupt: {IMAGES} holds "
+                        f"{'no file' if size is None else f'{size:,} bytes'}, its manifest says "
+                        f"{shape} = {count:,}; remove {folder} to rebuild it")
+    try:
+        labels = np.load(folder / LABELS)
+    except (OSError, ValueError) as error:
+        raise UserError(f"store {folder}: {LABELS} is damaged ({error}); remove {folder} to "
+                        f"rebuild it") from None
+    if labels.shape != (shape[0],) or labels.dtype != np.int64:
+        raise UserError(f"store {folder}: {LABELS} holds {labels.shape} {labels.dtype}, not "
+                        f"({shape[0]},) int64; remove {folder} to rebuild it")
+    return Store(folder, manifest)
+
+
+def check_source(store: Store, data: Path) -> bool:
+    """True when `store` was made from `data` as it is now; False when it is stale (same folder,
+    other files since); UserError when it is the store of another folder."""
+    from ..run.fingerprint import folder_fingerprint
+
+    source = str(Path(data).resolve())
+    if store.manifest["source"] != source:
+        raise UserError(f"store {store.folder} holds {store.manifest['source']}, not {source}; "
+                        f"pass that folder's store, or another --out")
+    return store.manifest["fingerprint"] == folder_fingerprint(data)
