@@ -196,7 +196,7 @@ def run_inputs(tmp_path_factory):
 def run_args(inputs, out, *extra):
     generated, cifar = inputs
     return ["run", "--data", str(generated), "--out", str(out), "--preset", "smoke",
-            "--cifar-root", str(cifar), "--no-progress", "--pretrain-crop", "random_crop",
+            "--data-root", str(cifar), "--no-progress", "--pretrain-crop", "random_crop",
             *extra]
 
 
