@@ -271,3 +271,23 @@ def test_the_workers_and_the_device_augment_a_batch_alike(tmp_path):
     assert augment(augmented, seed, transform) is augmented  # already done by a worker
     other = augment(raw, seed + 1, transform)
     assert not torch.equal(other, augmented)  # the seed, not the call, decides the draws
+
+
+def test_a_hidden_or_imageless_folder_is_no_class_on_either_path(tmp_path):
+    """An unfinished generate run leaves `.generate-state/` in the data folder; torchvision's
+    ImageFolder counted it (and any folder without images) as class 0, so the real classes moved
+    up by one and a cut to the first K classes lost the last real one."""
+    from local_eval.run.data import load_pretrain_data
+    from local_eval.run.presets import build_config
+
+    data = make_image_folder(tmp_path / "gen", classes=3, images_per_class=4)
+    (data / ".generate-state" / "done").mkdir(parents=True)
+    (data / "00003-empty").mkdir()
+    config = build_config("smoke", {"pretrain_classes": 3, "pretrain_images_per_class": 4})
+    split = load_pretrain_data(data, config)  # the PIL path
+    labels = [split.dataset.folder.targets[i] for i in split.dataset.indices]
+    assert split.dataset.folder.classes == ["00000", "00001", "00002"]
+    assert sorted(labels) == [0] * 4 + [1] * 4 + [2] * 4
+    store = open_store(data, tmp_path / "store", workers=1, progress=False, log=lambda line: None)
+    assert read_store(tmp_path / "store").classes == ["00000", "00001", "00002"]
+    assert np.bincount(store.labels()).tolist() == [4, 4, 4]

@@ -61,6 +61,17 @@ class ArrayImageDataset(Dataset):
         return image, int(self.labels[index])
 
 
+class ClassFolders(ImageFolder):
+    """torchvision's ImageFolder over the class folders `check_image_folder` counts: a hidden
+    folder (an unfinished generate run's `.generate-state/`) or one without images is no class.
+    ImageFolder's own scan counts every folder, so such a folder took label 0 and moved the real
+    classes up by one, and a cut to the first K classes lost the last real one."""
+
+    def find_classes(self, directory):
+        classes = [folder.name for folder in image_class_dirs(Path(directory))]
+        return classes, {name: index for index, name in enumerate(classes)}
+
+
 class UnreadableImage(Exception):
     """An image file PIL cannot decode (truncated, corrupt, or not an image)."""
 
@@ -168,8 +179,8 @@ def load_pretrain_data(root: Path, config: EvalConfig, store=None) -> LabeledSpl
         indices = first_per_class(store.labels(), num_classes, config.pretrain_images_per_class)
         crop = config.img_size if config.pretrain_crop == "random_crop" else None
         return LabeledSplit(StoreDataset(store, np.asarray(indices), crop), num_classes)
-    folder = ImageFolder(str(root), transform=pretrain_transform(config), loader=read_rgb,
-                         allow_empty=True)
+    folder = ClassFolders(str(root), transform=pretrain_transform(config), loader=read_rgb,
+                          allow_empty=True)
     indices = first_per_class(folder.targets, num_classes, config.pretrain_images_per_class)
     return LabeledSplit(SkipUnreadable(folder, indices, "--data"), num_classes)
 
@@ -189,9 +200,9 @@ def load_downstream_dir(root: Path, config: EvalConfig) -> Downstream:
     train_tf, test_tf = finetune_transforms(config)
     for split in ("train", "val"):
         check_image_folder(root / split, "--downstream-dir split", "--downstream-dir")
-    train = ImageFolder(str(root / "train"), transform=train_tf, loader=read_rgb,
-                        allow_empty=True)
-    val = ImageFolder(str(root / "val"), transform=test_tf, loader=read_rgb, allow_empty=True)
+    train = ClassFolders(str(root / "train"), transform=train_tf, loader=read_rgb,
+                         allow_empty=True)
+    val = ClassFolders(str(root / "val"), transform=test_tf, loader=read_rgb, allow_empty=True)
     if train.classes != val.classes:
         raise UserError(f"--downstream-dir {root}: train/ and val/ have different class folders; "
                         f"give both the same classes")

@@ -113,16 +113,15 @@ def _first_size(path: str) -> Tuple[int, int]:
 def build_store(data: Path, folder: Path, workers: int, progress: bool = True) -> Store:
     """Decode ImageFolder `data` into a store in `folder` (resuming a build of the same data);
     returns the finished store."""
-    from torchvision.datasets import ImageFolder
     from tqdm import tqdm
 
-    from ..run.data import check_image_folder
+    from ..run.data import ClassFolders, check_image_folder
     from ..run.fingerprint import folder_fingerprint
 
     check_image_folder(data, "--data", "--data")
     check_store_folder(folder)
     make_dirs(folder, "store folder")
-    scan = ImageFolder(str(data), allow_empty=True)  # lists files; decodes nothing
+    scan = ClassFolders(str(data), allow_empty=True)  # lists files; decodes nothing
     paths = [path for path, _ in scan.samples]
     labels = np.asarray(scan.targets, dtype=np.int64)  # (N,) int64
     width, height = _first_size(paths[0])
