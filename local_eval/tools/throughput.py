@@ -125,14 +125,7 @@ def store_rate(dataset, config, batch: int, device: torch.device, workers: int, 
         images, _, seed = next(batches)
         augment(images, seed, transform)
 
-    for _ in range(warmup):
-        step()
-    _synchronize(device)
-    began = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _synchronize(device)
-    return batch * steps / (time.perf_counter() - began)
+    return _rate(step, batch, device, warmup, steps)
 
 
 def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
