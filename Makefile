@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_OUT := demo_out
-DEMO_ARGS := --classes 10 --images-per-class 20 --image-size 224
+DEMO_ARGS := --classes 10 --images-per-class 20
 
 .PHONY: run test venv venv-server clean fonts glyph-table glyph-table-3rd docker-engine docker-rehearse downstream
 
