@@ -242,6 +242,12 @@ class Progress:
         return f"{len(self.done)}/{self.total} runs done; ETA {text}"
 
 
+def _finished_report(plan: ComparePlan, key: RunKey) -> Optional[Dict[str, Any]]:
+    """The report.json of a finished run of `plan`, or None while the run is unfinished."""
+    path = plan.run_dir(key) / "report.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional[int] = None,
                 log=print) -> Optional[Dict[str, Any]]:
     """Run (or resume) every run of `plan`; returns compare.json's content, None if stopped."""
@@ -264,10 +270,10 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
     progress, reports = Progress(plan), {}
     keys = plan.keys()
     for key in keys:
-        finished = plan.run_dir(key) / "report.json"
-        if finished.is_file():
-            reports[key] = json.loads(finished.read_text())
-            progress.record(key, reports[key])
+        finished = _finished_report(plan, key)
+        if finished is not None:
+            reports[key] = finished
+            progress.record(key, finished)
     if runtime.is_main:
         log(f"compare: {len(keys)} runs ({len(plan.datasets)} datasets x {len(plan.presets)} "
             f"presets x {len(plan.seeds)} seeds), {len(reports)} already finished")
@@ -279,24 +285,23 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
     while queue:
         index, key = queue.pop(0)
         dataset, preset, seed = key
+        label = f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}"
         if key in waiting:  # everything else is done: wait for its owner, then take its result
-            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: waiting for the other "
-                f"process training it")
+            log(f"{label}: waiting for the other process training it")
             with run_folder_lock(plan.run_dir(key), wait=True):
                 pass
-            finished = plan.run_dir(key) / "report.json"
-            if finished.is_file():
-                reports[key] = json.loads(finished.read_text())
-                progress.record(key, reports[key])
+            finished = _finished_report(plan, key)
+            if finished is not None:
+                reports[key] = finished
+                progress.record(key, finished)
                 write_outputs(plan, reports)
                 continue
         if runtime.is_main:
-            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed} ...")
+            log(f"{label} ...")
         try:
             report = run(plan.spec(key, data[dataset]), runtime, budget=budget)
         except RunBusy:  # only without torchrun: its processes share every run
-            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: another process is "
-                f"training it; its result is read when it is done")
+            log(f"{label}: another process is training it; its result is read when it is done")
             waiting.append(key)
             queue.append((index, key))
             continue
@@ -307,8 +312,7 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
         reports[key] = report
         progress.record(key, report)
         if runtime.is_main:
-            log(f"[{index}/{len(keys)}] {dataset} / {preset} / seed {seed}: score "
-                f"{report['score']:.2f}; {progress.line()}")
+            log(f"{label}: score {report['score']:.2f}; {progress.line()}")
             write_outputs(plan, reports)
     summary = write_outputs(plan, reports) if runtime.is_main else None
     barrier(runtime)
