@@ -119,6 +119,8 @@ def test_bad_store_folders_are_one_line(tmp_path, capsys):
                    f"store {store} is truncated or corrupt: {IMAGES} holds 100 bytes")
     (store / MANIFEST).write_text("{not json")
     one_line_error(capsys, ["store", str(data), "--out", str(store), *argv], "is damaged")
+    (store / MANIFEST).write_text('{"format": 1, "format": 2}')  # which one was meant?
+    one_line_error(capsys, ["store", str(data), "--out", str(store), *argv], "duplicate key 'format'")
     one_line_error(capsys, ["store", str(tmp_path / "nowhere"), *argv], "does not exist")
     one_line_error(capsys, ["store", str(data), "--workers", "0"], "--workers must be at least 1")
 

@@ -11,7 +11,6 @@ its stale store instead of leaving one more copy behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from submission.errors import UserError
+from submission.fileio import loads_json
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -69,8 +69,8 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        value = loads_json(path.read_bytes())
+    except (ValueError, OSError) as error:  # json's errors, a repeated key, bad UTF-8
         raise UserError(f"{path} is damaged ({error}); remove {path.parent} to rebuild the "
                         f"store") from None
     if not isinstance(value, dict):
