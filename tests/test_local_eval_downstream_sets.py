@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -279,12 +281,20 @@ def test_make_downstream_lays_out_debian_files(tmp_path):
 
 
 def test_make_downstream_refuses_without_root_when_the_package_is_missing(tmp_path):
-    command = ["make", "-s", "-C", str(REPO), "downstream", f"DATA_ROOT={tmp_path / 'data'}",
+    # The ordinary user played below may not enter the checkout (a clone under a private folder),
+    # so make reads a copy of the Makefile from a folder everyone can read.
+    makefile_dir = Path(tempfile.mkdtemp())
+    makefile_dir.chmod(0o755)
+    shutil.copy(REPO / "Makefile", makefile_dir / "Makefile")
+    command = ["make", "-s", "-C", str(makefile_dir), "downstream", f"DATA_ROOT={tmp_path / 'data'}",
                f"FASHION_MNIST_DEB={tmp_path / 'absent'}"]
     if os.geteuid() == 0:  # play an ordinary user
         tmp_path.chmod(0o777)
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    done = subprocess.run(command, capture_output=True, text=True)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(makefile_dir)
     assert done.returncode == 2
     first = done.stderr.splitlines()[0]  # make adds its own "*** Error 2" line after ours
     assert first.startswith("error: ") and "run make downstream as root" in first, done.stderr
