@@ -285,12 +285,17 @@ def test_autocast_around_the_call_changes_nothing():
         assert torch.equal(transform(images, seeded(1)), plain)
 
 
-def test_augment_speed_reports_both_paths_and_refuses_bad_input(capsys):
-    assert augment_speed.main(["--presets", "kit-mobilenet", "--batch", "2", "--repeats", "1",
-                               "--image-size", "40", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["preset"] == "kit-mobilenet" and result["batch"] == 2
-    assert min(result["pil_images_per_s"] + result["batched_images_per_s"]) > 0
+def test_augment_speed_reports_every_path_and_refuses_bad_input(capsys):
+    assert augment_speed.main(["--presets", "kit-mobilenet,quick", "--batch", "2", "--repeats",
+                               "1", "--image-size", "40", "--json"]) == 0
+    kit, quick = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert kit["preset"] == "kit-mobilenet" and kit["batch"] == 2
+    assert min(kit["pil_images_per_s"] + kit["batched_images_per_s"]) > 0
+    assert kit["per_sample_images_per_s"] is None  # the kit's crop stays batched on a CPU
+    assert min(quick["per_sample_images_per_s"]) > 0
+    assert augment_speed.main(["--presets", "quick", "--batch", "2", "--repeats", "1",
+                               "--image-size", "40"]) == 0
+    assert "per sample on store arrays: " in capsys.readouterr().out
     for argv, message in [(["--presets", "nope"], "pick from"),
                           (["--presets", "kit-mobilenet", "--image-size", "16"], "smaller"),
                           (["--device", "tpu"], "--device")]:

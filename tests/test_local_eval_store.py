@@ -254,25 +254,39 @@ def test_a_store_run_refuses_an_unreadable_image_in_one_line(tmp_path, capsys, r
 
 
 def test_the_workers_and_the_device_augment_a_batch_alike(tmp_path):
-    """On a CPU the workers augment; on a GPU the training process does, after the copy: from
-    the same batch seed both give the same images."""
+    """On a GPU the training process augments after the copy (the batched transform); on a CPU
+    the workers do: a resized crop or RandAugment per sample in PIL (uint8 levels, normalized
+    and erased in the training process), the kit's crop batched. From the same batch seed all
+    give the same images; PIL's resampling differs from the batched one by a few levels."""
     from local_eval.run.device_augment import build_device_transform
+    from local_eval.run.host_augment import build_host_transform
     from local_eval.run.presets import build_config
-    from local_eval.store.loader import augment
+    from local_eval.store.loader import store_augmentation
 
     data = make_image_folder(tmp_path / "data", classes=2, images_per_class=6, size=24)
     store = open_store(data, tmp_path / "s", workers=1, progress=False)
-    config = build_config("smoke", {"rand_augment": "rand-m9-mstd0.5-inc1", "hflip": 0.5})
-    transform = build_device_transform(config, "pretrain")
+    config = build_config("smoke", {"rand_augment": "rand-m9-mstd0.5-inc1", "hflip": 0.5,
+                                    "random_erasing": 0.5})
+    transform, host = build_device_transform(config, "pretrain"), build_host_transform(config)
     batch = (np.array([3, 0, 7, 11]), None, 12345)
     raw, labels, seed = StoreDataset(store, np.arange(12), None)[batch]
-    augmented, same_labels, _ = StoreDataset(store, np.arange(12), None, transform)[batch]
-    assert raw.dtype == torch.uint8 and augmented.shape == (4, 3, 16, 16)
-    assert torch.equal(augment(raw, seed, transform), augmented)
+    gpu = store_augmentation(torch.device("cuda"), transform, host)  # builds, touches no GPU
+    assert gpu.worker is None and raw.dtype == torch.uint8
+    batched = gpu.finish(raw, seed)
+    cpu = store_augmentation(torch.device("cpu"), transform, host)
+    levels, same_labels, _ = StoreDataset(store, np.arange(12), None, cpu.worker)[batch]
+    assert levels.dtype == torch.uint8 and levels.shape == (4, 3, 16, 16)
     assert torch.equal(labels, same_labels)
-    assert augment(augmented, seed, transform) is augmented  # already done by a worker
-    other = augment(raw, seed + 1, transform)
-    assert not torch.equal(other, augmented)  # the seed, not the call, decides the draws
+    per_sample = cpu.finish(levels, seed)
+    assert torch.equal(per_sample, host(raw, torch.Generator().manual_seed(seed)))
+    level = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255  # one grey level
+    assert ((per_sample - batched).abs() * level).mean() < 1.5
+    assert not torch.equal(cpu.finish(cpu.worker(raw, seed + 1), seed + 1), per_sample)
+    kit = build_config("kit-mobilenet", {"img_size": 16})
+    assert build_host_transform(kit) is None  # the kit's crop stays batched on a CPU
+    kit_cpu = store_augmentation(torch.device("cpu"), build_device_transform(kit, "pretrain"))
+    done = kit_cpu.worker(raw, seed)
+    assert done.dtype == torch.float32 and kit_cpu.finish(done, seed) is done
 
 
 def test_a_hidden_or_imageless_folder_is_no_class_on_either_path(tmp_path):

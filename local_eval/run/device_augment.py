@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torchvision.transforms import functional as tvf
@@ -28,18 +28,24 @@ from .recipe import normalization
 # The API: the transform, and its building blocks for a loader that crops before the device.
 __all__ = ["PHASES", "DeviceTransform", "build_device_transform", "crop", "random_crop_boxes",
            "random_resized_crop", "random_resized_crop_boxes", "resized_crop", "random_flip",
-           "normalize", "random_erasing", "color_jitter", "rand_augment", "RandAugmentSpec"]
+           "normalize", "random_erasing", "color_jitter", "rand_augment", "RandAugmentSpec",
+           "flip_draws", "erasing_boxes", "erase", "ErasingBoxes", "rand_augment_spec"]
 
 PHASES = ("pretrain", "finetune-train", "finetune-test")
 # step(images, generator=generator) -> images (B, 3, h, w): uint8 or float32 levels 0..255.
 Step = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
+def flip_draws(batch: int, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """(batch,) bool on the generator's device: which samples random_flip mirrors."""
+    return uniform((batch,), generator) < prob
+
+
 def random_flip(images: torch.Tensor, prob: float, dim: int,
                 generator: torch.Generator) -> torch.Tensor:
     """(B, C, H, W): each sample mirrored along `dim` (-1: horizontal, -2: vertical) with
     probability `prob`, as torchvision's RandomHorizontalFlip / RandomVerticalFlip."""
-    flip = (uniform((images.shape[0],), generator) < prob).to(images.device)
+    flip = flip_draws(images.shape[0], prob, generator).to(images.device)
     length = images.shape[dim]
     forward = torch.arange(length, device=images.device)
     index = torch.where(flip[:, None], forward.flip(0), forward)  # (B, length) source positions
@@ -52,22 +58,33 @@ def random_flip(images: torch.Tensor, prob: float, dim: int,
 def normalize(levels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """(B, 3, H, W) uint8 or float levels 0..255 -> float32, with the arithmetic of
     torchvision's ToTensor (divide by 255) then Normalize (subtract mean, divide by std)."""
-    images = levels.float().div(255)  # a new tensor, so the next two may work in place
+    # One new contiguous tensor (a permuted view is transposed by the copy), then in place.
+    images = torch.empty(levels.shape, dtype=torch.float32, device=levels.device)
+    images.copy_(levels).div_(255)
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     return images.sub_(mean_t).div_(std_t)
 
 
-def random_erasing(images: torch.Tensor, prob: float, generator: torch.Generator,
-                   area: Tuple[float, float] = (0.02, 1 / 3),
-                   aspect: Tuple[float, float] = (0.3, 1 / 0.3)) -> torch.Tensor:
-    """(B, C, H, W) float: timm's RandomErasing (mode 'const', one box) for every sample at once.
+class ErasingBoxes(NamedTuple):
+    """random_erasing's draws, each (B,) on the generator's device."""
 
-    With probability `prob` a sample gets one box set to 0: 10 tries of an area fraction in
-    `area` and a log-uniform aspect ratio, the first box strictly smaller than the image wins,
-    none if no try fits. Draws come from `generator`, not Python's random module.
+    erase: torch.Tensor  # bool: the sample gets its box
+    top: torch.Tensor  # int64, as the three below
+    left: torch.Tensor
+    height: torch.Tensor
+    width: torch.Tensor
+
+
+def erasing_boxes(batch: int, height: int, width: int, prob: float,
+                  generator: torch.Generator, area: Tuple[float, float] = (0.02, 1 / 3),
+                  aspect: Tuple[float, float] = (0.3, 1 / 0.3)) -> ErasingBoxes:
+    """timm's RandomErasing draws (mode 'const', one box) for every sample at once.
+
+    With probability `prob` a sample gets one box: 10 tries of an area fraction in `area` and a
+    log-uniform aspect ratio, the first box strictly smaller than the image wins, none if no
+    try fits. Draws come from `generator`, not Python's random module.
     """
-    batch, _, height, width = images.shape
     tries = 10
     target = height * width * uniform((batch, tries), generator, *area, dtype=torch.float64)
     ratio = torch.exp(uniform((batch, tries), generator, math.log(aspect[0]),
@@ -82,11 +99,27 @@ def random_erasing(images: torch.Tensor, prob: float, generator: torch.Generator
     top = torch.floor(corner[:, 0] * (height - box_h + 1)).long()
     left = torch.floor(corner[:, 1] * (width - box_w + 1)).long()
     erase = (uniform((batch,), generator) < prob) & fits.any(dim=1)
+    return ErasingBoxes(erase, top, left, box_h, box_w)
+
+
+def random_erasing(images: torch.Tensor, prob: float, generator: torch.Generator,
+                   area: Tuple[float, float] = (0.02, 1 / 3),
+                   aspect: Tuple[float, float] = (0.3, 1 / 0.3)) -> torch.Tensor:
+    """(B, C, H, W) float: timm's RandomErasing (erasing_boxes) for every sample at once, each
+    chosen sample's box set to 0."""
+    batch, _, height, width = images.shape
+    return erase(images, erasing_boxes(batch, height, width, prob, generator, area, aspect))
+
+
+def erase(images: torch.Tensor, boxes: ErasingBoxes) -> torch.Tensor:
+    """(B, C, H, W) float with each chosen sample's box set to 0 (one masked fill)."""
+    _, _, height, width = images.shape
+    top, left = boxes.top, boxes.left
     rows = torch.arange(height, device=top.device)
     cols = torch.arange(width, device=top.device)
-    inside_rows = (rows >= top[:, None]) & (rows < (top + box_h)[:, None])  # (B, H)
-    inside_cols = (cols >= left[:, None]) & (cols < (left + box_w)[:, None])  # (B, W)
-    mask = inside_rows[:, :, None] & inside_cols[:, None, :] & erase[:, None, None]
+    inside_rows = (rows >= top[:, None]) & (rows < (top + boxes.height)[:, None])  # (B, H)
+    inside_cols = (cols >= left[:, None]) & (cols < (left + boxes.width)[:, None])  # (B, W)
+    mask = inside_rows[:, :, None] & inside_cols[:, None, :] & boxes.erase[:, None, None]
     return images.masked_fill(mask[:, None].to(images.device), 0.0)
 
 
@@ -124,8 +157,8 @@ class DeviceTransform:
     """(B, 3, H, W) uint8 on any device -> (B, 3, S, S) normalized `dtype` on that device.
 
     `geometry` steps (crops, resizes) take the uint8 batch, so that a crop converts only the
-    pixels it keeps; `steps` then run on float32 levels; then normalization, random erasing and
-    the cast. A generator on the images' device or the CPU supplies every random draw.
+    pixels it keeps; `steps` then run on float32 levels; then normalization, random erasing (its
+    boxes drawn first) and the cast. A generator on the images' device or the CPU supplies every random draw.
     """
 
     def __init__(self, size: int, geometry: Sequence[Step], steps: Sequence[Step],
@@ -141,16 +174,28 @@ class DeviceTransform:
         # Autocast off: a caller's bf16 region would round the levels (sharpness convolves,
         # the geometric ops' sampling grid is a matrix product).
         with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
-            levels = images
+            # The erasing boxes are drawn first: they depend only on the output size, so a
+            # transform split across processes (local_eval.run.host_augment) can draw them
+            # where it erases.
+            boxes = (erasing_boxes(images.shape[0], self.size, self.size, self.erasing,
+                                   generator) if self.erasing > 0 else None)
+            levels = images.contiguous()
             for step in self.geometry:
                 levels = step(levels, generator=generator)
             levels = levels.float()
             for step in self.steps:
                 levels = step(levels, generator=generator)
             out = normalize(levels, self.mean, self.std)
-            if self.erasing > 0:
-                out = random_erasing(out, self.erasing, generator)
+            if boxes is not None:
+                out = erase(out, boxes)
             return out.to(self.dtype)
+
+
+def rand_augment_spec(config: EvalConfig) -> RandAugmentSpec:
+    """config.rand_augment parsed, geometric ops filling with the normalization mean (as timm's
+    create_transform asks)."""
+    mean, _ = normalization(config.pretrain_normalize)
+    return RandAugmentSpec.parse(config.rand_augment, tuple(min(255, round(255 * m)) for m in mean))
 
 
 def _pretrain_steps(config: EvalConfig) -> Tuple[List[Step], List[Step]]:
@@ -168,10 +213,7 @@ def _pretrain_steps(config: EvalConfig) -> Tuple[List[Step], List[Step]]:
         steps.append(functools.partial(random_flip, prob=config.vflip, dim=-2))
     if config.rand_augment:
         # timm's create_transform drops colour jitter whenever RandAugment is on.
-        mean, _ = normalization(config.pretrain_normalize)
-        fill = tuple(min(255, round(255 * m)) for m in mean)
-        spec = RandAugmentSpec.parse(config.rand_augment, fill)
-        steps.append(functools.partial(rand_augment, spec=spec))
+        steps.append(functools.partial(rand_augment, spec=rand_augment_spec(config)))
     elif config.color_jitter > 0:
         steps.append(functools.partial(color_jitter, strength=config.color_jitter))
     return geometry, steps

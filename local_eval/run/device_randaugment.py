@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, NamedTuple, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -173,14 +173,21 @@ def apply_op(name: str, images: torch.Tensor, level: torch.Tensor, sign: torch.T
     return ENHANCE[base](images, factor)
 
 
-def rand_augment(images: torch.Tensor, generator: torch.Generator,
-                 spec: RandAugmentSpec) -> torch.Tensor:
-    """(B, 3, H, W) levels -> same, each sample through spec.num_layers drawn operations."""
-    batch, _, height, width = images.shape
-    count = len(spec.ops)
-    images = images.clone()  # the rows of each layer's ops are then rewritten in place
+class RandAugmentLayer(NamedTuple):
+    """One layer's per-sample draws, each (B,) on the generator's device."""
+
+    op: torch.Tensor  # int64 index into spec.ops, -1 where the layer is skipped
+    magnitude: torch.Tensor  # float64, clipped to 0..spec.magnitude_max (level = magnitude / 10)
+    sign: torch.Tensor  # float64, +1 or -1 (timm's random negation)
+
+
+def draw_rand_augment(batch: int, generator: torch.Generator,
+                      spec: RandAugmentSpec) -> List[RandAugmentLayer]:
+    """Every layer's draws for `batch` samples, in the order rand_augment makes them."""
+    layers = []
     for _ in range(spec.num_layers):
-        op = torch.randint(0, count, (batch,), generator=generator, device=generator.device)
+        op = torch.randint(0, len(spec.ops), (batch,), generator=generator,
+                           device=generator.device)
         skip = uniform((batch,), generator) > spec.prob
         if math.isinf(spec.magnitude_std):
             magnitude = uniform((batch,), generator, 0.0, spec.magnitude, dtype=torch.float64)
@@ -188,12 +195,23 @@ def rand_augment(images: torch.Tensor, generator: torch.Generator,
             noise = torch.randn((batch,), generator=generator, device=generator.device,
                                 dtype=torch.float64)
             magnitude = spec.magnitude + spec.magnitude_std * noise
-        level = magnitude.clamp(0.0, spec.magnitude_max) / 10.0
         sign = torch.where(uniform((batch,), generator) > 0.5, -1.0, 1.0).double()
-        op = torch.where(skip, -1, op).to(images.device)
-        level, sign = level.to(images.device), sign.to(images.device)
+        layers.append(RandAugmentLayer(torch.where(skip, -1, op),
+                                       magnitude.clamp(0.0, spec.magnitude_max), sign))
+    return layers
+
+
+def rand_augment(images: torch.Tensor, generator: torch.Generator,
+                 spec: RandAugmentSpec) -> torch.Tensor:
+    """(B, 3, H, W) levels -> same, each sample through spec.num_layers drawn operations."""
+    batch, _, height, width = images.shape
+    images = images.clone()  # the rows of each layer's ops are then rewritten in place
+    geometric = [spec.ops.index(name) for name in GEOMETRIC]
+    for layer in draw_rand_augment(batch, generator, spec):
+        op = layer.op.to(images.device)
+        level = (layer.magnitude / 10.0).to(images.device)
+        sign = layer.sign.to(images.device)
         present = set(op.unique().tolist()) - {-1}  # one sync per layer, not per sample
-        geometric = [spec.ops.index(name) for name in GEOMETRIC]
         if present & set(geometric):
             rows = torch.isin(op, torch.tensor(geometric, device=op.device)).nonzero().squeeze(1)
             matrices = _geometric_matrices(spec.ops, op[rows], level[rows], sign[rows],

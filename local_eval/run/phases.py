@@ -73,11 +73,13 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
                       num_classes=data.num_classes)
         criterion = SoftTargetCrossEntropy()
     optimizer_args = {"momentum": config.pretrain_momentum} if config.pretrain_opt == "sgd" else {}
-    device_transform = None
+    device_transform = cpu_transform = None
     if isinstance(data.dataset, StoreDataset):  # uint8 batches: augmented on the device
         from .device_augment import build_device_transform
+        from .host_augment import build_host_transform
 
         device_transform = build_device_transform(config, "pretrain")
+        cpu_transform = build_host_transform(config)
     seed_everything(config.seed, "pretrain", -1, rank=0)  # same initial weights on every rank
     return PhaseSpec(
         name="pretrain", model=create_model(config, data.num_classes), train=data.dataset,
@@ -88,7 +90,8 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
         make_scheduler=lambda optimizer, updates: make_scheduler(optimizer, config, "pretrain",
                                                                  updates),
         criterion=criterion, seed=config.seed, amp=config.amp, lr_field="pretrain_lr",
-        lr=config.pretrain_lr, mixup=mixup, device_transform=device_transform)
+        lr=config.pretrain_lr, mixup=mixup, device_transform=device_transform,
+        cpu_transform=cpu_transform)
 
 
 def finetune_spec(name: str, config: EvalConfig, downstream: Downstream,

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -70,6 +70,9 @@ class PhaseSpec:
     # Set when `train` is a StoreDataset (uint8 batches): (images (B, 3, H, W) uint8 on the
     # device, generator) -> (B, 3, S, S) float32 normalized (local_eval.run.device_augment).
     device_transform: Optional[Callable] = None
+    # The same with the same draws, per sample in PIL, for the loader workers on a CPU (None:
+    # they run device_transform); local_eval.run.host_augment.
+    cpu_transform: Optional[Callable] = None
 
 
 @dataclass
@@ -247,20 +250,22 @@ def run_phase(spec: PhaseSpec, runtime: Runtime, checkpoint: Path,
         trainer.trained = nn.parallel.DistributedDataParallel(
             model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
     title = f"{spec.name} {spec.label}".strip()
-    loader = None  # the store path's DataLoader: one per phase, its workers persist
+    store = None  # the store path's (DataLoader, finish): one per phase, its workers persist
     if spec.device_transform is not None:
-        from ..store.loader import store_loader
+        from ..store.loader import store_augmentation, store_loader
 
-        loader = store_loader(spec.train, trainer.per_rank_batch, runtime.rank,
+        augmentation = store_augmentation(runtime.device, spec.device_transform,
+                                          spec.cpu_transform)
+        store = (store_loader(spec.train, trainer.per_rank_batch, runtime.rank,
                               runtime.world_size, spec.seed, runtime.workers, runtime.device,
-                              spec.device_transform)
+                              augmentation.worker), augmentation.finish)
     epochs_bar = tqdm(range(start, spec.epochs), desc=title, unit="epoch",
                       initial=start, total=spec.epochs, disable=not runtime.progress)
     try:
         for epoch in epochs_bar:
             budget.take()
             began = time.perf_counter()
-            history.loss.append(_train_epoch(trainer, spec, runtime, epoch, title, loader))
+            history.loss.append(_train_epoch(trainer, spec, runtime, epoch, title, store))
             if spec.test is not None:
                 history.top1.append(evaluate(model, spec.test, trainer.per_rank_batch * 2, runtime,
                                              spec.amp))
@@ -314,20 +319,21 @@ def _pil_batches(spec: PhaseSpec, runtime: Runtime, trainer: _Trainer, epoch: in
     return loader, batches
 
 
-def _store_batches(spec: PhaseSpec, runtime: Runtime, loader: DataLoader, epoch: int,
+def _store_batches(runtime: Runtime, loader: DataLoader, finish: Callable, epoch: int,
                    seed: int):
-    """Batches of the store path: uint8 copied to the device (next one ahead) and augmented
-    there, each from its own seed drawn from the epoch's (on a CPU the workers augment)."""
-    from ..store.loader import DevicePrefetcher, augment
+    """Batches of the store path: copied to the device (next one ahead) and finished there
+    (store.loader.StoreAugmentation), each from its own seed drawn from the epoch's."""
+    from ..store.loader import DevicePrefetcher
 
     loader.sampler.set_epoch(epoch, seed)
     for images, labels, batch_seed in DevicePrefetcher(_batches(loader), runtime.device):
-        # images (B, 3, H, W) uint8 -> (B, 3, S, S) float32 normalized; labels (B,) int64
-        yield augment(images, batch_seed, spec.device_transform), labels
+        # images (B, 3, H, W) uint8 (or float32 from CPU workers) -> (B, 3, S, S) float32
+        # normalized; labels (B,) int64
+        yield finish(images, batch_seed), labels
 
 
 def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: int,
-                 title: str, store_loader: Optional[DataLoader] = None) -> float:
+                 title: str, store: Optional[Tuple[DataLoader, Callable]] = None) -> float:
     """One epoch of updates; returns the mean training loss over all processes.
 
     The PIL path reads each step's loss (stopping at the first non-finite one); the store path
@@ -335,12 +341,12 @@ def _train_epoch(trainer: _Trainer, spec: PhaseSpec, runtime: Runtime, epoch: in
     for the host: a diverged loss stops it at the end of that epoch.
     """
     seed = seed_everything(spec.seed, spec.name, epoch, runtime.rank)
-    if store_loader is None:
+    if store is None:
         loader, batch_source = _pil_batches(spec, runtime, trainer, epoch, seed)
     else:
-        loader, batch_source = store_loader, _store_batches(spec, runtime, store_loader, epoch,
-                                                            seed)
-    per_step = store_loader is None
+        loader = store[0]
+        batch_source = _store_batches(runtime, *store, epoch, seed)
+    per_step = store is None
     trainer.model.train()
     optimizer, updates = trainer.optimizer, trainer.updates
     loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)

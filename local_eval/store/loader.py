@@ -6,14 +6,15 @@ kit's random crop, draws every sample's crop corner from the epoch's seeded gene
 seed per batch for its augmentation; the workers then read only the rows a crop touches. One
 DataLoader per phase keeps its workers (persistent) and pins memory on CUDA; `DevicePrefetcher`
 copies the next batch to the GPU on a side stream while the current one trains. The batched
-augmentation (local_eval.run.device_augment) runs on the GPU there; on a CPU it runs in the
-workers, in parallel. Either way a batch's draws come from its own seed, so the numbers do not
+augmentation (local_eval.run.device_augment) runs on the GPU there; on a CPU the workers augment,
+in parallel, per sample in PIL where the chain resamples (local_eval.run.host_augment: the same
+draws), else batched. Either way a batch's draws come from its own seed, so the numbers do not
 depend on the worker count.
 """
 from __future__ import annotations
 
 import copy
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,16 +32,16 @@ class StoreDataset(Dataset):
 
     Item: a Batch from EpochBatches -> ((B, 3, S, S) uint8, (B,) int64 labels, seed), in the
     order of the store's rows (read forwards; the order within a batch changes no mean loss,
-    and is the same on every run); with `transform` set (on a CPU) the images come augmented,
-    (B, 3, S, S) float32. The memory map is opened in each process that reads (a pickled
-    memmap would copy the whole array).
+    and is the same on every run); with `transform` set (on a CPU: StoreAugmentation.worker)
+    the images come as it returns them. The memory map is opened in each process that reads
+    (a pickled memmap would copy the whole array).
     """
 
     def __init__(self, store: Store, indices: np.ndarray, crop: Optional[int],
-                 transform: Optional[Callable] = None) -> None:
+                 transform: Optional[Callable[[torch.Tensor, int], torch.Tensor]] = None) -> None:
         self.store, self.indices, self.crop = store, np.asarray(indices, dtype=np.int64), crop
         self.labels = store.labels()[self.indices]  # (n,) int64
-        self.transform = transform  # (images uint8, generator) -> float32, or None
+        self.transform = transform  # (images (B, 3, S, S) uint8, batch seed) -> batch, or None
         self._images: Optional[np.memmap] = None
 
     def __len__(self) -> int:
@@ -70,7 +71,7 @@ class StoreDataset(Dataset):
                                   (lefts[:, None] + span)[:, None, :]]  # (B, S, S, 3) uint8
         pixels = torch.from_numpy(images).permute(0, 3, 1, 2)  # (B, 3, S, S) uint8 view
         if self.transform is not None:
-            pixels = self.transform(pixels.contiguous(), torch.Generator().manual_seed(seed))
+            pixels = self.transform(pixels, seed)
         return pixels, torch.from_numpy(self.labels[positions]), seed
 
 
@@ -110,25 +111,55 @@ class EpochBatches(Sampler):
                    None if corners is None else corners[index].numpy(), seeds[index])
 
 
+class Seeded:
+    """A transform of (images, generator) called as (images, seed): with a generator on the
+    images' device seeded by the batch's seed (picklable, for loader workers)."""
+
+    def __init__(self, transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> None:
+        self.transform = transform
+
+    def __call__(self, images: torch.Tensor, seed: int) -> torch.Tensor:
+        return self.transform(images, torch.Generator(images.device).manual_seed(seed))
+
+
+class StoreAugmentation(NamedTuple):
+    """Where a store batch is augmented: `worker` (or None) in the loader workers, `finish` in
+    the training process on the device; both take (images, the batch's seed)."""
+
+    worker: Optional[Callable[[torch.Tensor, int], torch.Tensor]]
+    finish: Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def _as_is(images: torch.Tensor, seed: int) -> torch.Tensor:
+    return images
+
+
+def store_augmentation(device: torch.device, transform: Callable,
+                       cpu_transform: Optional[Any] = None) -> StoreAugmentation:
+    """On a GPU the batched `transform` runs on the device, after the copy. On a CPU the
+    workers augment, in parallel: with `cpu_transform` (local_eval.run.host_augment: the same
+    draws per sample in PIL) they hand over uint8 levels and the training process normalizes
+    and erases (as a device would); without, they run `transform` whole."""
+    if device.type != "cpu":
+        return StoreAugmentation(None, Seeded(transform))
+    if cpu_transform is not None:
+        return StoreAugmentation(cpu_transform.prepare, cpu_transform.finish)
+    return StoreAugmentation(Seeded(transform), _as_is)
+
+
 def store_loader(dataset: StoreDataset, batch: int, rank: int, world_size: int, seed: int,
-                 workers: int, device: torch.device, transform: Callable) -> DataLoader:
-    """The DataLoader of a phase: its sampler is re-set per epoch, its workers persist; on a
-    CPU they also apply `transform`, else the caller does on the device (augment())."""
-    if device.type == "cpu":
+                 workers: int, device: torch.device,
+                 worker_transform: Optional[Callable[[torch.Tensor, int], torch.Tensor]] = None
+                 ) -> DataLoader:
+    """The DataLoader of a phase: its sampler is re-set per epoch, its workers persist and
+    apply `worker_transform` (StoreAugmentation.worker) to each batch where given."""
+    if worker_transform is not None:
         dataset = copy.copy(dataset)
-        dataset.transform = transform
+        dataset.transform = worker_transform
     return DataLoader(dataset, batch_size=None,
                       sampler=EpochBatches(dataset, batch, rank, world_size, seed),
                       num_workers=workers, persistent_workers=workers > 0,
                       pin_memory=device.type == "cuda")
-
-
-def augment(images: torch.Tensor, seed: int, transform: Callable) -> torch.Tensor:
-    """A batch from a store loader, augmented: on the device with a generator there seeded by
-    the batch's seed, unless the loader's workers did already (uint8 -> float32)."""
-    if images.dtype != torch.uint8:
-        return images
-    return transform(images.contiguous(), torch.Generator(images.device).manual_seed(seed))
 
 
 class DevicePrefetcher:

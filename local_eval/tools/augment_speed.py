@@ -1,9 +1,11 @@
-"""`python -m local_eval.tools.augment_speed`: images/s of the pre-training transform, PIL vs batched.
+"""`python -m local_eval.tools.augment_speed`: images/s of the pre-training transform, three ways.
 
-PIL: the preset's per-image transform (local_eval.run.transforms, as the loader workers run it)
-on an already decoded image, so PNG decoding is not counted. Batched: the device transform
-(local_eval.run.device_augment) on a (B, 3, S, S) uint8 batch of CPU tensors, or on --device.
-Both take noise images of --image-size px. Wall and CPU seconds are both reported: on shared
+PIL: the preset's per-image transform (local_eval.run.transforms, as the PIL path's loader
+workers run it) on an already decoded image, so PNG decoding is not counted. Per sample: the
+store path's CPU transform (local_eval.run.host_augment: the batched draws applied in PIL) on a
+(B, 3, S, S) uint8 batch, where the preset's chain has one (a resized crop or RandAugment).
+Batched: the device transform (local_eval.run.device_augment) on that batch as CPU tensors, or on
+--device. All take noise images of --image-size px. Wall and CPU seconds are both reported: on shared
 cores the CPU figure is what an idle core would give.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
 from ..run.device_augment import build_device_transform
+from ..run.host_augment import build_host_transform
 from ..run.presets import PRESETS, preset_config
 from ..run.transforms import pretrain_transform
 
@@ -45,11 +48,19 @@ def measure(preset: str, batch: int, image_size: int, repeats: int,
     pil_image = Image.fromarray(images[0].permute(1, 2, 0).cpu().numpy())
     pil = pretrain_transform(config)
     batched = build_device_transform(config, "pretrain")
+    host = build_host_transform(config)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     pil_seconds = _clock(lambda: pil(pil_image), repeats * batch, lambda: None)
     batch_seconds = _clock(lambda: batched(images, generator), repeats, sync)
+    host_rates = None
+    if host is not None:
+        # (B, 3, H, W) over (B, H, W, 3) memory, as the store loader hands a batch over
+        cpu_images = images.cpu().permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+        host_rates = [batch / s for s in _clock(lambda: host(cpu_images, torch.Generator()),
+                                                 repeats, lambda: None)]
     return {"preset": preset, "batch": batch, "image_size": image_size, "device": str(device),
             "pil_images_per_s": [1 / s for s in pil_seconds],
+            "per_sample_images_per_s": host_rates,
             "batched_images_per_s": [batch / s for s in batch_seconds]}
 
 
@@ -96,7 +107,11 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps(result))
             continue
         pil, batched = result["pil_images_per_s"], result["batched_images_per_s"]
+        host = result["per_sample_images_per_s"]
+        per_sample = ("none for this chain (the CPU store path runs it batched)" if host is None
+                      else f"{host[0]:,.0f} images/s wall ({host[1]:,.0f} per CPU second)")
         print(f"{name}: PIL {pil[0]:,.0f} images/s wall ({pil[1]:,.0f} per CPU second); "
+              f"per sample on store arrays: {per_sample}; "
               f"batched on {args.device}, batch {args.batch}: {batched[0]:,.0f} images/s wall "
               f"({batched[1]:,.0f} per CPU second); {torch.get_num_threads()} torch thread(s)")
     return 0

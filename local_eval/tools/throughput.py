@@ -5,8 +5,8 @@ sits on the device, so no loading is counted; once per variant (fp32; bf16 autoc
 `local_eval` trains on CUDA; bf16 + channels-last; bf16 + torch.compile). Data: the real
 pre-training loader over DIR (PNG decoding, the preset's transform, collation) with each worker
 count, no model; with `--loader store` (the default, as in training) the image store's uint8
-batches (built first when missing) plus the batched augmentation, on the GPU, or on a CPU in the
-loader workers. A real epoch runs at about the smaller of the two; the report says which caps
+batches (built first when missing) plus the augmentation: batched on the GPU, or on a CPU in the
+loader workers (per sample in PIL where the chain resamples: local_eval.run.host_augment). A real epoch runs at about the smaller of the two; the report says which caps
 it. `--variants none` times the loader alone.
 The first batches (worker start, compilation) are warm-up and are not timed.
 """
@@ -106,13 +106,16 @@ def data_rate(dataset, batch: int, device: torch.device, workers: int, warmup: i
 
 def store_rate(dataset, config, batch: int, device: torch.device, workers: int, warmup: int,
                steps: int) -> float:
-    """Images/s of the store path alone: uint8 batches gathered from the memory map by the
-    workers, copied to `device` and augmented there (local_eval.run.device_augment)."""
+    """Images/s of the store path alone: batches gathered from the memory map by the workers,
+    copied to `device` and augmented as training does (store.loader.store_augmentation), the
+    training process's part included."""
     from ..run.device_augment import build_device_transform
-    from ..store.loader import DevicePrefetcher, augment, store_loader
+    from ..run.host_augment import build_host_transform
+    from ..store.loader import DevicePrefetcher, store_augmentation, store_loader
 
-    transform = build_device_transform(config, "pretrain")
-    loader = store_loader(dataset, batch, 0, 1, config.seed, workers, device, transform)
+    augmentation = store_augmentation(device, build_device_transform(config, "pretrain"),
+                                      build_host_transform(config))
+    loader = store_loader(dataset, batch, 0, 1, config.seed, workers, device, augmentation.worker)
     available = len(loader)
     if available < 2:  # one untimed batch, one timed
         raise UserError(f"--data holds {len(dataset)} images: too few for a batch of {batch}")
@@ -123,7 +126,7 @@ def store_rate(dataset, config, batch: int, device: torch.device, workers: int, 
 
     def step() -> None:
         images, _, seed = next(batches)
-        augment(images, seed, transform)
+        augmentation.finish(images, seed)
 
     return _rate(step, batch, device, warmup, steps)
 
