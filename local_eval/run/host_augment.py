@@ -103,7 +103,7 @@ class HostTransform:
         return erasing_boxes(batch, self.size, self.size, self.erasing, generator)
 
     def _levels(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """(B, 3, H, W) uint8 -> (B, 3, S, S) uint8 (a view of (B, S, S, 3)): crop, resize,
+        """(B, 3, H, W) uint8 -> (B, 3, S, S) uint8: crop, resize,
         flips and RandAugment, per sample in PIL."""
         if (images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8
                 or images.device.type != "cpu"):
@@ -113,7 +113,7 @@ class HostTransform:
         (tops, lefts, box_hs, box_ws), (hflips, vflips), layers = self._draws(
             batch, height, width, generator)
         pixels = images.permute(0, 2, 3, 1).numpy()  # (B, H, W, 3) uint8, a view of NHWC
-        levels = np.empty((batch, self.size, self.size, 3), dtype=np.uint8)
+        levels = np.empty((batch, 3, self.size, self.size), dtype=np.uint8)
         for sample in range(batch):
             top, left = tops[sample], lefts[sample]
             image = Image.fromarray(np.ascontiguousarray(pixels[sample])).crop(
@@ -124,8 +124,10 @@ class HostTransform:
                 image = image.transpose(Image.FLIP_LEFT_RIGHT)
             if vflips[sample]:
                 image = image.transpose(Image.FLIP_TOP_BOTTOM)
-            levels[sample] = np.asarray(self._augment(image, sample, layers))
-        return torch.from_numpy(levels).permute(0, 3, 1, 2)
+            # channels first while the image is in cache: the float conversion then reads
+            # contiguous memory (a transposing copy of the whole batch costs far more)
+            levels[sample] = np.asarray(self._augment(image, sample, layers)).transpose(2, 0, 1)
+        return torch.from_numpy(levels)
 
     def _finish(self, levels: torch.Tensor, boxes: Optional[ErasingBoxes]) -> torch.Tensor:
         """(B, 3, S, S) uint8 -> normalized float32, each drawn erasing box set to 0 (a slice
