@@ -100,3 +100,33 @@ def test_compare_trains_a_run_itself_when_its_owner_stopped_without_a_result(inp
     summary = json.loads((out / "compare.json").read_text())
     assert summary["complete"] and len(summary["runs"]) == 6
     assert json.loads((busy / "report.json").read_text())["config"]["seed"] == 1
+
+
+def test_a_second_compare_waits_for_the_first_ones_generation_of_a_dataset(tmp_path, monkeypatch):
+    """generate refuses a second writer of one folder; two compares on one OUT both generate
+    each dataset they need, so the second waits for the first's, then finds it done."""
+    import submission
+    from local_eval.compare.datasets import parse_dataset
+
+    dataset = parse_dataset("recipe:fractal")
+    cache = tmp_path / "cache"
+    folder = dataset.path(cache)
+    calls, lines = [], []
+    waiting = threading.Event()
+    monkeypatch.setattr(submission, "generate", lambda out, config, progress: calls.append(out))
+
+    def log(line):
+        lines.append(line)
+        if line.startswith("waiting"):
+            waiting.set()
+
+    holder = try_lock(cache / "locks" / folder.name)  # the first compare, generating
+    assert holder is not None
+    second = threading.Thread(target=dataset.prepare, args=(cache, log))
+    second.start()
+    assert waiting.wait(timeout=60)
+    assert calls == [] and second.is_alive()  # it waits instead of failing
+    holder.close()
+    second.join(timeout=60)
+    assert calls == [folder] and lines[0] == f"waiting for another compare generating fractal into {folder}"
+    assert lines[1].startswith("generating fractal")
