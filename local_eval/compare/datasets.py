@@ -144,19 +144,15 @@ class GeneratedDataset:
     def prepare(self, cache_dir: Path, log: Callable[[str], None]) -> None:
         from submission import generate
 
-        from ..run.lock import run_folder_lock, try_lock
+        from ..run.lock import run_folder_lock
 
         config, folder = self.generation, self.path(cache_dir)
         make_dirs(cache_dir, "the compare cache")
         # A second compare on this OUT waits for the first's generation of the same dataset
         # (generate itself refuses a second writer), then finds it complete.
-        lock_dir = cache_dir / "locks" / folder.name
-        held = try_lock(lock_dir)
-        if held is None:
-            log(f"waiting for another compare generating {self.name} into {folder}")
-        else:
-            held.close()
-        with run_folder_lock(lock_dir, wait=True):
+        with run_folder_lock(cache_dir / "locks" / folder.name, wait=True,
+                             on_wait=lambda: log(f"waiting for another compare generating "
+                                                 f"{self.name} into {folder}")):
             log(f"generating {self.name} ({self.source}: {config.classes} classes x "
                 f"{config.images_per_class} images, {config.image_size} px) into {folder}")
             generate(folder, config, progress=False)  # nothing to do when already complete

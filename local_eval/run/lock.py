@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, Callable, Iterator, Optional
 
 from submission.errors import UserError
 from submission.fileio import make_dirs
@@ -47,13 +47,16 @@ def try_lock(out: Path) -> Optional[IO[str]]:
 
 
 @contextlib.contextmanager
-def run_folder_lock(out: Path, wait: bool = False) -> Iterator[None]:
-    """Hold `out`'s lock for the block. Busy: wait for it when `wait`, else raise RunBusy."""
+def run_folder_lock(out: Path, wait: bool = False,
+                    on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold `out`'s lock for the block. Busy: wait for it when `wait` (calling `on_wait` first,
+    e.g. to say so), else raise RunBusy."""
     handle = try_lock(out)
     if handle is None and not wait:
         raise RunBusy(f"another local_eval process is training in {out}; wait for it to finish "
                       f"(or stop it), then rerun, or pass another --out")
     if handle is None:
+        on_wait()
         handle = _open(out)
         fcntl.flock(handle, fcntl.LOCK_EX)
     with handle:
