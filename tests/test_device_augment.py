@@ -10,7 +10,14 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import functional as tvf
 
-from local_eval.run.device_augment import build_device_transform, normalize, random_erasing, random_flip
+from local_eval.run.device_augment import (
+    build_device_transform,
+    erase,
+    erasing_boxes,
+    normalize,
+    random_erasing,
+    random_flip,
+)
 from local_eval.run.device_color import color_jitter
 from local_eval.run.device_crops import (
     crop,
@@ -181,6 +188,23 @@ def test_random_erasing_zeroes_one_box_in_the_expected_share():
     half = (random_erasing(images, 0.5, seeded()) == 0).flatten(1).any(dim=1).float().mean()
     assert 0.4 < half < 0.6
     assert torch.equal(random_erasing(images, 0.0, seeded()), images)
+
+
+def test_erase_sets_exactly_the_drawn_boxes_and_copies_unless_in_place():
+    """On a CPU erase() writes a slice per erased sample (on a GPU one masked fill): the same
+    boxes as the mask the drawn corners and sizes describe."""
+    images = torch.rand(32, 3, 20, 24, generator=seeded(1)) + 1  # no zero of its own
+    boxes = erasing_boxes(32, 20, 24, 0.5, seeded(2))
+    rows, cols = torch.arange(20), torch.arange(24)
+    inside = (((rows >= boxes.top[:, None]) & (rows < (boxes.top + boxes.height)[:, None]))[:, :, None]
+              & ((cols >= boxes.left[:, None]) & (cols < (boxes.left + boxes.width)[:, None]))[:, None, :]
+              & boxes.erase[:, None, None])  # (B, H, W)
+    before = images.clone()
+    out = erase(images, boxes)
+    assert torch.equal(images, before)  # a copy
+    assert torch.equal(out == 0, inside[:, None].expand_as(out)) and 0 < boxes.erase.sum() < 32
+    assert torch.equal(out[~inside[:, None].expand_as(out)], images[~inside[:, None].expand_as(out)])
+    assert erase(images, boxes, inplace=True) is images and torch.equal(images, out)
 
 
 def test_finetune_test_phase_agrees_with_the_pil_transform():

@@ -111,8 +111,17 @@ def random_erasing(images: torch.Tensor, prob: float, generator: torch.Generator
     return erase(images, erasing_boxes(batch, height, width, prob, generator, area, aspect))
 
 
-def erase(images: torch.Tensor, boxes: ErasingBoxes) -> torch.Tensor:
-    """(B, C, H, W) float with each chosen sample's box set to 0 (one masked fill)."""
+def erase(images: torch.Tensor, boxes: ErasingBoxes, inplace: bool = False) -> torch.Tensor:
+    """(B, C, H, W) float with each chosen sample's box set to 0: `images` itself when
+    `inplace`, else a copy. On a CPU a slice per erased sample (far cheaper than a masked fill
+    of the whole batch); on a GPU one masked fill (no launch per sample)."""
+    if images.device.type == "cpu":
+        out = images if inplace else images.clone()
+        for sample in boxes.erase.nonzero().flatten().tolist():
+            top, left = int(boxes.top[sample]), int(boxes.left[sample])
+            out[sample, :, top:top + int(boxes.height[sample]),
+                left:left + int(boxes.width[sample])] = 0.0
+        return out
     _, _, height, width = images.shape
     top, left = boxes.top, boxes.left
     rows = torch.arange(height, device=top.device)
@@ -120,7 +129,8 @@ def erase(images: torch.Tensor, boxes: ErasingBoxes) -> torch.Tensor:
     inside_rows = (rows >= top[:, None]) & (rows < (top + boxes.height)[:, None])  # (B, H)
     inside_cols = (cols >= left[:, None]) & (cols < (left + boxes.width)[:, None])  # (B, W)
     mask = inside_rows[:, :, None] & inside_cols[:, None, :] & boxes.erase[:, None, None]
-    return images.masked_fill(mask[:, None].to(images.device), 0.0)
+    mask = mask[:, None].to(images.device)
+    return images.masked_fill_(mask, 0.0) if inplace else images.masked_fill(mask, 0.0)
 
 
 def _random_crop(images: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
@@ -187,7 +197,7 @@ class DeviceTransform:
                 levels = step(levels, generator=generator)
             out = normalize(levels, self.mean, self.std)
             if boxes is not None:
-                out = erase(out, boxes)
+                out = erase(out, boxes, inplace=True)  # `out` is normalize()'s new tensor
             return out.to(self.dtype)
 
 

@@ -32,6 +32,12 @@ PLAIN_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solar
              "SolarizeAdd", "Color", "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY",
              "TranslateXRel", "TranslateYRel")
 GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+# timm's argument at magnitude 10 of the operations whose sign it draws at random (its level
+# functions: magnitude / 10 x this, negated half the time), and of the Increasing enhancements
+# (1 +- magnitude / 10 x this); the PIL route (local_eval.run.host_augment) uses the same.
+SIGNED_RANGE = {"Rotate": 30.0, "ShearX": 0.3, "ShearY": 0.3, "TranslateXRel": 0.45,
+                "TranslateYRel": 0.45}
+ENHANCE_INCREASING_RANGE = 0.9
 ENHANCE = {"Color": device_color.saturation, "Contrast": device_color.contrast,
            "Brightness": device_color.brightness, "Sharpness": device_color.sharpness}
 
@@ -118,13 +124,14 @@ def _geometric_matrices(names: Tuple[str, ...], op: torch.Tensor, level: torch.T
     matrices[:, 0, 0] = matrices[:, 1, 1] = 1.0
     never = torch.zeros_like(op, dtype=torch.bool)
     is_op = {name: op == names.index(name) if name in names else never for name in GEOMETRIC}
-    shear = level * 0.3 * sign
-    matrices[:, 0, 1] = torch.where(is_op["ShearX"], shear, 0.0)
-    matrices[:, 1, 0] = torch.where(is_op["ShearY"], shear, 0.0)
-    matrices[:, 0, 2] = torch.where(is_op["TranslateXRel"], level * 0.45 * sign * width, 0.0)
-    matrices[:, 1, 2] = torch.where(is_op["TranslateYRel"], level * 0.45 * sign * height, 0.0)
+    matrices[:, 0, 1] = torch.where(is_op["ShearX"], level * SIGNED_RANGE["ShearX"] * sign, 0.0)
+    matrices[:, 1, 0] = torch.where(is_op["ShearY"], level * SIGNED_RANGE["ShearY"] * sign, 0.0)
+    matrices[:, 0, 2] = torch.where(is_op["TranslateXRel"],
+                                    level * SIGNED_RANGE["TranslateXRel"] * sign * width, 0.0)
+    matrices[:, 1, 2] = torch.where(is_op["TranslateYRel"],
+                                    level * SIGNED_RANGE["TranslateYRel"] * sign * height, 0.0)
     # PIL's rotate(degrees) about the centre: the inverse map turns by -degrees.
-    angle = -torch.deg2rad(level * 30.0 * sign)
+    angle = -torch.deg2rad(level * SIGNED_RANGE["Rotate"] * sign)
     cos, sin = torch.cos(angle), torch.sin(angle)
     cx, cy = width / 2.0, height / 2.0
     rotation = torch.stack([torch.stack([cos, sin, cx - cos * cx - sin * cy], dim=1),
@@ -167,7 +174,7 @@ def apply_op(name: str, images: torch.Tensor, level: torch.Tensor, sign: torch.T
         return torch.where(images < 128, (images + add).clamp(max=255), images)
     base = name.replace("Increasing", "")
     if name.endswith("Increasing"):
-        factor = torch.clamp(1.0 + sign * level * 0.9, min=0.1)
+        factor = torch.clamp(1.0 + sign * level * ENHANCE_INCREASING_RANGE, min=0.1)
     else:
         factor = level * 1.8 + 0.1
     return ENHANCE[base](images, factor)

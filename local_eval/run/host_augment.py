@@ -25,6 +25,7 @@ from PIL import Image
 from .config import EvalConfig
 from .device_augment import (
     ErasingBoxes,
+    erase,
     erasing_boxes,
     flip_draws,
     normalize,
@@ -32,12 +33,14 @@ from .device_augment import (
     random_crop_boxes,
     random_resized_crop_boxes,
 )
-from .device_randaugment import RandAugmentSpec, draw_rand_augment
+from .device_randaugment import (
+    ENHANCE,
+    ENHANCE_INCREASING_RANGE,
+    SIGNED_RANGE,
+    RandAugmentSpec,
+    draw_rand_augment,
+)
 from .recipe import normalization
-
-# timm's level functions negate these at random; the batched draws carry the sign instead.
-_SIGNED_SCALE = {"Rotate": 30.0, "ShearX": 0.3, "ShearY": 0.3, "TranslateXRel": 0.45,
-                 "TranslateYRel": 0.45}
 
 
 def pil_op_arguments(name: str, magnitude: float, sign: float) -> Tuple[float, ...]:
@@ -46,11 +49,10 @@ def pil_op_arguments(name: str, magnitude: float, sign: float) -> Tuple[float, .
     function where it draws no sign, its arithmetic with `sign` where it does."""
     from timm.data import auto_augment
 
-    if name in _SIGNED_SCALE:
-        return (sign * ((magnitude / 10) * _SIGNED_SCALE[name]),)
-    if name.endswith("Increasing") and name[:-len("Increasing")] in (
-            "Color", "Contrast", "Brightness", "Sharpness"):
-        return (max(0.1, 1.0 + sign * ((magnitude / 10) * 0.9)),)
+    if name in SIGNED_RANGE:
+        return (sign * ((magnitude / 10) * SIGNED_RANGE[name]),)
+    if name.endswith("Increasing") and name[:-len("Increasing")] in ENHANCE:
+        return (max(0.1, 1.0 + sign * ((magnitude / 10) * ENHANCE_INCREASING_RANGE)),)
     level = auto_augment.LEVEL_TO_ARG[name]
     return tuple(level(magnitude, {})) if level is not None else ()
 
@@ -130,15 +132,9 @@ class HostTransform:
         return torch.from_numpy(levels)
 
     def _finish(self, levels: torch.Tensor, boxes: Optional[ErasingBoxes]) -> torch.Tensor:
-        """(B, 3, S, S) uint8 -> normalized float32, each drawn erasing box set to 0 (a slice
-        per erased sample: on a CPU far cheaper than a masked fill of the whole batch)."""
+        """(B, 3, S, S) uint8 -> normalized float32, each drawn erasing box set to 0."""
         out = normalize(levels, self.mean, self.std)
-        if boxes is not None:
-            for sample in boxes.erase.nonzero().flatten().tolist():
-                top, left = int(boxes.top[sample]), int(boxes.left[sample])
-                out[sample, :, top:top + int(boxes.height[sample]),
-                    left:left + int(boxes.width[sample])] = 0.0
-        return out
+        return out if boxes is None else erase(out, boxes, inplace=True)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The whole chain in one process, as DeviceTransform is called."""
