@@ -14,7 +14,7 @@ depend on the worker count.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Iterator, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from .layout import Store
+
+if TYPE_CHECKING:
+    from ..run.host_augment import HostTransform
 
 # positions (B,) int64, crop corners (B, 2) int64 or None, the batch's augmentation seed
 Batch = Tuple[np.ndarray, Optional[np.ndarray], int]
@@ -41,7 +44,7 @@ class StoreDataset(Dataset):
                  transform: Optional[Callable[[torch.Tensor, int], torch.Tensor]] = None) -> None:
         self.store, self.indices, self.crop = store, np.asarray(indices, dtype=np.int64), crop
         self.labels = store.labels()[self.indices]  # (n,) int64
-        self.transform = transform  # (images (B, 3, S, S) uint8, batch seed) -> batch, or None
+        self.transform = transform  # (images (B, 3, H, W) uint8, batch seed) -> batch, or None
         self._images: Optional[np.memmap] = None
 
     def __len__(self) -> int:
@@ -135,7 +138,7 @@ def _as_is(images: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def store_augmentation(device: torch.device, transform: Callable,
-                       cpu_transform: Optional[Any] = None) -> StoreAugmentation:
+                       cpu_transform: Optional["HostTransform"] = None) -> StoreAugmentation:
     """On a GPU the batched `transform` runs on the device, after the copy. On a CPU the
     workers augment, in parallel: with `cpu_transform` (local_eval.run.host_augment: the same
     draws per sample in PIL) they hand over uint8 levels and the training process normalizes

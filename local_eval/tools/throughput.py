@@ -6,7 +6,8 @@ sits on the device, so no loading is counted; once per variant (fp32; bf16 autoc
 pre-training loader over DIR (PNG decoding, the preset's transform, collation) with each worker
 count, no model; with `--loader store` (the default, as in training) the image store's uint8
 batches (built first when missing) plus the augmentation: batched on the GPU, or on a CPU in the
-loader workers (per sample in PIL where the chain resamples: local_eval.run.host_augment). A real epoch runs at about the smaller of the two; the report says which caps
+loader workers (per sample in PIL where the chain resamples: local_eval.run.host_augment). A real
+epoch runs at about the smaller of the two; the report says which caps
 it. `--variants none` times the loader alone.
 The first batches (worker start, compilation) are warm-up and are not timed.
 """
