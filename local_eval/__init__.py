@@ -8,18 +8,18 @@ writes `report.json` and `curves.png` with the cumulative misclassification scor
 the sets. `python -m local_eval compare` runs datasets x presets x seeds and says, with a paired
 t-interval, which dataset scores better; `python -m local_eval --help` lists every command.
 
-Layout: `run/` is one evaluation (config and presets, data, models, training phases, report);
-`compare/` builds on it (plan, datasets, statistics, report, calibration against published
-tables); `tools/` are helpers (noise and digits datasets, timing, throughput); `cli.py` is the
-command shell.
+Layout, bottom to top (each package imports only those below it; tests/test_local_eval_layout.py):
+`core/` (config, presets, metric, lock, outputs), `augment/`, `datasets/`, `stats/`, `store/`,
+`train/`, `run/` (one evaluation), `compare/` (datasets x presets x seeds), `tools/` (timing,
+throughput); `cli.py` is the command shell. docs/architecture.md draws it.
 """
-from .torch_cache import use_private_cache_dir
+from .core.torch_cache import use_private_cache_dir
 
-use_private_cache_dir()  # before anything imports torch (local_eval.torch_cache says why)
+use_private_cache_dir()  # before anything imports torch (local_eval.core.torch_cache says why)
 
-from .run.config import EvalConfig  # noqa: E402
-from .run.metric import cumulative_error, scored_epochs  # noqa: E402
-from .run.presets import PRESETS, build_config, preset_config  # noqa: E402
+from .core.config import EvalConfig  # noqa: E402
+from .core.metric import cumulative_error, scored_epochs  # noqa: E402
+from .core.presets import PRESETS, build_config, preset_config  # noqa: E402
 
 __all__ = ["PRESETS", "EvalConfig", "build_config", "preset_config", "cumulative_error",
            "scored_epochs"]

@@ -15,14 +15,14 @@ COMMANDS = {
                                   "contest score (also: python -m local_eval --data ...)"),
     "compare": ("local_eval.compare.cli", "several datasets x presets x seeds, with paired "
                                           "statistics and calibration"),
-    "noise": ("local_eval.tools.noise", "write a random-noise ImageFolder (the bad-data "
+    "noise": ("local_eval.datasets.noise", "write a random-noise ImageFolder (the bad-data "
                                         "baseline)"),
-    "digits": ("local_eval.tools.digits", "write scikit-learn's handwritten digits as an "
+    "digits": ("local_eval.datasets.digits", "write scikit-learn's handwritten digits as an "
                                           "ImageFolder pair (a downstream set, no download)"),
     "timing": ("local_eval.tools.timing", "time a preset's training steps on this CPU"),
     "throughput": ("local_eval.tools.throughput", "time the model and the data loader apart "
                                                   "(GPU sizing)"),
-    "stats": ("local_eval.tools.data_stats", "measure datasets without training: intensity, "
+    "stats": ("local_eval.stats.table", "measure datasets without training: intensity, "
                                              "colour, blank crops, edges, separability"),
     "store": ("local_eval.store.cli", "decode a generated ImageFolder once into an image store "
                                       "(pre-training reads it; runs build it when needed)"),

@@ -26,7 +26,7 @@ from local_eval.compare.variance import (  # noqa: E402
     nested_anova,
     rows,
 )
-from local_eval.run.metric import scored_epochs  # noqa: E402
+from local_eval.core.metric import scored_epochs  # noqa: E402
 from submission.errors import UserError  # noqa: E402
 from submission.tools.command import OneLineParser, run_command  # noqa: E402
 

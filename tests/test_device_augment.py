@@ -1,4 +1,4 @@
-"""Batched device augmentation (local_eval.run.device_augment) on tiny CPU tensors."""
+"""Batched device augmentation (local_eval.augment.device) on tiny CPU tensors."""
 import json
 import random
 
@@ -10,7 +10,15 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import functional as tvf
 
-from local_eval.run.device_augment import (
+from local_eval.augment.color import color_jitter
+from local_eval.augment.crops import (
+    crop,
+    random_crop_boxes,
+    random_resized_crop,
+    random_resized_crop_boxes,
+    resized_crop,
+)
+from local_eval.augment.device import (
     build_device_transform,
     erase,
     erasing_boxes,
@@ -18,18 +26,10 @@ from local_eval.run.device_augment import (
     random_erasing,
     random_flip,
 )
-from local_eval.run.device_color import color_jitter
-from local_eval.run.device_crops import (
-    crop,
-    random_crop_boxes,
-    random_resized_crop,
-    random_resized_crop_boxes,
-    resized_crop,
-)
-from local_eval.run.device_randaugment import INCREASING_OPS, PLAIN_OPS, RandAugmentSpec, apply_op, rand_augment
-from local_eval.run.presets import preset_config
-from local_eval.run.recipe import normalization
-from local_eval.run.transforms import finetune_transforms
+from local_eval.augment.randaugment import INCREASING_OPS, PLAIN_OPS, RandAugmentSpec, apply_op, rand_augment
+from local_eval.augment.transforms import finetune_transforms
+from local_eval.core.presets import preset_config
+from local_eval.core.recipe import normalization
 from local_eval.tools import augment_speed
 from submission.errors import UserError
 

@@ -1,16 +1,16 @@
-"""The store path's per-sample PIL augmentation for CPU workers (local_eval.run.host_augment)."""
+"""The store path's per-sample PIL augmentation for CPU workers (local_eval.augment.host)."""
 import pytest
 import timm.data.auto_augment as timm_augment
 import torch
 from PIL import Image
 from torchvision import transforms
 
-from local_eval.run.device_augment import build_device_transform
-from local_eval.run.device_crops import random_resized_crop_boxes
-from local_eval.run.device_randaugment import INCREASING_OPS, PLAIN_OPS
-from local_eval.run.host_augment import HostTransform, build_host_transform, pil_op_arguments
-from local_eval.run.presets import preset_config
-from local_eval.run.recipe import normalization
+from local_eval.augment.crops import random_resized_crop_boxes
+from local_eval.augment.device import build_device_transform
+from local_eval.augment.host import HostTransform, build_host_transform, pil_op_arguments
+from local_eval.augment.randaugment import INCREASING_OPS, PLAIN_OPS
+from local_eval.core.presets import preset_config
+from local_eval.core.recipe import normalization
 from tests.test_device_augment import config_all_off, noise_images, seeded, smooth_images, to_pil
 
 LEVEL = torch.tensor(normalization("imagenet")[1]).view(1, 3, 1, 1) * 255  # one grey level

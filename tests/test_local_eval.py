@@ -15,19 +15,19 @@ import pytest
 import torch
 from PIL import Image
 
-from local_eval.run.cifar import load_cifar100, read_cifar100
-from local_eval.run.config import EvalConfig
-from local_eval.run.data import (
+from local_eval.core.config import EvalConfig
+from local_eval.core.metric import cumulative_error, scored_epochs
+from local_eval.core.presets import PRESETS, build_config, preset_config
+from local_eval.datasets.cifar import load_cifar100, read_cifar100
+from local_eval.datasets.common import (
     check_image_folder,
     first_per_class,
     load_downstream_dir,
     load_pretrain_data,
 )
-from local_eval.run.metric import cumulative_error, scored_epochs
-from local_eval.run.models import create_model as build_model
-from local_eval.run.presets import PRESETS, build_config, preset_config
-from local_eval.run.train import load_backbone
-from local_eval.tools.noise import write_noise_dataset
+from local_eval.datasets.noise import write_noise_dataset
+from local_eval.train.loop import load_backbone
+from local_eval.train.models import create_model as build_model
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
@@ -186,7 +186,7 @@ def test_pretrain_subset(tmp_path):
 def test_all_unreadable_images_stop_the_loader_with_one_line(tmp_path, capfd):
     from torch.utils.data import DataLoader
 
-    from local_eval.run.data import MAX_SKIPPED_IN_A_ROW, UnreadableData
+    from local_eval.datasets.common import MAX_SKIPPED_IN_A_ROW, UnreadableData
 
     root = make_image_folder(tmp_path / "gen", classes=2, images_per_class=8)
     for path in root.rglob("*.png"):
@@ -253,7 +253,7 @@ def test_unknown_model_is_a_user_error():
 # --- report -------------------------------------------------------------------------------------
 
 def test_write_json_refuses_non_finite_numbers(tmp_path):
-    from local_eval.run.outputs import write_json
+    from local_eval.core.outputs import write_json
 
     path = tmp_path / "report.json"
     with pytest.raises(UserError, match=r"finetune\.top1\[1\], score are not a finite number"):
@@ -274,10 +274,10 @@ def test_noise_dataset_counts_and_refusal(tmp_path):
 
 
 def test_noise_dataset_is_one_draw_per_class_whatever_the_chunking(tmp_path, monkeypatch):
-    import local_eval.tools.noise
+    import local_eval.datasets.noise
 
     # 5 x 8 x 8 x 3 bytes per class; a 700-byte budget draws 4 images, then 1.
-    monkeypatch.setattr(local_eval.tools.noise, "CHUNK_BYTES", 700, raising=False)
+    monkeypatch.setattr(local_eval.datasets.noise, "CHUNK_BYTES", 700, raising=False)
     out = write_noise_dataset(tmp_path / "noise", classes=2, images_per_class=5, image_size=7,
                               seed=3)
     rng = np.random.default_rng(3)
@@ -327,7 +327,7 @@ def test_noise_dataset_failure_leaves_nothing_behind(tmp_path, monkeypatch):
 
 
 def test_noise_command_ctrl_c_exits_130_and_leaves_nothing(tmp_path, monkeypatch, capsys):
-    from local_eval.tools.noise import main as noise_main
+    from local_eval.datasets.noise import main as noise_main
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
@@ -340,7 +340,7 @@ def test_noise_command_ctrl_c_exits_130_and_leaves_nothing(tmp_path, monkeypatch
 
 
 def test_noise_command_line_errors_are_one_line(tmp_path, capsys):
-    from local_eval.tools.noise import main as noise_main
+    from local_eval.datasets.noise import main as noise_main
 
     (tmp_path / "file.txt").write_text("keep")
     for argv in ([str(tmp_path / "file.txt" / "n")], [str(tmp_path / "n"), "--seed", "-1"],
@@ -369,7 +369,7 @@ def test_download_uses_torchvision_and_reports_failure(tmp_path, monkeypatch):
             make_cifar100(tmp_path / "fetched")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR100", FakeCIFAR100)
-    from local_eval.run.cifar import download_cifar100
+    from local_eval.datasets.cifar import download_cifar100
 
     download_cifar100(tmp_path / "fetched")
     assert calls == [(str(tmp_path / "fetched"), True, True)]
@@ -386,8 +386,8 @@ def test_download_uses_torchvision_and_reports_failure(tmp_path, monkeypatch):
 
 def test_digits_downstream_is_an_image_folder_pair(tmp_path):
     pytest.importorskip("sklearn")
-    from local_eval.run.data import check_image_folder
-    from local_eval.tools.digits import write_digits
+    from local_eval.datasets.common import check_image_folder
+    from local_eval.datasets.digits import write_digits
 
     out = write_digits(tmp_path / "digits", train_per_class=5, size=16)
     assert check_image_folder(out / "train", "train", "--downstream-dir") == 10
@@ -414,7 +414,7 @@ class _InterruptedFetch:
 
 
 def test_ctrl_c_during_a_batch_fetch_is_raised_after_the_fetch_completes():
-    from local_eval.run.train import _batches
+    from local_eval.train.loop import _batches
 
     loader = _InterruptedFetch()
     before = signal.getsignal(signal.SIGINT)
@@ -427,7 +427,7 @@ def test_ctrl_c_during_a_batch_fetch_is_raised_after_the_fetch_completes():
 
 
 def test_ctrl_c_while_the_caller_computes_acts_at_once():
-    from local_eval.run.train import _batches
+    from local_eval.train.loop import _batches
 
     class Quiet(_InterruptedFetch):
         def __iter__(self):

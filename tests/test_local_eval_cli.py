@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from local_eval.cli import main
-from local_eval.run.metric import cumulative_error
-from local_eval.run.presets import preset_config
+from local_eval.core.metric import cumulative_error
+from local_eval.core.presets import preset_config
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -252,9 +252,9 @@ def test_unreadable_images_are_refused_up_front(capsys, datasets, tmp_path):
 
 def test_unreadable_image_in_a_large_set_is_skipped_with_a_warning(capfd, datasets, tmp_path,
                                                                    monkeypatch):
-    import local_eval.run.data
+    import local_eval.datasets.common
 
-    monkeypatch.setattr(local_eval.run.data, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
+    monkeypatch.setattr(local_eval.datasets.common, "CHECK_LIMIT", 0, raising=False)  # as for 1M images
     _, cifar = datasets
     data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8)
     bad = data / "00001" / "00003.png"
@@ -459,7 +459,7 @@ def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     """run.json records the data's fingerprint: a rerun on other files under the same --data
     (or the same downstream folder) is one line, exit code 2, never the old report."""
     from local_eval.run.record import RUN_FILE
-    from local_eval.run.runner import DataChanged, RunSpec, check_out_dir
+    from local_eval.run.spec import DataChanged, RunSpec, check_out_dir
     from tests.local_eval_fixtures import make_image_folder as folder_of
 
     generated = folder_of(tmp_path / "gen", classes=4, images_per_class=8)
@@ -471,7 +471,7 @@ def test_a_run_on_data_changed_under_the_same_path_is_refused(tmp_path, capsys):
     spec.out.mkdir()
     (spec.out / RUN_FILE).write_text(json.dumps(spec.identity()))
     check_out_dir(spec)  # the same data: resumes
-    from local_eval.run.fingerprint import forget
+    from local_eval.datasets.fingerprint import forget
 
     (generated / "00001" / "00003.png").write_bytes((generated / "00002" / "00003.png").read_bytes())
     forget()

@@ -21,7 +21,7 @@ from local_eval.compare.stats import (
     t_cdf,
     t_quantile,
 )
-from local_eval.run.presets import preset_config
+from local_eval.core.presets import preset_config
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from local_eval.cli import main
-from local_eval.tools.image_stats import (
+from local_eval.stats.images import (
     blank_fraction,
     colourfulness,
     dataset_stats,
@@ -142,8 +142,8 @@ def test_compare_measures_each_dataset_once_per_content(tmp_path, monkeypatch):
     from local_eval.compare import diagnostics
     from local_eval.compare.datasets import FolderDataset, ScratchDataset
     from local_eval.compare.report import markdown
-    from local_eval.run.fingerprint import forget
-    from local_eval.run.presets import preset_config
+    from local_eval.core.presets import preset_config
+    from local_eval.datasets.fingerprint import forget
 
     folder = write_folder(tmp_path / "a", constant_colours(2, 3, 20))
     plan = SimpleNamespace(datasets=[FolderDataset("a", folder), ScratchDataset()],
@@ -175,7 +175,7 @@ def test_stats_needs_no_torch(tmp_path):
 
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    from local_eval.run.folders import IMG_EXTENSIONS as OURS
+    from local_eval.datasets.folders import IMG_EXTENSIONS as OURS
 
     assert tuple(IMG_EXTENSIONS) == OURS
     folder = write_folder(tmp_path / "d", noise(2, 2, 8))

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from local_eval.cli import main
-from local_eval.run.cifar import read_cifar10
-from local_eval.run.downstream import parse_downstream
-from local_eval.run.metric import cumulative_error
-from local_eval.run.presets import preset_config
+from local_eval.core.metric import cumulative_error
+from local_eval.core.presets import preset_config
+from local_eval.datasets.cifar import read_cifar10
+from local_eval.datasets.downstream import parse_downstream
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar10, make_cifar100, make_image_folder
 from tests.test_local_eval_kit import NEW_FIELDS
@@ -90,7 +90,7 @@ def test_several_downstream_sets_average_and_match_single_runs(data, tmp_path, c
 
 def test_a_run_folder_from_before_the_recipe_fields_still_resumes(data, tmp_path):
     from local_eval.run.record import RUN_FILE
-    from local_eval.run.runner import RunSpec, check_out_dir
+    from local_eval.run.spec import RunSpec, check_out_dir
 
     generated, cifar, _ = data
     spec = RunSpec(config=preset_config("smoke"), data=generated, out=tmp_path / "old",

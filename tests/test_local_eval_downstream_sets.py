@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from local_eval.cli import main
+from local_eval.core.presets import preset_config
+from local_eval.datasets.downstream import parse_downstream
+from local_eval.datasets.fingerprint import forget
+from local_eval.datasets.image_sets import omniglot_files
+from local_eval.datasets.named_sets import NAMED_SETS, load_named_set
 from local_eval.run.cli import build_parser, spec_from_args
-from local_eval.run.downstream import parse_downstream
-from local_eval.run.fingerprint import forget
-from local_eval.run.image_sets import omniglot_files
-from local_eval.run.named_sets import NAMED_SETS, load_named_set
-from local_eval.run.presets import preset_config
-from local_eval.run.runner import DataChanged, RunSpec, check_out_dir
+from local_eval.run.spec import DataChanged, RunSpec, check_out_dir
 from submission.errors import UserError
 from tests.downstream_fakes import (
     IDX_NAMES,

@@ -8,19 +8,19 @@ import pytest
 import torch
 from PIL import Image
 
-from local_eval.cli import main
-from local_eval.run.config import EvalConfig
-from local_eval.run.metric import cumulative_error
-from local_eval.run.models import KIT_NETWORKS, create_model
-from local_eval.run.phases import make_scheduler
-from local_eval.run.presets import build_config, preset_config
-from local_eval.run.recipe import milestone_epochs
-from local_eval.run.train import load_backbone
-from local_eval.run.transforms import (
+from local_eval.augment.transforms import (
     check_crop_fits,
     finetune_transforms,
     pretrain_transform,
 )
+from local_eval.cli import main
+from local_eval.core.config import EvalConfig
+from local_eval.core.metric import cumulative_error
+from local_eval.core.presets import build_config, preset_config
+from local_eval.core.recipe import milestone_epochs
+from local_eval.train.loop import load_backbone
+from local_eval.train.models import KIT_NETWORKS, create_model
+from local_eval.train.phases import make_scheduler
 from submission.errors import UserError
 from tests.local_eval_fixtures import make_cifar10, make_cifar100, make_image_folder
 

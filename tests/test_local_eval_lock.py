@@ -1,4 +1,4 @@
-"""One process at a time in a run folder (local_eval.run.lock): `run` refuses a folder another
+"""One process at a time in a run folder (local_eval.core.lock): `run` refuses a folder another
 process trains in; `compare` leaves such a run to its owner and takes the owner's result."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from local_eval.cli import main
-from local_eval.run.lock import LOCK_FILE, try_lock
+from local_eval.core.lock import LOCK_FILE, try_lock
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
 from .test_local_eval_compare import compare_args

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from local_eval.cli import main
-from local_eval.run.metric import cumulative_error
-from local_eval.run.phases import finetune_seed
+from local_eval.core.metric import cumulative_error
 from local_eval.run.report import mean_history
-from local_eval.run.train import PhaseHistory
+from local_eval.train.loop import PhaseHistory
+from local_eval.train.phases import finetune_seed
 from tests.local_eval_fixtures import make_cifar100, make_image_folder
 
 REPO = Path(__file__).resolve().parents[1]

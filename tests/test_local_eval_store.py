@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from local_eval.cli import main
-from local_eval.run.fingerprint import forget
+from local_eval.datasets.fingerprint import forget
 from local_eval.store import build as store_build
 from local_eval.store.build import open_store
 from local_eval.store.layout import IMAGES, MANIFEST, default_store_dir, read_store
@@ -171,7 +171,7 @@ def test_batches_are_the_crops_of_the_sampled_corners(tmp_path):
 
 
 def test_gpu_preset_states_its_cost(capsys):
-    from local_eval.run.presets import preset_config
+    from local_eval.core.presets import preset_config
     from local_eval.tools.timing import main as timing
 
     config = preset_config("kit-mobilenet-gpu")
@@ -258,9 +258,9 @@ def test_the_workers_and_the_device_augment_a_batch_alike(tmp_path):
     the workers do: a resized crop or RandAugment per sample in PIL (uint8 levels, normalized
     and erased in the training process), the kit's crop batched. From the same batch seed all
     give the same images; PIL's resampling differs from the batched one by a few levels."""
-    from local_eval.run.device_augment import build_device_transform
-    from local_eval.run.host_augment import build_host_transform
-    from local_eval.run.presets import build_config
+    from local_eval.augment.device import build_device_transform
+    from local_eval.augment.host import build_host_transform
+    from local_eval.core.presets import build_config
     from local_eval.store.loader import store_augmentation
 
     data = make_image_folder(tmp_path / "data", classes=2, images_per_class=6, size=24)
@@ -293,8 +293,8 @@ def test_a_hidden_or_imageless_folder_is_no_class_on_either_path(tmp_path):
     """An unfinished generate run leaves `.generate-state/` in the data folder; torchvision's
     ImageFolder counted it (and any folder without images) as class 0, so the real classes moved
     up by one and a cut to the first K classes lost the last real one."""
-    from local_eval.run.data import load_pretrain_data
-    from local_eval.run.presets import build_config
+    from local_eval.core.presets import build_config
+    from local_eval.datasets.common import load_pretrain_data
 
     data = make_image_folder(tmp_path / "gen", classes=3, images_per_class=4)
     (data / ".generate-state" / "done").mkdir(parents=True)

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
+from ..core.presets import PRESETS
+from ..core.world import world_from_env
+from ..datasets.fingerprint import forget as forget_fingerprints
 from ..run.arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
@@ -23,9 +26,6 @@ from ..run.arguments import (
     loader_workers_per_process,
     resolve_downstream,
 )
-from ..run.fingerprint import forget as forget_fingerprints
-from ..run.presets import PRESETS
-from ..run.world import world_from_env
 
 if TYPE_CHECKING:
     from .plan import ComparePlan
@@ -161,7 +161,7 @@ def _interrupted_line(out: Path) -> Optional[str]:
 def _compare(args: argparse.Namespace) -> int:
     forget_fingerprints()  # look at the data afresh: it may have changed since the last command
     plan = plan_from_args(args)
-    from ..run.distributed import init_runtime, resolve_device, shutdown
+    from ..core.distributed import init_runtime, resolve_device, shutdown
     from .plan import check_plan, run_compare
     from .report import markdown
 

@@ -20,9 +20,9 @@ from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple
 from submission.errors import UserError
 from submission.fileio import make_dirs
 
-from ..run.data import check_image_folder, image_class_dirs
-from ..run.fingerprint import folder_fingerprint
-from ..run.transforms import image_size
+from ..augment.transforms import image_size
+from ..datasets.common import check_image_folder, image_class_dirs
+from ..datasets.fingerprint import folder_fingerprint
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 BUILTINS = ("scratch", "noise")
@@ -144,7 +144,7 @@ class GeneratedDataset:
     def prepare(self, cache_dir: Path, log: Callable[[str], None]) -> None:
         from submission import generate
 
-        from ..run.lock import run_folder_lock
+        from ..core.lock import run_folder_lock
 
         config, folder = self.generation, self.path(cache_dir)
         make_dirs(cache_dir, "the compare cache")
@@ -189,7 +189,7 @@ class GeneratedDataset:
 
 @dataclass(frozen=True)
 class NoiseDataset:
-    """Uniform-noise images (local_eval.tools.noise) shaped like a reference dataset; sizes are None
+    """Uniform-noise images (local_eval.datasets.noise) shaped like a reference dataset; sizes are None
     until `matched` fills them in."""
 
     name: str = "noise"
@@ -224,7 +224,7 @@ class NoiseDataset:
     def materialize(self, cache_dir: Path) -> Optional[Path]:
         """The cached noise folder, written once (through a .partial folder that a killed
         compare may leave behind, removed here)."""
-        from ..tools.noise import write_noise_dataset
+        from ..datasets.noise import write_noise_dataset
 
         folder = self.path(cache_dir)
         if folder.is_dir():

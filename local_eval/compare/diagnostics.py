@@ -13,9 +13,9 @@ from typing import Any, Dict, List
 
 from submission.errors import UserError
 
-from ..run.outputs import write_json
-from ..tools.data_stats import stats_table
-from ..tools.image_stats import dataset_stats
+from ..core.outputs import write_json
+from ..stats.images import dataset_stats
+from ..stats.table import stats_table
 
 SAMPLE = {"classes": 20, "per_class": 10, "seed": 0}
 VERSION = 1  # bump when a statistic's definition changes: old cache entries are not reused

@@ -3,7 +3,7 @@
 COMPARE_DIR/plan.json records what the comparison is; COMPARE_DIR/runs/<dataset>/<preset>/
 seed<k>/ holds each run (resumable like any run folder); COMPARE_DIR/cache/ holds generated
 baselines (noise). A run whose data changed under the same path since it was made (its
-fingerprint, local_eval.run.fingerprint) is moved to COMPARE_DIR/stale-runs/ and redone.
+fingerprint, local_eval.datasets.fingerprint) is moved to COMPARE_DIR/stale-runs/ and redone.
 Every dataset uses the same seeds, so seed k of two datasets shares its model initialization
 and data order: the differences are paired. compare.json, compare.md and
 compare.png are rewritten after every finished run.
@@ -19,15 +19,16 @@ from typing import Any, Dict, List, Optional, Tuple
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
 
-from ..run.config import EvalConfig
-from ..run.data import check_image_folder
-from ..run.distributed import Runtime, barrier
-from ..run.downstream import downstream_identity
-from ..run.lock import RunBusy, run_folder_lock
-from ..run.outputs import write_json
+from ..core.config import EvalConfig
+from ..core.distributed import Runtime, barrier
+from ..core.lock import RunBusy, run_folder_lock
+from ..core.outputs import write_json
+from ..datasets.common import check_image_folder
+from ..datasets.downstream import downstream_identity
 from ..run.record import differences, read_record, without_content
-from ..run.runner import DataChanged, RunSpec, check_out_dir, run, validate
-from ..run.train import EpochBudget
+from ..run.runner import run
+from ..run.spec import DataChanged, RunSpec, check_out_dir, validate
+from ..train.loop import EpochBudget
 from .datasets import DatasetSpec, FolderDataset, ScratchDataset
 
 PLAN_FILE = "plan.json"
@@ -280,7 +281,7 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
         if stale:  # compare.json must not keep the stale runs' scores meanwhile
             write_outputs(plan, reports)
     budget = EpochBudget(stop_after_epochs)
-    waiting: List[RunKey] = []  # runs another process is training (local_eval.run.lock)
+    waiting: List[RunKey] = []  # runs another process is training (local_eval.core.lock)
     queue = [(index, key) for index, key in enumerate(keys, 1) if key not in reports]
     while queue:
         index, key = queue.pop(0)

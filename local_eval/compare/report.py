@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from submission.fileio import write_atomic
 
-from ..run.outputs import figure_png, write_json
+from ..core.outputs import figure_png, write_json
 from .power import MAX_SEEDS_REPORTED, power_summary, resolution_of
 from .stats import mean_std, paired_difference, spearman, t_quantile
 

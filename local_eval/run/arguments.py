@@ -18,9 +18,9 @@ from submission.config import DEVICES
 from submission.errors import UserError
 from submission.system import available_cores
 
-from .config import EvalConfig, field_help
-from .presets import PRESETS, build_config, default_downstream, preset_config
-from .world import world_from_env
+from ..core.config import EvalConfig, field_help
+from ..core.presets import PRESETS, build_config, default_downstream, preset_config
+from ..core.world import world_from_env
 
 # Where the named downstream sets are when --data-root is not given: data/ in the repository
 # (gitignored), where `make downstream` lays out Fashion-MNIST.

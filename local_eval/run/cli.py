@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
+from ..core.presets import PRESETS
+from ..core.world import world_from_env
+from ..datasets.fingerprint import forget as forget_fingerprints
 from .arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
@@ -24,13 +27,10 @@ from .arguments import (
     loader_workers_per_process,
     resolve_downstream,
 )
-from .fingerprint import forget as forget_fingerprints
-from .presets import PRESETS
 from .record import RUN_FILE
-from .world import world_from_env
 
 if TYPE_CHECKING:
-    from .runner import RunSpec
+    from .spec import RunSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +82,7 @@ def spec_from_args(args: argparse.Namespace) -> "RunSpec":
     check_repeats_argument(args)
     downstream = resolve_downstream(args.downstream, args.downstream_dir, args.preset)
     config = config_from_args(args)  # validates the recipe: still no torch imported
-    from .runner import RunSpec
+    from .spec import RunSpec
 
     return RunSpec(config=config, data=args.data, out=args.out,
                    downstream=downstream, data_root=data_root_from_args(args),
@@ -134,8 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(config_from_args(args).to_dict(), indent=2))
         return 0
     spec = spec_from_args(args)
-    from .distributed import init_runtime, resolve_device, shutdown
-    from .runner import run, validate
+    from ..core.distributed import init_runtime, resolve_device, shutdown
+    from .runner import run
+    from .spec import validate
 
     device = resolve_device(args.device)
     _, world_size, _ = world_from_env()

@@ -19,12 +19,12 @@ import torch
 
 from submission.fileio import write_atomic
 
-from .data import Downstream, LabeledSplit
-from .distributed import Runtime
-from .downstream import DownstreamSet
-from .metric import cumulative_error, scored_epochs
-from .outputs import figure_png, plot_curves, versions
-from .train import PhaseHistory
+from ..core.distributed import Runtime
+from ..core.metric import cumulative_error, scored_epochs
+from ..core.outputs import figure_png, plot_curves, versions
+from ..datasets.common import Downstream, LabeledSplit
+from ..datasets.downstream import DownstreamSet
+from ..train.loop import PhaseHistory
 
 
 @dataclass

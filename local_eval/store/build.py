@@ -115,8 +115,8 @@ def build_store(data: Path, folder: Path, workers: int, progress: bool = True) -
     returns the finished store."""
     from tqdm import tqdm
 
-    from ..run.data import ClassFolders, check_image_folder
-    from ..run.fingerprint import folder_fingerprint
+    from ..datasets.common import ClassFolders, check_image_folder
+    from ..datasets.fingerprint import folder_fingerprint
 
     check_image_folder(data, "--data", "--data")
     check_store_folder(folder)

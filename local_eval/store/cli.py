@@ -40,8 +40,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _store(args: argparse.Namespace) -> int:
     from submission.system import available_cores
 
-    from ..run.data import check_image_folder
-    from ..run.fingerprint import forget
+    from ..datasets.common import check_image_folder
+    from ..datasets.fingerprint import forget
     from .layout import check_store_folder, default_store_dir
 
     if args.workers is not None and args.workers < 1:

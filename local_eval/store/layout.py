@@ -140,7 +140,7 @@ def read_store(folder: Path) -> Optional[Store]:
 def check_source(store: Store, data: Path) -> bool:
     """True when `store` was made from `data` as it is now; False when it is stale (same folder,
     other files since); UserError when it is the store of another folder."""
-    from ..run.fingerprint import folder_fingerprint
+    from ..datasets.fingerprint import folder_fingerprint
 
     source = str(Path(data).resolve())
     if store.manifest["source"] != source:

@@ -6,14 +6,15 @@ kit's random crop, draws every sample's crop corner from the epoch's seeded gene
 seed per batch for its augmentation; the workers then read only the rows a crop touches. One
 DataLoader per phase keeps its workers (persistent) and pins memory on CUDA; `DevicePrefetcher`
 copies the next batch to the GPU on a side stream while the current one trains. The batched
-augmentation (local_eval.run.device_augment) runs on the GPU there; on a CPU the workers augment,
-in parallel, per sample in PIL where the chain resamples (local_eval.run.host_augment: the same
+augmentation (local_eval.augment.device) runs on the GPU there; on a CPU the workers augment,
+in parallel, per sample in PIL where the chain resamples (local_eval.augment.host: the same
 draws), else batched. Either way a batch's draws come from its own seed, so the numbers do not
 depend on the worker count.
 """
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -21,10 +22,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
+from ..core.config import EvalConfig
+from ..datasets.common import LabeledSplit, first_per_class, pretrain_class_count
 from .layout import Store
 
 if TYPE_CHECKING:
-    from ..run.host_augment import HostTransform
+    from ..augment.host import HostTransform
 
 # positions (B,) int64, crop corners (B, 2) int64 or None, the batch's augmentation seed
 Batch = Tuple[np.ndarray, Optional[np.ndarray], int]
@@ -76,6 +79,15 @@ class StoreDataset(Dataset):
         if self.transform is not None:
             pixels = self.transform(pixels, seed)
         return pixels, torch.from_numpy(self.labels[positions]), seed
+
+
+def store_split(root: Path, config: EvalConfig, store: Store) -> LabeledSplit:
+    """The generated ImageFolder `root` cut as datasets.common.load_pretrain_data cuts it (the
+    same images), as rows of its store: a StoreDataset, whole images or the kit's random crop."""
+    num_classes = pretrain_class_count(root, config)
+    indices = first_per_class(store.labels(), num_classes, config.pretrain_images_per_class)
+    crop = config.img_size if config.pretrain_crop == "random_crop" else None
+    return LabeledSplit(StoreDataset(store, np.asarray(indices), crop), num_classes)
 
 
 class EpochBatches(Sampler):
@@ -140,7 +152,7 @@ def _as_is(images: torch.Tensor, seed: int) -> torch.Tensor:
 def store_augmentation(device: torch.device, transform: Callable,
                        cpu_transform: Optional["HostTransform"] = None) -> StoreAugmentation:
     """On a GPU the batched `transform` runs on the device, after the copy. On a CPU the
-    workers augment, in parallel: with `cpu_transform` (local_eval.run.host_augment: the same
+    workers augment, in parallel: with `cpu_transform` (local_eval.augment.host: the same
     draws per sample in PIL) they hand over uint8 levels and the training process normalizes
     and erases (as a device would); without, they run `transform` whole."""
     if device.type != "cpu":

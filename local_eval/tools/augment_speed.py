@@ -1,10 +1,10 @@
 """`python -m local_eval.tools.augment_speed`: images/s of the pre-training transform, three ways.
 
-PIL: the preset's per-image transform (local_eval.run.transforms, as the PIL path's loader
+PIL: the preset's per-image transform (local_eval.augment.transforms, as the PIL path's loader
 workers run it) on an already decoded image, so PNG decoding is not counted. Per sample: the
-store path's CPU transform (local_eval.run.host_augment: the batched draws applied in PIL) on a
+store path's CPU transform (local_eval.augment.host: the batched draws applied in PIL) on a
 (B, 3, S, S) uint8 batch, where the preset's chain has one (a resized crop or RandAugment).
-Batched: the device transform (local_eval.run.device_augment) on that batch as CPU tensors, or on
+Batched: the device transform (local_eval.augment.device) on that batch as CPU tensors, or on
 --device. All take noise images of --image-size px. Wall and CPU seconds are both reported: on shared
 cores the CPU figure is what an idle core would give.
 """
@@ -21,10 +21,10 @@ from PIL import Image
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
-from ..run.device_augment import build_device_transform
-from ..run.host_augment import build_host_transform
-from ..run.presets import PRESETS, preset_config
-from ..run.transforms import pretrain_transform
+from ..augment.device import build_device_transform
+from ..augment.host import build_host_transform
+from ..augment.transforms import pretrain_transform
+from ..core.presets import PRESETS, preset_config
 
 
 def _clock(fn: Callable[[], None], repeats: int, sync: Callable[[], None]) -> Tuple[float, float]:

@@ -6,7 +6,7 @@ sits on the device, so no loading is counted; once per variant (fp32; bf16 autoc
 pre-training loader over DIR (PNG decoding, the preset's transform, collation) with each worker
 count, no model; with `--loader store` (the default, as in training) the image store's uint8
 batches (built first when missing) plus the augmentation: batched on the GPU, or on a CPU in the
-loader workers (per sample in PIL where the chain resamples: local_eval.run.host_augment). A real
+loader workers (per sample in PIL where the chain resamples: local_eval.augment.host). A real
 epoch runs at about the smaller of the two; the report says which caps
 it. `--variants none` times the loader alone.
 The first batches (worker start, compilation) are warm-up and are not timed.
@@ -25,11 +25,11 @@ import torch
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
-from ..run.data import load_pretrain_data
-from ..run.distributed import Runtime, resolve_device
-from ..run.phases import pretrain_spec
-from ..run.presets import PRESETS, build_config
-from ..run.train import autocast, make_loader
+from ..core.distributed import Runtime, resolve_device
+from ..core.presets import PRESETS, build_config
+from ..datasets.common import load_pretrain_data
+from ..train.loop import autocast, make_loader
+from ..train.phases import pretrain_spec
 
 VARIANTS = ("fp32", "bf16", "bf16-channels-last", "bf16-compile")
 
@@ -110,8 +110,8 @@ def store_rate(dataset, config, batch: int, device: torch.device, workers: int, 
     """Images/s of the store path alone: batches gathered from the memory map by the workers,
     copied to `device` and augmented as training does (store.loader.store_augmentation), the
     training process's part included."""
-    from ..run.device_augment import build_device_transform
-    from ..run.host_augment import build_host_transform
+    from ..augment.device import build_device_transform
+    from ..augment.host import build_host_transform
     from ..store.loader import DevicePrefetcher, store_augmentation, store_loader
 
     augmentation = store_augmentation(device, build_device_transform(config, "pretrain"),
@@ -143,10 +143,11 @@ def measure(data: Path, preset: str, device: torch.device, batch: Optional[int],
 
         from ..store.build import open_store
         from ..store.layout import default_store_dir
+        from ..store.loader import store_split
 
         store = open_store(data, default_store_dir(data), available_cores(), progress=False,
                            log=progress)
-    split = load_pretrain_data(data, config, store)
+    split = load_pretrain_data(data, config) if store is None else store_split(data, config, store)
     result: Dict[str, Any] = {"preset": preset, "device": str(device), "model": config.model,
                               "img_size": config.img_size, "batch": config.pretrain_batch_size,
                               "images": len(split.dataset), "loader": loader,

@@ -23,10 +23,10 @@ from PIL import Image
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
-from ..run.config import EvalConfig
-from ..run.models import create_model
-from ..run.presets import PRESETS, preset_config
-from ..run.transforms import pretrain_transform
+from ..augment.transforms import pretrain_transform
+from ..core.config import EvalConfig
+from ..core.presets import PRESETS, preset_config
+from ..train.models import create_model
 
 
 def _clock(fn: Callable[[], None], repeats: int) -> Tuple[float, float]:
@@ -104,10 +104,10 @@ def estimate(config: EvalConfig, classes: int, images_per_class: int, image_size
 
 
 def gpu_cost(preset: str, downstream_classes: int = 10, seeds: int = 3) -> Optional[str]:
-    """The stated cost of a GPU preset (local_eval.run.presets.GPU_ESTIMATES): one run, and
+    """The stated cost of a GPU preset (local_eval.core.presets.GPU_ESTIMATES): one run, and
     `compare --calibrate image_augment --seeds 3`; None for the other presets."""
     from ..compare.calibration import published
-    from ..run.presets import GPU_ESTIMATES
+    from ..core.presets import GPU_ESTIMATES
 
     if preset not in GPU_ESTIMATES:
         return None

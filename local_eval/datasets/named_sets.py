@@ -4,8 +4,8 @@ The kit fine-tunes on the sets its set_data.sh fetches (chatflip/ImageRecognitio
 CIFAR-10, CIFAR-100, MNIST, Fashion-MNIST, Caltech-101, Caltech-256 and Omniglot. Each is decoded
 once into an ArrayImageDataset ((N, H, W, 3) uint8, grayscale repeated to RGB), cut to the
 config's classes and images per class like any other set. MNIST and Fashion-MNIST are read by
-torchvision's classes; CIFAR by local_eval.run.cifar (torchvision's CIFAR classes refuse any file
-whose md5 is not the official one); Caltech and Omniglot by local_eval.run.image_sets, which
+torchvision's classes; CIFAR by local_eval.datasets.cifar (torchvision's CIFAR classes refuse any file
+whose md5 is not the official one); Caltech and Omniglot by local_eval.datasets.image_sets, which
 also holds their split rule. `python -m local_eval ... --download` fetches a set with
 torchvision; Fashion-MNIST also comes from Debian's dataset-fashion-mnist (`make downstream`).
 """
@@ -21,11 +21,11 @@ import numpy as np
 from submission.errors import UserError
 from submission.fileio import make_dirs
 
-from .config import EvalConfig
-from .data import ArrayImageDataset, Downstream, LabeledSplit, cut_split
+from ..augment.transforms import finetune_transforms
+from ..core.config import EvalConfig
+from .common import ArrayImageDataset, Downstream, LabeledSplit, cut_split
 from .fingerprint import folder_fingerprint
 from .image_sets import caltech_files, decode, omniglot_files
-from .transforms import finetune_transforms
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def set_folder(name: str, root: Path) -> Path:
 
 
 def set_content(name: str, root: Path) -> str:
-    """The set's files, fingerprinted by path, size and mtime (local_eval.run.fingerprint): a
+    """The set's files, fingerprinted by path, size and mtime (local_eval.datasets.fingerprint): a
     stat per file, so that a run made on other files is never reused. CIFAR pickles lying in
     ROOT itself (an older layout we accept) fingerprint all of ROOT: safe, if coarse."""
     from .cifar import cifar10_dir, cifar100_dir

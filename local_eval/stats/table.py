@@ -1,6 +1,6 @@
 """`python -m local_eval stats DATA [DATA ...]`: what a pre-training dataset looks like, measured
 without training, on a fixed seeded sample (20 classes x 10 images unless told otherwise); the
-statistics are defined in local_eval.tools.image_stats.
+statistics are defined in local_eval.stats.images.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
-from .image_stats import KIT_CROPS, dataset_stats
+from .images import KIT_CROPS, dataset_stats
 
 
 def _percent(value: Optional[float]) -> str:
@@ -69,7 +69,7 @@ def _named(texts: List[str]) -> Dict[str, Path]:
 def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
     from submission.fileio import check_writable_target
 
-    from ..run.folders import check_image_folder
+    from ..datasets.folders import check_image_folder
 
     if args.classes < 2 or args.images_per_class < 2:
         raise UserError("--classes and --images-per-class must be at least 2 (the separability "
@@ -97,11 +97,11 @@ def _stats(args) -> int:
                for name, path in named.items()}
     print(stats_table(results), end="")
     if args.json is not None:
-        from ..run.outputs import write_json
+        from ..core.outputs import write_json
 
         write_json({"datasets": results}, args.json)
     if args.plot is not None:
-        from .data_stats_plot import plot_samples
+        from .plot import plot_samples
 
         plot_samples(named, results, args.plot, min(crops))
     return 0

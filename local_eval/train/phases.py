@@ -12,12 +12,12 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from ..core.config import EvalConfig
+from ..core.recipe import TIMM_OPTIMIZER, milestone_epochs
+from ..datasets.common import Downstream, LabeledSplit
 from ..store.loader import StoreDataset
-from .config import EvalConfig
-from .data import Downstream, LabeledSplit
+from .loop import PhaseSpec, load_backbone, seed_everything
 from .models import create_model
-from .recipe import TIMM_OPTIMIZER, milestone_epochs
-from .train import PhaseSpec, load_backbone, seed_everything
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: EvalConfig, phase: str,
@@ -75,8 +75,8 @@ def pretrain_spec(config: EvalConfig, data: LabeledSplit) -> PhaseSpec:
     optimizer_args = {"momentum": config.pretrain_momentum} if config.pretrain_opt == "sgd" else {}
     device_transform = cpu_transform = None
     if isinstance(data.dataset, StoreDataset):  # uint8 batches: augmented on the device
-        from .device_augment import build_device_transform
-        from .host_augment import build_host_transform
+        from ..augment.device import build_device_transform
+        from ..augment.host import build_host_transform
 
         device_transform = build_device_transform(config, "pretrain")
         cpu_transform = build_host_transform(config)

@@ -1,4 +1,4 @@
-"""The statistics of `python -m local_eval stats` (local_eval.tools.data_stats), measured on a
+"""The statistics of `python -m local_eval stats` (local_eval.stats.table), measured on a
 fixed seeded sample of an ImageFolder without training.
 
 Per dataset: image size, classes and images, mean and std intensity per channel (0-255, pooled
@@ -30,7 +30,7 @@ def sample_files(root: Path, classes: int, per_class: int, seed: int
                  ) -> Tuple[List[List[Path]], int, int]:
     """Seeded choice of up to `classes` class folders and `per_class` images of each; also the
     folder's class and image counts."""
-    from ..run.folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs
+    from ..datasets.folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs
 
     check_image_folder(root, "DATA", "DATA")
     class_dirs = image_class_dirs(root)

@@ -1,7 +1,7 @@
 """Augmentation of whole uint8 batches on the device they sit on (GPU or CPU).
 
 `build_device_transform(config, phase)` gives the batched counterpart of the PIL transforms in
-local_eval.run.transforms: (B, 3, H, W) uint8 -> (B, 3, S, S) normalized float. Steps, in the PIL
+local_eval.augment.transforms: (B, 3, H, W) uint8 -> (B, 3, S, S) normalized float. Steps, in the PIL
 path's order: crop (the kit's random crop without resize, or timm's random-resized crop),
 per-sample flips, colour (RandAugment, or colour jitter when RandAugment is off, as timm does),
 normalization, random erasing. Between crop and normalization images are float32 holding whole
@@ -19,11 +19,11 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torchvision.transforms import functional as tvf
 
-from .config import EvalConfig
-from .device_color import color_jitter
-from .device_crops import crop, random_crop_boxes, random_resized_crop, random_resized_crop_boxes, resized_crop, uniform
-from .device_randaugment import RandAugmentSpec, rand_augment
-from .recipe import normalization
+from ..core.config import EvalConfig
+from ..core.recipe import normalization
+from .color import color_jitter
+from .crops import crop, random_crop_boxes, random_resized_crop, random_resized_crop_boxes, resized_crop, uniform
+from .randaugment import RandAugmentSpec, rand_augment
 
 # The API: the transform, and its building blocks for a loader that crops before the device.
 __all__ = ["PHASES", "DeviceTransform", "build_device_transform", "crop", "random_crop_boxes",
@@ -185,7 +185,7 @@ class DeviceTransform:
         # the geometric ops' sampling grid is a matrix product).
         with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
             # The erasing boxes are drawn first: they depend only on the output size, so a
-            # transform split across processes (local_eval.run.host_augment) can draw them
+            # transform split across processes (local_eval.augment.host) can draw them
             # where it erases.
             boxes = (erasing_boxes(images.shape[0], self.size, self.size, self.erasing,
                                    generator) if self.erasing > 0 else None)

@@ -1,6 +1,6 @@
 """`EvalConfig`: the frozen training recipe of one local evaluation.
 
-Its defaults are the `contest` preset; local_eval.run.presets holds all six presets (smoke,
+Its defaults are the `contest` preset; local_eval.core.presets holds all six presets (smoke,
 quick, contest and the three kit ones) as changes from them. The command line builds a config
 from a preset plus overrides, where an override of ``None`` means "keep the preset's value".
 """
@@ -68,7 +68,7 @@ class EvalConfig:
     rand_augment: Optional[str] = _field(
         "rand-m9-mstd0.5-inc1", "timm RandAugment string, e.g. rand-m9-mstd0.5-inc1 ('none': off)")
     random_erasing: float = _field(0.5, "random erasing probability (pre-training)")
-    # Recipe choices (local_eval.run.recipe); the defaults keep the OFDB ViT recipe.
+    # Recipe choices (local_eval.core.recipe); the defaults keep the OFDB ViT recipe.
     pretrain_crop: str = _field(
         "random_resized_crop",
         "random_resized_crop (timm, OFDB) or random_crop (img_size px cut from the image at its own size, "

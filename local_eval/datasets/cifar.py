@@ -16,9 +16,9 @@ import numpy as np
 from submission.errors import UserError
 from submission.fileio import make_dirs
 
-from .config import EvalConfig
-from .data import ArrayImageDataset, Downstream, cut_split
-from .transforms import finetune_transforms
+from ..augment.transforms import finetune_transforms
+from ..core.config import EvalConfig
+from .common import ArrayImageDataset, Downstream, cut_split
 
 CIFAR100_FOLDER = "cifar-100-python"
 CIFAR100_FILES = ("train", "test", "meta")

@@ -1,4 +1,4 @@
-"""Image transforms of both phases, per the config's recipe choices (local_eval.run.recipe).
+"""Image transforms of both phases, per the config's recipe choices (local_eval.core.recipe).
 
 Pre-training: `random_resized_crop` is timm's training transform (OFDB practice);
 `random_crop` cuts img_size x img_size out of the image at its own resolution, as the FractalDB
@@ -17,8 +17,8 @@ from torchvision import transforms
 
 from submission.errors import UserError
 
-from .config import EvalConfig
-from .recipe import normalization
+from ..core.config import EvalConfig
+from ..core.recipe import normalization
 
 
 def pretrain_transform(config: EvalConfig) -> Callable:

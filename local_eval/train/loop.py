@@ -26,7 +26,7 @@ from tqdm import tqdm
 from submission.errors import UserError
 from submission.fileio import write_atomic
 
-from .distributed import Runtime, all_reduce_sum, barrier
+from ..core.distributed import Runtime, all_reduce_sum, barrier
 
 PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
 
@@ -68,10 +68,10 @@ class PhaseSpec:
     mixup: Optional[Callable] = None  # timm Mixup: (images, labels) -> (images, soft targets)
     label: str = ""  # shown after the name in progress bars, e.g. the downstream set
     # Set when `train` is a StoreDataset (uint8 batches): (images (B, 3, H, W) uint8 on the
-    # device, generator) -> (B, 3, S, S) float32 normalized (local_eval.run.device_augment).
+    # device, generator) -> (B, 3, S, S) float32 normalized (local_eval.augment.device).
     device_transform: Optional[Callable] = None
     # The same with the same draws, per sample in PIL, for the loader workers on a CPU (None:
-    # they run device_transform); local_eval.run.host_augment.
+    # they run device_transform); local_eval.augment.host.
     cpu_transform: Optional[Callable] = None
 
 

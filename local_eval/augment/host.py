@@ -1,6 +1,6 @@
 """The store path's pre-training augmentation, per sample in PIL, for loader workers on a CPU.
 
-On a CPU the batched transform (local_eval.run.device_augment) costs more than PIL's uint8
+On a CPU the batched transform (local_eval.augment.device) costs more than PIL's uint8
 operations wherever it resamples: every step is a float pass over the whole batch, and the
 random-resized crop's roi_align needs the whole source batch in float32. `HostTransform` makes
 exactly the batched transform's draws (the same functions, from the same generator, in the same
@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import EvalConfig
-from .device_augment import (
+from ..core.config import EvalConfig
+from ..core.recipe import normalization
+from .device import (
     ErasingBoxes,
     erase,
     erasing_boxes,
@@ -33,14 +34,13 @@ from .device_augment import (
     random_crop_boxes,
     random_resized_crop_boxes,
 )
-from .device_randaugment import (
+from .randaugment import (
     ENHANCE,
     ENHANCE_INCREASING_RANGE,
     SIGNED_RANGE,
     RandAugmentSpec,
     draw_rand_augment,
 )
-from .recipe import normalization
 
 
 def pil_op_arguments(name: str, magnitude: float, sign: float) -> Tuple[float, ...]:

@@ -3,7 +3,7 @@
 Per layer, every sample draws its own operation (uniformly, with replacement, as timm does),
 whether it applies (probability p), its magnitude (Gaussian around m, clipped to 0..mmax) and
 its sign; each operation then runs once on the samples that drew it. The 15 operations follow
-timm's PIL ones (local_eval/run/device_color.py for the ImageEnhance blends); the geometric ones
+timm's PIL ones (local_eval/augment/color.py for the ImageEnhance blends); the geometric ones
 resample bilinearly with the normalization mean as fill, as timm's create_transform asks.
 Images are (B, 3, H, W) float32 whole levels 0..255 throughout.
 """
@@ -20,8 +20,8 @@ from torchvision.transforms.v2 import functional as tv2
 
 from submission.errors import UserError
 
-from . import device_color
-from .device_crops import uniform
+from . import color
+from .crops import uniform
 
 # timm's _RAND_INCREASING_TRANSFORMS and _RAND_TRANSFORMS, in its order.
 INCREASING_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeIncreasing",
@@ -34,12 +34,12 @@ PLAIN_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solar
 GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
 # timm's argument at magnitude 10 of the operations whose sign it draws at random (its level
 # functions: magnitude / 10 x this, negated half the time), and of the Increasing enhancements
-# (1 +- magnitude / 10 x this); the PIL route (local_eval.run.host_augment) uses the same.
+# (1 +- magnitude / 10 x this); the PIL route (local_eval.augment.host) uses the same.
 SIGNED_RANGE = {"Rotate": 30.0, "ShearX": 0.3, "ShearY": 0.3, "TranslateXRel": 0.45,
                 "TranslateYRel": 0.45}
 ENHANCE_INCREASING_RANGE = 0.9
-ENHANCE = {"Color": device_color.saturation, "Contrast": device_color.contrast,
-           "Brightness": device_color.brightness, "Sharpness": device_color.sharpness}
+ENHANCE = {"Color": color.saturation, "Contrast": color.contrast,
+           "Brightness": color.brightness, "Sharpness": color.sharpness}
 
 
 @dataclass(frozen=True)

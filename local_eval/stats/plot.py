@@ -9,8 +9,8 @@ import numpy as np
 
 from submission.fileio import write_atomic
 
-from ..run.outputs import figure_png
-from .image_stats import BLANK_STD, load, sample_files
+from ..core.outputs import figure_png
+from .images import BLANK_STD, load, sample_files
 
 CROPS_PER_ROW = 8
 

@@ -1,5 +1,5 @@
 """Datasets of a local evaluation: the generated ImageFolder and ImageFolder downstream pairs,
-cut to a config's classes and images per class (CIFAR: local_eval.run.cifar)."""
+cut to a config's classes and images per class (CIFAR: local_eval.datasets.cifar)."""
 from __future__ import annotations
 
 import sys
@@ -15,9 +15,9 @@ from torchvision.datasets import ImageFolder
 
 from submission.errors import UserError
 
-from .config import EvalConfig
+from ..augment.transforms import finetune_transforms, pretrain_transform
+from ..core.config import EvalConfig
 from .folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs  # noqa: F401 (re-export)
-from .transforms import finetune_transforms, pretrain_transform
 
 # Subsets of at most this many image files are decoded in full before training (about a second
 # per 10,000 small PNGs), so a damaged file is refused up front; larger ones (the contest's
@@ -164,21 +164,21 @@ def first_per_class(targets: Sequence[int], num_classes: int,
     return np.flatnonzero(keep).tolist()
 
 
-def load_pretrain_data(root: Path, config: EvalConfig, store=None) -> LabeledSplit:
-    """The generated ImageFolder, cut to the config's classes and images per class: PIL images
-    of the files, or with `store` (local_eval.store.layout.Store of `root`) the same images,
-    as an index list into the store (its dataset is then a StoreDataset)."""
+def pretrain_class_count(root: Path, config: EvalConfig) -> int:
+    """How many classes of the generated ImageFolder `root` pre-training uses (all of them
+    unless the config says fewer; more than there are is refused)."""
     available = check_image_folder(root, "--data", "--data")
     num_classes = available if config.pretrain_classes is None else config.pretrain_classes
     if num_classes > available:
         raise UserError(f"--data {root} has {available} classes but the config asks for "
                         f"{num_classes}; pass --pretrain-classes {available} or generate more")
-    if store is not None:
-        from ..store.loader import StoreDataset
+    return num_classes
 
-        indices = first_per_class(store.labels(), num_classes, config.pretrain_images_per_class)
-        crop = config.img_size if config.pretrain_crop == "random_crop" else None
-        return LabeledSplit(StoreDataset(store, np.asarray(indices), crop), num_classes)
+
+def load_pretrain_data(root: Path, config: EvalConfig) -> LabeledSplit:
+    """The generated ImageFolder, cut to the config's classes and images per class, as PIL
+    images of the files (the store's route: local_eval.store.loader.store_split)."""
+    num_classes = pretrain_class_count(root, config)
     folder = ClassFolders(str(root), transform=pretrain_transform(config), loader=read_rgb,
                           allow_empty=True)
     indices = first_per_class(folder.targets, num_classes, config.pretrain_images_per_class)

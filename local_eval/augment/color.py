@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .device_crops import uniform
+from .crops import uniform
 
 # PIL's convert("L") weights (ITU-R 601-2 luma).
 LUMA = (0.299, 0.587, 0.114)

@@ -21,7 +21,7 @@ from PIL import Image
 from submission.errors import UserError
 from submission.system import available_cores
 
-from .data import UnreadableImage, read_rgb
+from .common import UnreadableImage, read_rgb
 
 # Caltech: per class, the first 30 files (sorted) train and the next 30 test, as the kit's
 # 30 / 30. Caltech-101's smallest class has 31 images (1 test image), Caltech-256's 80.

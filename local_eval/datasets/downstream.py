@@ -3,7 +3,7 @@
 `--downstream cifar10,fashion-mnist,DIR` names them; the contest averages the score over its sets,
 so report.json's `score` is the mean of the per-set scores. The named sets (cifar10, cifar100,
 mnist, fashion-mnist, caltech101, caltech256, omniglot) are read from --data-root by
-local_eval.run.named_sets.
+local_eval.datasets.named_sets.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 
 from submission.errors import UserError
 
-from .config import EvalConfig
-from .data import ArrayImageDataset, Downstream, check_image_folder, load_downstream_dir
+from ..core.config import EvalConfig
+from .common import ArrayImageDataset, Downstream, check_image_folder, load_downstream_dir
 from .fingerprint import folder_fingerprint
 from .named_sets import (
     check_named_set,
@@ -41,7 +41,7 @@ class DownstreamSet:
         return self.kind, str(Path(self.path).resolve())
 
     def content(self) -> Optional[str]:
-        """The fingerprint of the set's files (local_eval.run.fingerprint): a folder pair's, or
+        """The fingerprint of the set's files (local_eval.datasets.fingerprint): a folder pair's, or
         a named set's own folder under the data root (not the whole root, which holds others)."""
         return folder_fingerprint(self.path) if self.kind == "folder" else \
             set_content(self.kind, self.path)
