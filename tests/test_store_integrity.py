@@ -154,7 +154,7 @@ def test_a_damaged_store_in_the_cache_is_rebuilt(tmp_path, small_chunks, damage)
     assert read_store(folder, images="all").classes == ["00000", "00001", "00002"]
 
 
-@pytest.mark.parametrize("name", [MANIFEST, IMAGES, LABELS, "building.json"])
+@pytest.mark.parametrize("name", [MANIFEST, IMAGES, LABELS, "building.json", "lock"])
 def test_a_store_file_that_is_a_folder_is_one_line_and_kept(tmp_path, capsys, name):
     data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
     for folder, argv in ((tmp_path / "store", ["--out", str(tmp_path / "store")]),
@@ -246,3 +246,14 @@ def test_a_damaged_build_record_starts_the_build_over(tmp_path, monkeypatch):
     store = open_store(data, folder, workers=1, progress=False)
     np.testing.assert_array_equal(np.asarray(store.images()), decoded(data))
     assert sorted(os.listdir(folder)) == ["images.u8", "labels.npy", "lock", "manifest.json"]
+
+
+@pytest.mark.parametrize("name", [MANIFEST, LABELS, "lock"])
+def test_a_store_file_that_is_a_fifo_is_refused_not_read(tmp_path, capsys, name):
+    data = make_image_folder(tmp_path / "data", classes=2, images_per_class=3, size=8)
+    store = tmp_path / "store"
+    argv = ["store", str(data), "--out", str(store), *ARGS]
+    assert main(argv) == 0
+    (store / name).unlink()
+    os.mkfifo(store / name)  # reading or locking it would block forever
+    one_line_error(capsys, argv, f"store {store} is damaged: {name} is a FIFO")

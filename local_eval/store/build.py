@@ -22,7 +22,7 @@ import numpy as np
 from submission.errors import UserError
 from submission.fileio import make_dirs, write_atomic
 
-from .integrity import StoreDamaged, same_folder, seal, sha256
+from .integrity import StoreDamaged, check_regular_files, same_folder, seal, sha256
 from .layout import (
     BUILDING,
     CHUNKS_DONE,
@@ -195,6 +195,7 @@ def open_store(data: Path, folder: Path, workers: int, progress: bool = True,
     check_store_folder(folder)
     if not folder.is_dir():
         make_dirs(folder, "store folder")
+    check_regular_files(folder, [LOCK])  # opening a FIFO to lock it would block
     with _locked(folder):  # a second run on the same data waits, then finds the store built
         try:
             store = read_store(folder, images="all" if verify else "sample")
