@@ -64,13 +64,13 @@ def _decode_chunk(job: Tuple[int, int, Sequence[str]]) -> Tuple[int, str, Option
             with Image.open(path) as image:
                 pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
         except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, zlib errors
-            return chunk, "", (f"--data: cannot read {path} ({error or type(error).__name__}), so "
-                           f"the image store cannot hold it; regenerate or delete it (--loader "
-                           f"pil skips such a file with a warning)")
+            return chunk, "", (f"--data: cannot read {path} ({error or type(error).__name__}), "
+                               f"so the image store cannot hold it; regenerate or delete it "
+                               f"(--loader pil skips such a file with a warning)")
         if pixels.shape[:2] != (height, width):
             return chunk, "", (f"--data images differ in size: {path} is {pixels.shape[1]}x"
-                           f"{pixels.shape[0]} px, the first is {width}x{height}; a store holds "
-                           f"images of one size (use --loader pil for mixed sizes)")
+                               f"{pixels.shape[0]} px, the first is {width}x{height}; a store "
+                               f"holds images of one size (use --loader pil for mixed sizes)")
         images[start + offset] = pixels
     images.flush()
     return chunk, sha256(images[start:start + len(paths)]), None
@@ -91,7 +91,9 @@ def _start(folder: Path, plan: Dict) -> Dict[int, str]:
     anything else, read_store anything that is not a regular file)."""
     try:
         building = read_json(folder / BUILDING)
-    except StoreDamaged:
+    except StoreDamaged as damage:
+        if not damage.rebuildable:  # not a file: not ours to delete
+            raise
         building = None  # a damaged record of a build: start over
     if building == plan and (folder / IMAGES).is_file():
         done = folder / CHUNKS_DONE
