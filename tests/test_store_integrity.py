@@ -257,3 +257,23 @@ def test_a_store_file_that_is_a_fifo_is_refused_not_read(tmp_path, capsys, name)
     (store / name).unlink()
     os.mkfifo(store / name)  # reading or locking it would block forever
     one_line_error(capsys, argv, f"store {store} is damaged: {name} is a FIFO")
+
+
+@pytest.mark.slow
+def test_a_run_rebuilds_a_damaged_store_before_training(tmp_path, capsys):
+    from tests.local_eval_fixtures import make_cifar100
+
+    data = make_image_folder(tmp_path / "gen", classes=4, images_per_class=8, size=20)
+    cifar = make_cifar100(tmp_path / "cifar", classes=4, train_per_class=8, test_per_class=4)
+    assert main(["store", str(data), *ARGS]) == 0
+    folder = default_store_dir(data)
+    zero_images(folder)
+    forget()
+    assert main(["run", "--data", str(data), "--out", str(tmp_path / "run"), "--preset", "smoke",
+                 "--data-root", str(cifar), "--no-progress", "--workers", "0",
+                 "--stop-after-epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert (f"store {folder} is damaged: images 0..31 of images.u8 (chunk 0 of 1) differ from "
+            f"what was recorded at build time; rebuilding it") in out
+    np.testing.assert_array_equal(np.asarray(read_store(folder, images="all").images()),
+                                  decoded(data))
