@@ -48,13 +48,16 @@ def pretrain_store(spec: RunSpec, runtime: Runtime):
     from ..store.layout import check_source, default_store_dir, read_store
 
     folder = default_store_dir(spec.data)
-    if runtime.is_main:
-        open_store(spec.data, folder, max(1, runtime.workers), runtime.progress)
+    # Rank 0 opens (or builds) and checks it; the others read it once rank 0 is done. Opening
+    # checks the store's content (store.integrity), so rank 0 keeps the store it opened.
+    store = open_store(spec.data, folder, max(1, runtime.workers), runtime.progress) \
+        if runtime.is_main else None
     barrier(runtime)
-    store = read_store(folder)
-    if store is None or not check_source(store, spec.data):
-        raise UserError(f"the store {folder} of --data {spec.data} is not finished or stale; "
-                        f"rerun to rebuild it")
+    if store is None:
+        store = read_store(folder)
+        if store is None or not check_source(store, spec.data):
+            raise UserError(f"the store {folder} of --data {spec.data} is not finished or stale; "
+                            f"rerun to rebuild it")
     return store
 
 

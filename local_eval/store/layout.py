@@ -1,7 +1,8 @@
 """A store folder: `images.u8` (N, H, W, 3) uint8 raw bytes, `labels.npy` (N,) int64 and
 `manifest.json` (format version, source folder and fingerprint, shape, class names, per-class
-counts). The manifest is written last, through a temporary name: a folder without one is a build
-in progress (`building.json` says of what; `chunks-done` lists the decoded chunks).
+counts, and the content hashes that integrity.py checks on every open). The manifest is written
+last, through a temporary name: a folder without one is a build in progress (`building.json` says
+of what; `chunks-done` lists the decoded chunks and their hashes).
 
 Stores live in a cache folder keyed by the source folder's resolved path, never inside the
 user's data: $LOCAL_EVAL_STORES, else $XDG_CACHE_HOME/local_eval/stores, else
@@ -21,7 +22,16 @@ import numpy as np
 from submission.errors import UserError
 from submission.fileio import loads_json
 
-FORMAT_VERSION = 1
+from .integrity import (
+    StoreDamaged,
+    check_image_chunks,
+    check_labels,
+    check_manifest,
+    check_regular_files,
+    chunks_to_check,
+)
+
+FORMAT_VERSION = 2  # 2: content hashes (integrity.py)
 MANIFEST = "manifest.json"
 IMAGES = "images.u8"
 LABELS = "labels.npy"
@@ -65,17 +75,17 @@ def check_store_folder(folder: Path, flag: str = "--out") -> None:
 
 
 def read_json(path: Path) -> Optional[Dict[str, Any]]:
-    """The JSON object in `path`; None when there is no file; UserError when damaged."""
+    """The JSON object in `path`; None when there is none; StoreDamaged when it is damaged."""
+    check_regular_files(path.parent, [path.name])
     if not path.is_file():
         return None
     try:
         value = loads_json(path.read_bytes())
     except (ValueError, OSError) as error:  # json's errors, a repeated key, bad UTF-8
-        raise UserError(f"{path} is damaged ({error}); remove {path.parent} to rebuild the "
-                        f"store") from None
+        raise StoreDamaged(path.parent, f"damaged: {path.name} is not valid JSON ({error})") \
+            from None
     if not isinstance(value, dict):
-        raise UserError(f"{path} is damaged (not a JSON object); remove {path.parent} to rebuild "
-                        f"the store")
+        raise StoreDamaged(path.parent, f"damaged: {path.name} is not a JSON object")
     return value
 
 
@@ -103,38 +113,35 @@ class Store:
         return np.load(self.folder / LABELS)
 
 
-def read_store(folder: Path) -> Optional[Store]:
-    """The finished store in `folder`, its files checked against its manifest; None when the
-    folder holds no finished store. UserError for a damaged or truncated one."""
+def read_store(folder: Path, images: str = "sample") -> Optional[Store]:
+    """The finished store in `folder`, checked against its manifest (integrity.py): sizes, the
+    manifest's own hash, the labels (hash, range, per-class counts) and the image chunks named by
+    `images`: "sample" (every open), "all" (store --verify) or "none" (just built). None when the
+    folder holds no finished store of this format; StoreDamaged for a damaged or truncated one."""
+    check_regular_files(folder, STORE_FILES)
     manifest = read_json(folder / MANIFEST)
-    if manifest is None:
-        return None
-    if manifest.get("format") != FORMAT_VERSION:
-        return None  # an older layout: rebuilt like a stale store
+    if manifest is None or manifest.get("format") != FORMAT_VERSION:
+        return None  # a build in progress, or an older layout (rebuilt like a stale store)
+    check_manifest(folder, manifest)
     try:
         shape = tuple(int(v) for v in manifest["shape"])
         count = int(np.prod(shape))
-        source, fingerprint = str(manifest["source"]), str(manifest["fingerprint"])
-        classes = list(manifest["classes"])
+        str(manifest["source"]), str(manifest["fingerprint"])
     except (KeyError, TypeError, ValueError):
-        raise UserError(f"{folder / MANIFEST} is damaged (fields missing); remove {folder} to "
-                        f"rebuild the store") from None
-    del source, fingerprint, classes
-    images = folder / IMAGES
-    size = images.stat().st_size if images.is_file() else None
+        raise StoreDamaged(folder, "damaged: manifest.json lacks fields") from None
+    size = (folder / IMAGES).stat().st_size if (folder / IMAGES).is_file() else None
     if size != count:
-        raise UserError(f"store {folder} is truncated or corrupt: {IMAGES} holds "
-                        f"{'no file' if size is None else f'{size:,} bytes'}, its manifest says "
-                        f"{shape} = {count:,}; remove {folder} to rebuild it")
-    try:
-        labels = np.load(folder / LABELS)
-    except (OSError, ValueError) as error:
-        raise UserError(f"store {folder}: {LABELS} is damaged ({error}); remove {folder} to "
-                        f"rebuild it") from None
-    if labels.shape != (shape[0],) or labels.dtype != np.int64:
-        raise UserError(f"store {folder}: {LABELS} holds {labels.shape} {labels.dtype}, not "
-                        f"({shape[0]},) int64; remove {folder} to rebuild it")
-    return Store(folder, manifest)
+        raise StoreDamaged(folder, f"truncated or corrupt: {IMAGES} holds "
+                                   f"{'no file' if size is None else f'{size:,} bytes'}, its "
+                                   f"manifest says {shape} = {count:,}")
+    if not (folder / LABELS).is_file():
+        raise StoreDamaged(folder, f"truncated: it has no {LABELS}")
+    check_labels(folder, manifest, (folder / LABELS).read_bytes())
+    store = Store(folder, manifest)
+    chunks = chunks_to_check(len(manifest["image_sha256"]), images)
+    if chunks:
+        check_image_chunks(folder, manifest, store.images(), chunks)
+    return store
 
 
 def check_source(store: Store, data: Path) -> bool:
