@@ -126,6 +126,10 @@ class _GenerationSettings:
     image_augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
 
     def __post_init__(self) -> None:
+        # A settings object given as None means "use the default", as None does for `workers`.
+        for name, cls in (("image_augment", ImageAugmentConfig), *FAMILY_CONFIGS.items()):
+            if getattr(self, name, False) is None:
+                object.__setattr__(self, name, cls())
         validate(self)
 
     # --- (de)serialization: the packed submission ships this as params/config.json ---
@@ -225,7 +229,8 @@ GenerationConfig = dataclasses.make_dataclass(
 
     The shared settings (`_GenerationSettings`) and one field per registered family, named like the
     family and holding its frozen settings class: ``config.fractal.points``, ``config.glyphs``, ...
-    ``None`` for an option means "use the default" where noted.
+    ``None`` for an option means "use the default" where noted, and for a settings object
+    (``image_augment``, ``fractal``, ...) always.
     """})
 
 
@@ -350,6 +355,8 @@ def validate(config: Any) -> None:
     need(config.shard_count <= MAX_CLASSES, f"shard count N must be at most {MAX_CLASSES}, got {config.shard_count}")
 
     ia = config.image_augment
+    need(isinstance(ia, ImageAugmentConfig), f"image_augment must be an ImageAugmentConfig (or None for the default), "
+                                             f"got {type(ia).__name__} {_short(ia)}")
     for name in (f.name for f in dataclasses.fields(ia) if f.name.endswith("_p")):
         p = getattr(ia, name)
         need(_is_finite(p) and 0.0 <= p <= 1.0, f"image_augment.{name} is a probability and must be in [0, 1], got {p}")
@@ -389,7 +396,8 @@ def validate(config: Any) -> None:
     need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")
     for name, cls in FAMILY_CONFIGS.items():
         settings = getattr(config, name, None)
-        need(isinstance(settings, cls), f"{name} must be a {cls.__name__}, got {type(settings).__name__}")
+        need(isinstance(settings, cls), f"{name} must be a {cls.__name__} (or None for the default), got "
+                                        f"{type(settings).__name__} {_short(settings)}")
     check_with = getattr(config.settings, "check_with", None)
     if check_with is not None:
         check_with(config)

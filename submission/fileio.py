@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple, Union
 
 from .errors import UserError
+from .paths import STATE_DIRNAME, describe_mode, open_regular_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 TMP_SUFFIX = ".tmp"
 NAME_MAX = 255  # bytes per file or folder name on ext4, xfs, btrfs, tmpfs, APFS and NTFS
-STATE_DIRNAME = ".generate-state"  # generate's bookkeeping while a run is unfinished
 # What `generate` (and a packed generator) writes: OUT/<digits>/<digits>_<digits>.<png|jpg>, plus
 # the hidden temporary names of `write_atomic`. Only such entries are ever removed by --overwrite.
 _IMAGE_NAME = re.compile(r"\.?\d+_\d+\.(png|jpg)(\.tmp)?")
@@ -67,12 +67,8 @@ def read_text_file(path: PathLike, label: str, limit: int, kind: str, fix: str) 
     refused, not slurped); every problem is a one-line `UserError` naming the file by `label`
     (e.g. "--config x.json"), the `kind` of file expected and the `fix`."""
     try:
-        with open(path, "rb") as f:
+        with open_regular_file(path, label, fix) as f:  # a FIFO or device is refused, never waited on
             data = f.read(limit + 1)
-    except IsADirectoryError:
-        raise UserError(f"{label} is a directory; {fix}") from None
-    except FileNotFoundError:
-        raise UserError(f"{label} is missing (No such file or directory); {fix}") from None
     except OSError as exc:
         raise UserError(f"cannot read {label}: {exc.strerror or exc}") from None
     if len(data) > limit:
@@ -133,17 +129,30 @@ def check_writable_target(path: PathLike, what: str, is_dir: bool = False) -> No
         if size > NAME_MAX:
             raise UserError(f"{what} {_short(path)}: the name {part[:24]}... is {size} bytes, over the {NAME_MAX}-byte "
                             "limit of most file systems (file name too long); choose a shorter name")
+    _refuse_dangling_links(absolute, path, what)
     start = absolute if is_dir else absolute.parent
     folder, mode = _nearest_existing(start, path, what)
     if not stat.S_ISDIR(mode):
         if folder == absolute:
-            raise UserError(f"{what} {path} is a file, not a directory; give a directory path")
-        raise UserError(f"{folder} is a file, not a folder, so {what} {path} cannot be created; choose another output path")
+            raise UserError(f"{what} {path} is {describe_mode(mode)}, not a directory; give a directory path")
+        raise UserError(f"{folder} is {describe_mode(mode)}, not a folder, so {what} {path} cannot be created; "
+                        "choose another output path")
     if _read_only(folder):
         raise UserError(f"{what} {path} is on a read-only file system ({folder}); choose a path on a writable disk")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"cannot write to {folder}: permission denied, so {what} {path} cannot be written there; "
                         "choose a writable output path (or fix its permissions)")
+
+
+def _refuse_dangling_links(absolute: Path, path: Path, what: str) -> None:
+    """A symbolic link to nothing on the way to `absolute` (or at it): `mkdir` would fail with "file
+    exists" and a write would replace the link, so say what it is instead."""
+    for place in (absolute, *absolute.parents):
+        if os.path.lexists(place):
+            if os.path.islink(place) and not os.path.exists(place):
+                raise UserError(f"{place} is a dangling symbolic link to {os.readlink(place)}, so {what} {path} cannot "
+                                "be written there; create the link's target, or remove the link or choose another path")
+            return
 
 
 def _nearest_existing(start: Path, path: Path, what: str) -> Tuple[Path, int]:

@@ -26,6 +26,7 @@ from .families import create_family
 from .families.base import Family
 from .fileio import check_overwritable, check_writable_target, remove_tree_for_overwrite
 from .layout import class_dirname, expected_filenames, has_finished_layout, unexpected_entries
+from .paths import check_not_inside_a_dataset, open_regular_file
 from .plan import RunPlan
 from .state import (
     classes_to_do,
@@ -180,6 +181,7 @@ def _run_classes(plan: RunPlan, family: Family, todo: List[int]) -> Iterator[Dic
 def _check_location(out: Path) -> None:
     """`out` can be created and written (see `check_writable_target`), with some free space."""
     check_writable_target(out, "output folder", is_dir=True)
+    check_not_inside_a_dataset(out, "OUT")  # its files would join that dataset's (a new class, or stray files)
     ancestor = next(p for p in (out, *out.parents) if p.exists())
     if shutil.disk_usage(ancestor).free < MIN_FREE_BYTES:
         raise UserError(f"the disk holding {ancestor} is full (under {MIN_FREE_BYTES >> 20} MiB free); "
@@ -199,7 +201,13 @@ def _finished_tree_matches(plan: RunPlan, family: Family) -> Optional[bool]:
     indices = sorted({0, config.images_per_class - 1})
     expected = create_class_writer(family.prepare(plan, categories=1), family).encode_images(0, indices)
     first_class = plan.output_dir / class_dirname(config, 0)
-    return all((first_class / expected_filenames(config, 0)[j]).read_bytes() == data for j, data in zip(indices, expected))
+    return all(_read_image(first_class / expected_filenames(config, 0)[j]) == data for j, data in zip(indices, expected))
+
+
+def _read_image(path: Path) -> bytes:
+    """A written image's bytes; a FIFO or device named like one is refused, never waited on."""
+    with open_regular_file(path, f"{path}", "an image file was expected there: remove it (or pass --overwrite-all)") as f:
+        return f.read()
 
 
 def _check_resumable(plan: RunPlan) -> None:

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -123,6 +124,36 @@ BAD_COMMAND_LINES = [
     (["rehearse", "{out}.zip", "{out}"], "does not exist"),
     (["rehearse", "{dir}", "{out}"], "is a folder, not a zip"),
     (["rehearse", "{file}", "{out}"], "is not a readable zip"),
+    # round 3 (issue 26), item 1: no output inside an input or an existing dataset
+    (["preview", "{tree}", "--out", "{tree}/00000/00000_00000.png"], "lies inside the dataset"),
+    (["preview", "{tree}", "--out", "{tree}/00001/sheet.png"], "lies inside the dataset"),
+    (["preview", "--recipe", "visualatom", "--out", "{tree}/sheet.png", "--rows", "1", "--samples", "1"],
+     "lies inside the dataset"),
+    (["generate", "{tree}/new", *TINY], "OUT {tree}/new lies inside the dataset {tree}"),
+    (["generate", "{tree}/00000/new", *TINY], "lies inside the dataset {tree}"),
+    (["pack", "{tree}/00000/x.zip", *TINY_PACK], "OUT.zip {tree}/00000/x.zip lies inside the dataset"),
+    (["rehearse", "{zip}", "{tree}/new"], "OUTDIR {tree}/new lies inside the dataset"),
+    (["rehearse", "{held}/sub.zip", "{held}", "--overwrite-all"], "OUTDIR {held} contains OUT.zip {held}/sub.zip"),
+    # item 8: inputs that are not regular files, outputs that are dangling links
+    (["generate", "{out}", "--config", "{fifo}", *TINY], "--config {fifo} is a FIFO (named pipe), not a regular file"),
+    (["pack", "{out}.zip", "--config", "{fifo}"], "is a FIFO (named pipe)"),
+    (["generate", "{out}", "--bank", "{fifo}", *TINY], "--bank {fifo} is a FIFO (named pipe)"),
+    (["rehearse", "/dev/null", "{out}"], "/dev/null is a character device, not a zip file"),
+    (["rehearse", "{fifo}", "{out}"], "is a FIFO (named pipe), not a zip file"),
+    (["rehearse", "{zip}", "{dangling}"], "{dangling} is a dangling symbolic link to {out}"),
+    (["generate", "{dangling}", *TINY], "is a dangling symbolic link to"),
+    (["generate", "{fifo}", *TINY], "is a FIFO (named pipe), not a directory"),
+    # item 9: a rehearsal that would fail on the server
+    (["rehearse", "{albzip}", "{out}"], "imports albumentations (src/generator.py:1)"),
+    (["rehearse", "{zip}", "{out}", "--python", "/bin/echo"], "--python /bin/echo is not a Python interpreter"),
+    (["rehearse", "{zip}", "{out}", "--python", "{notpy}"], "is not a Python interpreter"),
+    (["rehearse", "{zip}", "{out}", "--python", "{py2}"], "is Python 2.7.18, and the server runs Python 3.10"),
+    # item 7: rehearse's numbers before any work
+    (["rehearse", "{file}", "{out}", "--classes", "1000000000"], "--classes must be at most 100000, got 1000000000"),
+    (["rehearse", "{zip}", "{out}", "--images-per-class", "0"], "--images-per-class must be a positive integer"),
+    (["rehearse", "{zip}", "{out}", "--classes", "100000", "--images-per-class", "100000"],
+     "must be at most 100000000 images"),
+    (["rehearse", "{zip}", "{out}", "--classes", "100000"], "100000 x 1001 = 100100000"),
 ]
 
 
@@ -137,10 +168,55 @@ def test_a_bad_command_line_is_one_error_line_and_writes_nothing(tmp_path, argv,
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "out"
-    values = {"out": str(out), "tree": str(tree), "dup": str(dup), "file": str(plain), "dir": str(empty)}
-    before = sorted(p.name for p in tmp_path.iterdir())
-    assert_one_error_line(cli(*[arg.format(**values) for arg in argv]), fragment)
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no OUT, no OUT.zip, no picture: nothing
+    values = {"out": str(out), "tree": str(tree), "dup": str(dup), "file": str(plain), "dir": str(empty),
+              **special_inputs(tmp_path, out)}
+    before = snapshot(tmp_path)
+    assert_one_error_line(cli(*[arg.format(**values) for arg in argv]), fragment.format(**values))
+    assert snapshot(tmp_path) == before  # no OUT, no OUT.zip, no picture, no file changed: nothing
+
+
+def special_inputs(tmp_path: Path, out: Path) -> Dict[str, str]:
+    """The round-3 placeholders: {zip} a zip that passes every check of rehearse's (its generator imports
+    only the standard library and numpy), {albzip} one that imports albumentations without a
+    requirements.txt, {held} a folder holding sub.zip, {fifo} a FIFO, {dangling} a symbolic link to the
+    absent {out}, {notpy} a program that is no Python, {py2} one that answers as Python 2.7 does."""
+    config = json.dumps({"classes": 1, "images_per_class": 1001}).encode()
+    tiny_zip = make_zip(tmp_path / "tiny.zip", {"params/config.json": config, "src/generator.py": b"import numpy\n"})
+    alb_zip = make_zip(tmp_path / "alb.zip", {"params/config.json": config,
+                                              "src/generator.py": b"import albumentations\nimport json\n"})
+    held = tmp_path / "held"
+    held.mkdir()
+    make_zip(held / "sub.zip", {"params/config.json": config, "src/generator.py": b""})
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dangling").symlink_to(out)
+    return {"zip": str(tiny_zip), "albzip": str(alb_zip), "held": str(held), "fifo": str(tmp_path / "fifo"),
+            "dangling": str(tmp_path / "dangling"),
+            "notpy": str(fake_program(tmp_path / "notpy", 'echo "Python 2.7.18"')),
+            "py2": str(fake_program(tmp_path / "py2", 'echo "2.7.18 (default, Mar  9 2023, 10:00:00)"'))}
+
+
+def make_zip(path: Path, files: Dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def fake_program(path: Path, line: str) -> Path:
+    path.write_text(f"#!/bin/sh\n{line}\n")
+    path.chmod(0o755)
+    return path
+
+
+def snapshot(root: Path) -> List[tuple]:
+    """Every entry under `root`: its path, type, and for a file its size and modification time
+    (folders' times are left out: Python's tempfile probes $TMPDIR by creating and removing a file)."""
+    entries = []
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        kind = stat.S_IFMT(info.st_mode)
+        entries.append((str(path), kind, *((info.st_size, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else ())))
+    return entries
 
 
 # --- item 2: rehearse never says OK for a corrupt packed font ----------------------------------------

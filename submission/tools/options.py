@@ -7,6 +7,7 @@ from typing import Any, Dict
 
 from ..config import IMAGE_FORMATS, GenerationConfig
 from ..errors import UserError
+from ..paths import describe_path
 from ..recipes import create_recipe, list_recipes
 
 # (option name, config field, argparse type, extra argparse keywords)
@@ -59,6 +60,10 @@ def config_from_args(args: argparse.Namespace) -> GenerationConfig:
         base = GenerationConfig.from_file(config_file)
     else:
         base = create_recipe("fractal" if recipe is None else recipe)
+    bank = getattr(args, "bank_path", None)
+    if bank and describe_path(bank) not in ("a file", "missing"):  # a FIFO would block the bank's reader forever
+        raise UserError(f"--bank {bank} is {describe_path(bank)}, not a regular file; give a category bank .npz "
+                        "(e.g. params/bank.npz of a pack)")
     shard_index, shard_count = args.shard if args.shard else (None, None)
     given: Dict[str, Any] = {name: getattr(args, name) for _, name, _, _ in DATASET_OPTIONS + EXECUTION_OPTIONS}
     if base.family != "fractal":

@@ -23,6 +23,7 @@ from ..config import GenerationConfig
 from ..errors import UserError
 from ..families import create_family
 from ..fileio import check_writable_target, deterministic_zip, make_dirs, write_atomic
+from ..paths import check_not_inside_a_dataset
 
 HELP = "write the Signate submission zip: params/ (bank + config), src/ (generator + package), requirements.txt"
 
@@ -71,6 +72,7 @@ def check_pack_target(out: Path, overwrite: bool) -> None:
         raise UserError(f"{out} does not end in .zip; name the submission e.g. dist/submission.zip")
     # Before anything slow: under a file, an over-long name, an unwritable folder or disk is one line.
     check_writable_target(out, "OUT.zip")
+    check_not_inside_a_dataset(out, "OUT.zip")
     if out.is_dir():
         raise UserError(f"{out} is a directory; give a file name such as {out / 'submission.zip'}")
     if out.exists() and not overwrite:

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import UserError
 from ..fileio import check_writable_target, make_dirs, write_atomic
+from ..paths import check_not_inside_a_dataset, check_output_outside_inputs, describe_path
 
 LABEL_WIDTH = 56
 MAX_TILE = 1024  # px per tile side
@@ -78,6 +79,8 @@ def build_contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str
     if not class_dirs:
         raise UserError(f"{root} holds no class folders; generate a dataset first")
     check_writable_target(out, "the preview")
+    check_output_outside_inputs(out, {"the dataset": root}, "--out")  # never a picture among the images it shows
+    check_not_inside_a_dataset(out, "--out")
     picks = [class_dirs[i] for i in np.unique(np.linspace(0, len(class_dirs) - 1, min(rows, len(class_dirs))).round().astype(int))]
     sheet = Image.new("RGB", (LABEL_WIDTH + samples * (tile + 2), len(picks) * (tile + 2)), (40, 40, 40))
     draw = ImageDraw.Draw(sheet)
@@ -86,6 +89,9 @@ def build_contact_sheet(dataset_dir: Union[str, os.PathLike], out_png: Union[str
         y = row * (tile + 2)
         draw.text((4, y + tile // 2 - 6), class_dir.name, fill=(230, 230, 230))
         for col, image_path in enumerate(sorted(class_dir.iterdir())[:samples]):
+            if describe_path(image_path) != "a file":  # a FIFO would block the read forever
+                skipped.append(image_path)
+                continue
             try:
                 with Image.open(image_path) as image:
                     thumbnail = image.convert("RGB").resize((tile, tile), Image.BILINEAR)
@@ -117,6 +123,7 @@ def recipe_contact_sheet(recipes: Sequence[str], out_png: Union[str, os.PathLike
             raise UserError(f"recipe {name} has {config.classes} classes x {config.images_per_class} images; "
                             f"ask for at most that many --rows and --samples")
     check_writable_target(out, "the preview")
+    check_not_inside_a_dataset(out, "--out")
     labelled: List[Tuple[str, List[Image.Image]]] = []
     for name, config in zip(recipes, configs):
         family = create_family(config.family)

@@ -43,7 +43,10 @@ from ..fileio import (
     make_dirs,
     remove_tree_for_overwrite,
 )
+from ..limits import need_int
+from ..paths import check_not_inside_a_dataset, check_output_outside_inputs, describe_path
 from .isolation import NetworkIsolation, network_isolation
+from .server_imports import check_server_imports
 
 HELP = "unpack a submission zip and run it as the Signate server does, then validate the dataset"
 
@@ -52,6 +55,8 @@ HELP = "unpack a submission zip and run it as the Signate server does, then vali
 TEMP_PREFIX = "rehearse-"
 TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9]+)-[a-z0-9_]{8}")
 PYTHON_CHECK_TIMEOUT_S = 120
+MIN_PYTHON = (3, 10)  # the server's Python
+PYTHON_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?![\d.])")  # what sys.version starts with, e.g. 3.10.13
 STDERR_TAIL_BYTES = 64 * 1024
 ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)\b|Fatal |error:)")
 
@@ -123,16 +128,21 @@ def run(args: argparse.Namespace) -> int:
     for stale in remove_stale_temp_dirs():  # first: a refused run cleans up after a killed one too
         print(f"rehearse: removed {stale}, left by a rehearse that was killed", flush=True)
     zip_path, outdir = Path(args.zip), Path(args.outdir)
+    check_counts(args.classes, args.images_per_class)  # first: the cheapest, and no work may precede it
     check_zip(zip_path)
-    for name, value in (("--classes", args.classes), ("--images-per-class", args.images_per_class)):
-        if value is not None and value < 1:
-            raise UserError(f"{name} must be a positive integer, got {value}")
+    check_counts(args.classes, args.images_per_class, packed=read_packed_counts(zip_path))
     # Absolute (not resolved: a venv's python is a symlink that must stay one), since the child
     # starts in another directory.
     python = os.path.abspath(shutil.which(args.python) or args.python)
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise UserError(f"--python {args.python} is not an executable interpreter")
+    check_output_outside_inputs(outdir, {"OUT.zip": zip_path}, "OUTDIR")  # --overwrite-all would delete the zip
+    check_not_inside_a_dataset(outdir, "OUTDIR")
     resume = check_outdir(outdir, overwrite=args.overwrite or args.overwrite_all, force=args.overwrite_all)
+    with zipfile.ZipFile(zip_path) as archive:
+        check_server_imports({name: archive.read(name) for name in archive.namelist()
+                              if name == "requirements.txt" or (name.startswith("src/") and name.endswith(".py"))},
+                             str(zip_path))
     python_version = check_python(python, shown=args.python)
     isolation = network_isolation()
 
@@ -178,8 +188,41 @@ def run_server_sequence(python: str, root: Path, tmp: Path, out_dir: str, isolat
         raise UserError(failure_message(returncode, stderr_tail) + isolation.hint(stderr_tail))
 
 
+def check_counts(classes: Optional[int], images_per_class: Optional[int],
+                 packed: Tuple[Optional[int], Optional[int]] = (None, None)) -> None:
+    """The trial overrides within generate's bounds (and, with the packed counts `packed` for the
+    count not overridden, their product), before anything is unpacked or run."""
+    from ..config import MAX_CLASSES, MAX_IMAGES_PER_CLASS, MAX_TOTAL_IMAGES
+
+    for name, value, high in (("--classes", classes, MAX_CLASSES), ("--images-per-class", images_per_class,
+                                                                     MAX_IMAGES_PER_CLASS)):
+        if value is not None:
+            need_int(name, value, 1, f"{name} must be a positive integer, got {value}", high)
+    counts = (classes if classes is not None else packed[0], images_per_class if images_per_class is not None else packed[1])
+    if (classes is not None or images_per_class is not None) and all(isinstance(n, int) for n in counts):
+        total = counts[0] * counts[1]
+        if total > MAX_TOTAL_IMAGES:
+            raise UserError(f"classes x images_per_class must be at most {MAX_TOTAL_IMAGES} images, got {counts[0]} x "
+                            f"{counts[1]} = {total}; lower --classes or --images-per-class")
+
+
+def read_packed_counts(zip_path: Path) -> Tuple[Optional[int], Optional[int]]:
+    """(classes, images_per_class) of the zip's params/config.json, read without unpacking; None for
+    what is missing or not an integer (the packed generator judges the file itself)."""
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            data = loads_json(archive.read("params/config.json").decode("utf-8"))
+    except (KeyError, ValueError, RecursionError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    values = (data.get("classes"), data.get("images_per_class"))
+    return tuple(v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None for v in values)  # type: ignore[return-value]
+
+
 def check_python(python: str, shown: str) -> str:
-    """Run `python -s -c 'import sys; print(sys.version)'`; its version, or a one-line `UserError`."""
+    """Run `python -s -c 'import sys; print(sys.version)'`; its version when it is a Python of at least
+    `MIN_PYTHON` (the server's 3.10), else a one-line `UserError`."""
     try:
         result = subprocess.run([python, "-s", "-c", "import sys; print(sys.version)"], stdin=subprocess.DEVNULL,
                                 capture_output=True, timeout=PYTHON_CHECK_TIMEOUT_S)
@@ -194,7 +237,17 @@ def check_python(python: str, shown: str) -> str:
         raise UserError(f"--python {shown} does not work: `import sys; print(sys.version)` exited with code "
                         f"{result.returncode} ({'it said: ' + said if said else 'no output'}); "
                         "pass a working interpreter, e.g. .venv-server/bin/python")
-    return (last_line(result.stdout) or "version unknown").split()[0]
+    said = (_lines(result.stdout) or [""])[0][:200]  # sys.version's first line (some builds put [GCC ...] on a second)
+    match = PYTHON_VERSION.match(said)
+    if match is None:  # e.g. /bin/echo, which prints its arguments and exits 0
+        raise UserError(f"--python {shown} is not a Python interpreter: asked for `import sys; print(sys.version)` it "
+                        f"printed {said!r}; pass a Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter, "
+                        "e.g. .venv-server/bin/python")
+    version = tuple(int(part) for part in match.groups())
+    if version < MIN_PYTHON:
+        raise UserError(f"--python {shown} is Python {match.group(0)}, and the server runs Python 3.10; pass a Python "
+                        f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter, e.g. .venv-server/bin/python")
+    return match.group(0)
 
 
 def run_streaming_stderr(command: List[str], cwd: Path) -> Tuple[int, bytes]:
@@ -330,7 +383,10 @@ def check_zip(zip_path: Path) -> None:
         raise UserError(f"{zip_path} is a folder, not a zip; pass the zip file `python -m submission pack` "
                         f"wrote, e.g. {example}")
     if not is_file:
-        raise UserError(f"{zip_path} does not exist; write it with `python -m submission pack {zip_path}`")
+        what = describe_path(zip_path)  # missing, or a FIFO or device (which zipfile would block on or misread)
+        if what == "missing":
+            raise UserError(f"{zip_path} does not exist; write it with `python -m submission pack {zip_path}`")
+        raise UserError(f"{zip_path} is {what}, not a zip file; pass the zip `python -m submission pack` wrote")
     try:
         with zipfile.ZipFile(zip_path) as archive:
             names = archive.namelist()

@@ -11,6 +11,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..paths import describe_path
 from ..system import available_cores
 
 MAX_LISTED_PROBLEMS = 3
@@ -27,6 +28,9 @@ class VerifyReport:
 
 def _inspect(path: str) -> Tuple[str, Optional[Tuple[int, int]], Optional[str], Optional[str]]:
     """(path, size, mode, problem) of one image; reads the pixels, as training will."""
+    what = describe_path(path)
+    if what != "a file":  # a FIFO would block the read forever; a device or folder is no image either
+        return path, None, None, f"{path} is {what}, not an image file"
     try:
         with Image.open(path) as image:
             image.load()
