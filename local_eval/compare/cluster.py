@@ -182,7 +182,7 @@ def submit(kind: str, out: Path, units: Sequence[Unit], res: Resources,
     if jobs:
         _call(RELEASE[kind] + [jobs[0]])
     for (name, indices), job in zip(arrays(units), jobs):
-        log(f"submitted {name} as job {job}: units {index_text(kind, indices, None)} "
+        log(f"submitted {name} as job {job}: units {index_text('slurm', indices, None)} "
             f"(script {folder / (name + '.sh')}; logs {out / LOG_DIR}/unit-I.log)")
     return jobs
 

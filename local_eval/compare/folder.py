@@ -61,11 +61,20 @@ def _plan_of_folder(out: Path):
     out = out.resolve()
     args = build_parser().parse_args(command["argv"])
     os.chdir(command["cwd"])  # its relative paths are relative to where it was typed
-    args.out = out  # the folder may have moved (or be mounted elsewhere on this node)
+    if args.out is None or args.out.resolve() != out:
+        args.out = out  # the folder moved (or is mounted elsewhere on this node)
     return plan_from_args(args), args
 
 
 def folder_command(args: argparse.Namespace) -> int:
+    cwd = os.getcwd()
+    try:
+        return _folder_command(args)
+    finally:
+        os.chdir(cwd)  # _plan_of_folder went to where the comparison was typed
+
+
+def _folder_command(args: argparse.Namespace) -> int:
     from ..run.fingerprint import forget
     from .executors import folder_mode, folder_of
     from .plan import check_plan
@@ -89,13 +98,21 @@ def folder_command(args: argparse.Namespace) -> int:
     unit = check_index(plan, index)
     from ..run.arguments import loader_workers_per_process
     from ..run.distributed import init_runtime, resolve_device, shutdown
+    from ..run.lock import run_folder_lock
     from .task import run_unit
+    from .units import unit_lock_dir
 
     device = resolve_device(stored.device)
     workers = loader_workers_per_process(1) if stored.workers is None else stored.workers
     runtime = init_runtime(device, workers, progress=not stored.no_progress)
-    try:
-        run_unit(plan, unit, runtime, log=lambda line: print(line, flush=True))
-    finally:
-        shutdown(runtime)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    # Held while this task lives: --status sees it running, and a second task of the same unit
+    # (resubmitted while this one runs) waits for it, then finds the unit done.
+    with run_folder_lock(unit_lock_dir(plan, unit.index), wait=True,
+                         on_wait=lambda: log(f"unit {unit.index} is running in another task; "
+                                             f"waiting for it")):
+        try:
+            run_unit(plan, unit, runtime, log=log)
+        finally:
+            shutdown(runtime)
     return 0

@@ -8,8 +8,10 @@ elsewhere can be matched to a plan by key.
 
 State lives in the comparison folder only, so any node of a cluster can read it:
 - done: a run's report.json; a generation's marker `cache/generated/<folder>`;
-- running: the unit's flock is held (a run's `.lock`, a generation's `cache/locks/<folder>/.lock`);
-- failed: neither, but its log `logs/unit-<i>.log` exists (it started and stopped unfinished);
+- running: a task of it holds `cache/locks/unit-<i>/.lock`, or a `compare` process holds the
+  run's own `.lock` (a generation's `cache/locks/<folder>/.lock`), or its log was just opened
+  by the scheduler and is still empty (the task is starting);
+- failed: none of these, but its log `logs/unit-<i>.log` exists (it started, stopped unfinished);
 - waiting: none of these.
 """
 from __future__ import annotations
@@ -133,7 +135,16 @@ def _lock_held(folder: Path) -> bool:
     return False
 
 
+def unit_lock_dir(plan, index: int) -> Path:
+    return plan.cache / LOCKS_DIR / f"unit-{index}"
+
+
 def is_running(plan, unit: Unit) -> bool:
+    if _lock_held(unit_lock_dir(plan, unit.index)):
+        return True
+    log = log_path(plan.out, unit.index)
+    if log.is_file() and log.stat().st_size == 0:
+        return True
     if unit.kind == "generate":
         return _lock_held(generation_lock_dir(plan, unit.dataset))
     return _lock_held(plan.run_dir(unit.key))
