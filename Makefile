@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT := demo_out
 DEMO_ARGS := --classes 10 --images-per-class 20
 
-.PHONY: run test venv venv-server clean fonts glyph-table glyph-table-3rd docker-engine docker-rehearse downstream
+.PHONY: run test venv venv-server clean fonts glyph-table glyph-table-3rd docker-engine docker-rehearse downstream slurm
 
 venv: $(VENV)/.installed
 
@@ -99,3 +99,36 @@ downstream:
 	  if cmp -s $$target.part $$target; then rm $$target.part; else mv $$target.part $$target; fi; \
 	done
 	@echo "Fashion-MNIST: $(DATA_ROOT)/FashionMNIST/raw (python -m local_eval ... --downstream fashion-mnist --data-root $(DATA_ROOT))"
+
+# A real one-node Slurm on this machine for `compare --executor slurm` (tests/test_compare_cluster.py):
+# Debian's slurmctld, slurmd, slurm-client and munge (installed when missing), a one-node slurm.conf
+# (this node's line from `slurmd -C`; written once, kept when present), munged, slurmctld and slurmd
+# started when not running, then waits until the node answers `sinfo` as idle. Needs root; does
+# nothing when Slurm already answers. Stop the daemons by the PIDs in /run/slurm*.pid, never by name.
+SLURM_CONF ?= /etc/slurm/slurm.conf
+SLURM_LOG ?= /var/log/slurm
+
+slurm:
+	@if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then echo "slurm: $$(sinfo -h -o '%P %a %D %t %N') is running"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "error: make slurm installs and starts daemons: run it as root" >&2; exit 2; fi; \
+	command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null && command -v munged >/dev/null || { \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    slurmctld slurmd slurm-client munge >/dev/null || { echo "error: apt-get install slurmctld slurmd slurm-client munge failed" >&2; exit 2; }; }; \
+	mkdir -p $$(dirname $(SLURM_CONF)) /var/spool/slurmctld /var/spool/slurmd $(SLURM_LOG) /run/munge; \
+	if [ ! -f $(SLURM_CONF) ]; then \
+	  host=$$(hostname); node=$$(slurmd -C | head -n 1); \
+	  printf '%s\n' "ClusterName=local" "SlurmctldHost=$$host" "AuthType=auth/munge" \
+	    "ProctrackType=proctrack/linuxproc" "TaskPlugin=task/none" "SelectType=select/cons_tres" \
+	    "SelectTypeParameters=CR_Core" "SlurmctldPidFile=/run/slurmctld.pid" "SlurmdPidFile=/run/slurmd.pid" \
+	    "StateSaveLocation=/var/spool/slurmctld" "SlurmdSpoolDir=/var/spool/slurmd" "SlurmUser=root" \
+	    "ReturnToService=2" "JobAcctGatherType=jobacct_gather/none" "AccountingStorageType=accounting_storage/none" \
+	    "$$node State=UNKNOWN" "PartitionName=debug Nodes=$$host Default=YES MaxTime=INFINITE State=UP" \
+	    > $(SLURM_CONF).part && mv $(SLURM_CONF).part $(SLURM_CONF); fi; \
+	alive() { [ -f "$$1" ] && kill -0 "$$(cat "$$1")" 2>/dev/null; }; \
+	chown munge:munge /run/munge; \
+	alive /run/munge/munged.pid || su -s /bin/sh munge -c /usr/sbin/munged; \
+	alive /run/slurmctld.pid || slurmctld -L $(SLURM_LOG)/ctld.log; \
+	alive /run/slurmd.pid || slurmd -L $(SLURM_LOG)/d.log; \
+	for i in $$(seq 60); do sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)' && break; sleep 1; done; \
+	sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)' || { echo "error: Slurm did not come up; see $(SLURM_LOG)/ctld.log and d.log" >&2; exit 2; }; \
+	echo "slurm: $$(sinfo -h -o '%P %a %D %t %N') is running"

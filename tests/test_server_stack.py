@@ -215,6 +215,7 @@ def test_skipped():
                                            ("`docker info` fails, dockerd is not running (as root: make docker-engine)",
                                             True),
                                            ("debootstrap is not installed (as root: make docker-engine)", True),
+                                           ("sbatch not on PATH (as root: make slurm)", True),
                                            ("the stand-in base needs root (debootstrap)", True),
                                            ("needs a CUDA device", False),
                                            ("root may write into a read-only folder", False),

@@ -26,6 +26,7 @@ from ..run.arguments import (
     loader_workers_per_process,
     resolve_downstream,
 )
+from .executors import add_executor_arguments, folder_mode
 
 if TYPE_CHECKING:
     from .plan import ComparePlan
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(image_augment, point_cloud, or all) as datasets, and print per "
                              "preset the Spearman correlation of our scores with the published "
                              "ones (fractal becomes the baseline)")
-    parser.add_argument("--out", type=Path, required=True, help="comparison folder")
+    parser.add_argument("--out", type=Path, help="comparison folder (required)")
     parser.add_argument("--presets", default="quick",
                         help=f"comma-separated evaluator presets, from {', '.join(PRESETS)} "
                              f"(default: quick)")
@@ -72,11 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "rerun to continue")
     add_repeats_argument(parser)
     add_recipe_arguments(parser)
+    add_executor_arguments(parser)
     return parser
 
 
 def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     """The plan the command line asks for (raises UserError before anything is written)."""
+    if args.out is None:
+        raise UserError("--out is required: the comparison folder (e.g. --out cmp)")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise UserError(f"--seeds must be from 1 to {MAX_SEEDS} (each seed is one run per "
                         f"dataset and preset), got {args.seeds}")
@@ -147,8 +151,14 @@ def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    return run_command(lambda: _compare(args), lambda: _interrupted_line(args.out))
+    if folder_mode(args):
+        from .folder import folder_command
+
+        return run_command(lambda: folder_command(args),
+                           "interrupted; run the same task again to resume it")
+    return run_command(lambda: _compare(args, argv), lambda: _interrupted_line(args.out))
 
 
 def _interrupted_line(out: Path) -> Optional[str]:
@@ -158,16 +168,38 @@ def _interrupted_line(out: Path) -> Optional[str]:
     return f"interrupted; rerun the same command to resume from {out}"
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare(args: argparse.Namespace, argv: List[str]) -> int:
     forget_fingerprints()  # look at the data afresh: it may have changed since the last command
+    from .executors import check_executor_arguments
+
+    _, world_size, _ = world_from_env()
+    check_executor_arguments(args, world_size)
     plan = plan_from_args(args)
     from ..core.distributed import init_runtime, resolve_device, shutdown
     from .plan import check_plan, run_compare
     from .report import markdown
 
     device = resolve_device(args.device)
-    _, world_size, _ = world_from_env()
     check_plan(plan, world_size)
+    if args.executor != "local":
+        from .folder import submit_plan
+
+        return submit_plan(plan, args, argv)
+    gpus = None
+    if args.parallel is not None or args.gpus:
+        from .executors import worker_gpus
+
+        gpus = worker_gpus(args)
+    if world_from_env()[0] == 0:
+        from .folder import prepare
+
+        prepare(plan, argv, log=print if args.prepare_only else lambda _: None)
+    if args.prepare_only:
+        return 0
+    if args.parallel is not None or args.gpus:
+        from .executors import run_parallel
+
+        return run_parallel(plan, args, gpus)
     workers = loader_workers_per_process(world_size) if args.workers is None else args.workers
     runtime = init_runtime(device, workers, progress=not args.no_progress)
     try:
@@ -184,6 +216,7 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"results: {plan.out / 'compare.json'}  table: {plan.out / 'compare.md'}  "
                   f"plot: {plan.out / 'compare.png'}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -216,10 +216,18 @@ class NoiseDataset:
                             f"seed{self.seed}")
 
     def prepare(self, cache_dir: Path, log: Callable[[str], None]) -> None:
-        if not self.path(cache_dir).is_dir():
-            log(f"writing the noise baseline ({self.classes} classes x {self.images_per_class} "
-                f"images, {self.image_size} px) to {self.path(cache_dir)}")
-            self.materialize(cache_dir)
+        from ..core.lock import run_folder_lock
+
+        folder = self.path(cache_dir)
+        if folder.is_dir():
+            return
+        # Two tasks of a job array may reach it at once: one writes, the other waits for it.
+        with run_folder_lock(cache_dir / "locks" / folder.name, wait=True,
+                             on_wait=lambda: log(f"waiting for another compare writing {folder}")):
+            if not folder.is_dir():
+                log(f"writing the noise baseline ({self.classes} classes x "
+                    f"{self.images_per_class} images, {self.image_size} px) to {folder}")
+                self.materialize(cache_dir)
 
     def materialize(self, cache_dir: Path) -> Optional[Path]:
         """The cached noise folder, written once (through a .partial folder that a killed

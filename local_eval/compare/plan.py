@@ -30,6 +30,7 @@ from ..run.runner import run
 from ..run.spec import DataChanged, RunSpec, check_out_dir, validate
 from ..train.loop import EpochBudget
 from .datasets import DatasetSpec, FolderDataset, ScratchDataset
+from .units import prepare_dataset, unit_records
 
 PLAN_FILE = "plan.json"
 RunKey = Tuple[str, str, int]  # (dataset, preset, seed)
@@ -98,6 +99,21 @@ class ComparePlan:
         repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"datasets": [d.identity() for d in self.datasets], "presets": presets,
                 "seeds": list(self.seeds), "loader": self.loader, **repeats}
+
+
+def plan_record(plan: ComparePlan) -> Dict[str, Any]:
+    """plan.json: the plan's identity and its numbered work units (local_eval.compare.units)."""
+    identity = plan.identity()
+    return {**identity, "units": unit_records(plan, identity)}
+
+
+def write_plan_record(plan: ComparePlan) -> None:
+    """Write plan.json, rewritten when only what the data holds changed (check_plan refused
+    any other difference)."""
+    record = plan_record(plan)
+    if not (plan.out / PLAN_FILE).exists() or read_record(
+            plan.out, PLAN_FILE, "comparison") != record:
+        write_json(record, plan.out / PLAN_FILE)
 
 
 def _names(items: List[str]) -> str:
@@ -176,7 +192,7 @@ def stale_runs(plan: ComparePlan) -> List[RunKey]:
     return stale
 
 
-def _set_aside(plan: ComparePlan, stale: List[RunKey], log) -> None:
+def set_aside(plan: ComparePlan, stale: List[RunKey], log) -> None:
     """Move the stale runs out of runs/ (kept, not deleted) so that they are redone."""
     if not stale:
         return
@@ -254,18 +270,14 @@ def run_compare(plan: ComparePlan, runtime: Runtime, stop_after_epochs: Optional
     """Run (or resume) every run of `plan`; returns compare.json's content, None if stopped."""
     from .report import write_outputs
 
-    cache = plan.cache
     stale: List[RunKey] = []
     if runtime.is_main:
         make_dirs(plan.out, "--out")
         stale = stale_runs(plan)
-        _set_aside(plan, stale, log)
-        identity = plan.identity()  # rewritten when only what the data holds changed
-        if not (plan.out / PLAN_FILE).exists() or read_record(
-                plan.out, PLAN_FILE, "comparison") != identity:
-            write_json(identity, plan.out / PLAN_FILE)
+        set_aside(plan, stale, log)
+        write_plan_record(plan)
         for dataset in plan.datasets:
-            dataset.prepare(cache, log)
+            prepare_dataset(plan, dataset.name, log)
     barrier(runtime)
     data = {d.name: plan.data_path(d.name) for d in plan.datasets}
     progress, reports = Progress(plan), {}

@@ -1,0 +1,118 @@
+"""`compare`'s commands on a comparison folder (--task, --status, --report), and the preparing and
+submitting of a plan (--prepare-only, --executor slurm|pbs). See local_eval.compare.executors."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import List
+
+from submission.fileio import make_dirs
+
+from .plan import ComparePlan
+
+
+def prepare(plan: ComparePlan, argv: List[str], log=print) -> None:
+    """Write OUT/plan.json (with its units) and OUT/command.json; nothing else."""
+    from .plan import write_plan_record
+    from .task import write_command
+    from .units import plan_units
+
+    make_dirs(plan.out, "--out")
+    write_plan_record(plan)
+    write_command(plan, argv)
+    units = plan_units(plan)
+    generations = sum(1 for u in units if u.kind == "generate")
+    log(f"{plan.out / 'plan.json'}: {len(units)} units, 0..{len(units) - 1} ({generations} "
+        f"generation(s) first, then {len(units) - generations} runs); run one with python -m "
+        f"local_eval compare {plan.out} --task I")
+
+
+def submit_plan(plan: ComparePlan, args: argparse.Namespace, argv: List[str]) -> int:
+    """--executor slurm|pbs: submit the units not done yet as job arrays (or print them)."""
+    from .cluster import dry_run, submit
+    from .executors import resources
+    from .units import is_done, plan_units
+
+    units = [u for u in plan_units(plan) if not is_done(plan, u)]
+    if args.dry_run:
+        dry_run(args.executor, plan.out, units or plan_units(plan), resources(args))
+        return 0
+    if not units:
+        from .report import markdown
+        from .task import write_report
+
+        prepare(plan, argv, log=lambda _: None)
+        print(markdown(write_report(plan)))
+        print(f"every unit of {plan.out} is done; nothing to submit")
+        return 0
+    submit(args.executor, plan.out, units, resources(args),
+           lambda: prepare(plan, argv, log=lambda _: None))
+    print(f"follow it with python -m local_eval compare {plan.out} --status")
+    return 0
+
+
+def _plan_of_folder(out: Path):
+    """The plan in OUT, rebuilt from its command.json (in the folder it was given in)."""
+    from .cli import build_parser, plan_from_args
+    from .task import read_command
+
+    command = read_command(out)
+    out = out.resolve()
+    args = build_parser().parse_args(command["argv"])
+    os.chdir(command["cwd"])  # its relative paths are relative to where it was typed
+    if args.out is None or args.out.resolve() != out:
+        args.out = out  # the folder moved (or is mounted elsewhere on this node)
+    return plan_from_args(args), args
+
+
+def folder_command(args: argparse.Namespace) -> int:
+    cwd = os.getcwd()
+    try:
+        return _folder_command(args)
+    finally:
+        os.chdir(cwd)  # _plan_of_folder went to where the comparison was typed
+
+
+def _folder_command(args: argparse.Namespace) -> int:
+    from ..datasets.fingerprint import forget
+    from .executors import folder_mode, folder_of
+    from .plan import check_plan
+    from .report import markdown
+    from .task import check_index, task_index_from_env, write_report
+    from .units import status_lines
+
+    forget()
+    mode = folder_mode(args)
+    out = folder_of(args)
+    index = task_index_from_env() if mode == "task_from_env" else args.task
+    plan, stored = _plan_of_folder(out)
+    if mode == "status":
+        print("\n".join(status_lines(plan)))
+        return 0
+    check_plan(plan, 1)
+    if mode == "report":
+        summary = write_report(plan)
+        print(markdown(summary))
+        return 0
+    unit = check_index(plan, index)
+    from ..core.distributed import init_runtime, resolve_device, shutdown
+    from ..core.lock import run_folder_lock
+    from ..run.arguments import loader_workers_per_process
+    from .task import run_unit
+    from .units import unit_lock_dir
+
+    device = resolve_device(stored.device)
+    workers = loader_workers_per_process(1) if stored.workers is None else stored.workers
+    runtime = init_runtime(device, workers, progress=not stored.no_progress)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    # Held while this task lives: --status sees it running, and a second task of the same unit
+    # (resubmitted while this one runs) waits for it, then finds the unit done.
+    with run_folder_lock(unit_lock_dir(plan, unit.index), wait=True,
+                         on_wait=lambda: log(f"unit {unit.index} is running in another task; "
+                                             f"waiting for it")):
+        try:
+            run_unit(plan, unit, runtime, log=log)
+        finally:
+            shutdown(runtime)
+    return 0
