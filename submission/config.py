@@ -4,19 +4,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple, Union
 
+from .config_json import from_json_dict, nest_legacy_keys
 from .errors import UserError
 from .families import FAMILY_NAMES, family_config_classes
 from .fileio import loads_json, read_text_file
+from .image_augment_config import ImageAugmentConfig, check_image_augment
 from .limits import (
     DEFAULT_IMAGE_SIZE,
     MAX_IMAGE_SIZE,
     MAX_SEED,
     MIN_IMAGE_SIZE,
-    _is_finite,
     _is_int,
     _short,
     need,
@@ -27,9 +27,6 @@ IMAGE_FORMATS = ("png", "jpg")
 # channel_order: "rgb" writes the colours drawn; "bgr" writes red and blue swapped, as the 4th place's
 # generator.py:177 does (cv2.imwrite of an RGB array).
 CHANNEL_ORDERS = ("rgb", "bgr")
-AFFINE_KINDS = ("affine", "shift_scale_rotate")  # image_augment.affine_kind
-AFFINE_BORDERS = ("constant", "reflect101")  # image_augment.affine_border
-DISTORTION_KINDS = ("grid", "optical_or_grid")  # image_augment.distortion_kind
 DEVICES = ("auto", "cpu", "cuda")
 
 # Upper bounds: generous for real use (the contest default is 1000 x 1000 images of 384 px from 10k
@@ -49,58 +46,6 @@ def is_device_name(name: Any) -> bool:
 def _field(default: Any, help_text: str) -> Any:
     """A dataclass field whose `metadata["help"]` is its one-line description (CLI help)."""
     return field(default=default, metadata={"help": help_text})
-
-
-@dataclass(frozen=True)
-class ImageAugmentConfig:
-    """The fixed albumentations recipe baked into the saved files; p=0 switches a transform off."""
-
-    transpose_p: float = 0.5
-    hflip_p: float = 0.5
-    vflip_p: float = 0.5
-    affine_p: float = 0.5
-    shift_limit: float = 0.0625  # fraction of the image size
-    scale_limit: float = 0.1  # scale drawn in [1 - limit, 1 + limit]
-    rotate_limit: float = 45.0  # degrees
-    brightness_contrast_p: float = 0.5
-    brightness_limit: float = 0.2
-    contrast_limit: float = 0.2
-    hsv_p: float = 0.5
-    hue_shift_limit: float = 20.0
-    sat_shift_limit: float = 30.0
-    val_shift_limit: float = 20.0
-    # The 4th place's augmentation ran on albumentations 1.x (1.3.1 inferred; docs/published-recipes.md):
-    # "shift_scale_rotate" is its ShiftScaleRotate (generator.py:138): one scale for both axes, where
-    # our "affine" draws x and y scales apart; its border was BORDER_REFLECT_101 ("reflect101"), ours
-    # black ("constant"). The defaults are theirs; ours ("affine", "constant", False) is `fractal-ours`'s.
-    affine_kind: str = "shift_scale_rotate"
-    affine_border: str = "reflect101"
-    # 1.3.1's HueSaturationValue (generator.py:140; functional.py _shift_hsv_uint8) shifts saturation
-    # and hue through a LUT on every pixel, so grey pixels (white points, a lifted background) get
-    # tinted; 2.0.8's leaves S = 0 pixels grey. True: the 1.3.1 behaviour (augment.py).
-    hsv_grey_tint: bool = True
-    # Off by default (each made the 4th-place leaderboard score worse); applied after the above.
-    cutout_p: float = 0.0  # CoarseDropout: black rectangles
-    cutout_holes: int = 8  # cutout_holes_min..cutout_holes rectangles per image
-    cutout_holes_min: int = 1
-    cutout_size: float = 0.1  # rectangle sides drawn in [size / 2, size] x the image side
-    # > 0: albumentations 1.3.1's `Cutout()` instead (the 4th place's exp 010; dropout/cutout.py:35-72):
-    # squares of this side in pixels, centred on uniform pixels and clipped at the border (its
-    # defaults: 8 holes of 8 px, fill 0). 0: `cutout_size` sets the sides.
-    cutout_size_px: int = 0
-    distortion_p: float = 0.0  # GridDistortion (5 x 5 grid, reflected border)
-    distortion_limit: float = 0.3  # grid steps scaled by 1 + U(-limit, limit)
-    # "optical_or_grid": the 4th place's `OneOf([OpticalDistortion(), GridDistortion()])`
-    # (generator.py:141, exp 011) at 1.3.1's defaults (optical k ~ U(+-0.05)); "grid": GridDistortion.
-    distortion_kind: str = "grid"
-    # 1.3.1's GridDistortion had normalized=False (steps may push pixels outside); 2.0.8 defaults to True.
-    grid_normalized: bool = True
-    trivialaugment_p: float = 0.0  # torchvision TrivialAugmentWide (one random op at a random strength)
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any transform can fire (each is on when its probability `*_p` is above 0)."""
-        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self) if f.name.endswith("_p"))
 
 
 @dataclass(frozen=True)
@@ -143,7 +88,7 @@ class _GenerationSettings:
     def from_dict(cls, data: Dict[str, Any]) -> "GenerationConfig":
         if not isinstance(data, dict):
             raise UserError(f"config must be a JSON object, got {type(data).__name__}")
-        return _from_json_dict(cls, _nest_legacy_keys(data), "config")
+        return from_json_dict(cls, nest_legacy_keys(data, cls, FAMILY_CONFIGS), "config")
 
     @classmethod
     def from_json(cls, text: str) -> "GenerationConfig":
@@ -243,80 +188,6 @@ def _family_of_field(key: str, active: str) -> str:
     return active if active in owners else owners[0]
 
 
-def _nest_legacy_keys(data: Dict[str, Any]) -> Dict[str, Any]:
-    """Top-level keys of a family's settings (the flat layout before families were nested, e.g.
-    "points") moved under that family, with one deprecation line on stderr."""
-    top = {f.name for f in dataclasses.fields(GenerationConfig)}
-    moved: Dict[str, Dict[str, Any]] = {}
-    for key in data:
-        if key in top:
-            continue
-        owners = [name for name, cls in FAMILY_CONFIGS.items() if key in {f.name for f in dataclasses.fields(cls)}]
-        if len(owners) == 1:
-            moved.setdefault(owners[0], {})[key] = data[key]
-    if not moved:
-        return data
-    data = {k: v for k, v in data.items() if not any(k in keys for keys in moved.values())}
-    for name, keys in moved.items():
-        nested = data.get(name, {})
-        if isinstance(nested, dict):
-            both = sorted(set(keys) & set(nested))
-            if both:
-                raise UserError(f"config gives {both} both at the top level and under {name!r}; keep the {name!r} ones")
-            data[name] = {**keys, **nested}
-    notes = "; ".join(f"{sorted(keys)} are {name!r} settings" for name, keys in moved.items())
-    print(f"note: config keys at the top level are deprecated ({notes}): nest them under the family's name "
-          "(read as such this time)", file=sys.stderr)
-    return data
-
-
-def _from_json_dict(cls: type, data: Any, where: str) -> Any:
-    """`cls` built from a JSON object, nested dataclasses included, keys and types checked first."""
-    kwargs = _typed_kwargs(cls, data, where)
-    defaults = cls()  # type: ignore[call-arg]
-    for key, value in kwargs.items():
-        default = getattr(defaults, key)
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _from_json_dict(type(default), value, key)
-    return cls(**kwargs)
-
-
-def _typed_kwargs(cls: type, data: Any, where: str) -> Dict[str, Any]:
-    """Check keys and JSON types against the dataclass fields before constructing it."""
-    if not isinstance(data, dict):
-        raise UserError(f"{where} must be a JSON object, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise UserError(f"unknown {where} key(s) {unknown}; known keys: {sorted(fields)}")
-    defaults = cls()  # type: ignore[call-arg]
-    out: Dict[str, Any] = {}
-    for key, value in data.items():
-        default = getattr(defaults, key)
-        if dataclasses.is_dataclass(default):
-            out[key] = value  # checked by the caller with the nested class
-            continue
-        expected = (int, float) if isinstance(default, float) else type(default)
-        if default is None:  # Optional fields: None or the natural type
-            expected = (type(None), int) if key == "workers" else (type(None), str)
-        if isinstance(value, bool) and expected is not bool and bool not in (expected if isinstance(expected, tuple) else (expected,)):
-            raise UserError(f"{where}.{key} must be {_type_name(expected)}, got a boolean")
-        if not isinstance(value, expected):
-            raise UserError(f"{where}.{key} must be {_type_name(expected)}, got {type(value).__name__} {_short(value)}")
-        if isinstance(default, float):
-            try:
-                value = float(value)
-            except OverflowError:
-                raise UserError(f"{where}.{key} must be a finite number, got an integer of {len(str(value))} digits") from None
-        out[key] = value
-    return out
-
-
-def _type_name(expected: Any) -> str:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
-
-
 def validate(config: Any) -> None:
     """Raise `UserError` naming the first bad field and how to fix it.
 
@@ -354,46 +225,7 @@ def validate(config: Any) -> None:
          f"shard must be I/N with 0 <= I < N, got {config.shard_index}/{config.shard_count} (e.g. --shard 0/4)")
     need(config.shard_count <= MAX_CLASSES, f"shard count N must be at most {MAX_CLASSES}, got {config.shard_count}")
 
-    ia = config.image_augment
-    need(isinstance(ia, ImageAugmentConfig), f"image_augment must be an ImageAugmentConfig (or None for the default), "
-                                             f"got {type(ia).__name__} {_short(ia)}")
-    for name in (f.name for f in dataclasses.fields(ia) if f.name.endswith("_p")):
-        p = getattr(ia, name)
-        need(_is_finite(p) and 0.0 <= p <= 1.0, f"image_augment.{name} is a probability and must be in [0, 1], got {p}")
-    # (field, low, high, high included, what it is): the ranges albumentations and OpenCV make sense of.
-    for name, low, high, closed, what in (
-            ("shift_limit", 0.0, 1.0, True, "a fraction of the image size"),
-            ("scale_limit", 0.0, 1.0, False, "scale is drawn in [1 - limit, 1 + limit]"),
-            ("rotate_limit", 0.0, 180.0, True, "degrees"),
-            ("brightness_limit", 0.0, 1.0, True, "a fraction of the full range"),
-            ("contrast_limit", 0.0, 1.0, True, "a fraction of the contrast"),
-            ("hue_shift_limit", 0.0, 180.0, True, "OpenCV hue units, 0-179"),
-            ("sat_shift_limit", 0.0, 255.0, True, "8-bit saturation units"),
-            ("val_shift_limit", 0.0, 255.0, True, "8-bit value units"),
-            ("cutout_size", 0.0, 1.0, True, "a fraction of the image side"),
-            ("distortion_limit", 0.0, 1.0, False, "grid steps scaled by 1 + U(-limit, limit)")):
-        value = getattr(ia, name)
-        ok = _is_finite(value) and low <= value and (value <= high if closed else value < high)
-        need(ok, f"image_augment.{name} must be a finite number in [{low:g}, {high:g}{']' if closed else ')'} ({what}), "
-                 f"got {_short(value)}")
-    need(ia.affine_kind in AFFINE_KINDS, f"unknown image_augment.affine_kind {_short(ia.affine_kind)}; "
-                                         f"choose one of {list(AFFINE_KINDS)}")
-    need(ia.affine_border in AFFINE_BORDERS, f"unknown image_augment.affine_border {_short(ia.affine_border)}; "
-                                             f"choose one of {list(AFFINE_BORDERS)}")
-    need(isinstance(ia.hsv_grey_tint, bool), f"image_augment.hsv_grey_tint must be true or false, got {_short(ia.hsv_grey_tint)}")
-    integer("image_augment.cutout_holes", ia.cutout_holes, 1,
-            f"image_augment.cutout_holes must be at least 1, got {_short(ia.cutout_holes)} (e.g. 8)", 1000, " (e.g. 8)")
-    integer("image_augment.cutout_holes_min", ia.cutout_holes_min, 1,
-            f"image_augment.cutout_holes_min must be at least 1, got {_short(ia.cutout_holes_min)} (e.g. 1)",
-            ia.cutout_holes, f" (= cutout_holes, {ia.cutout_holes})")
-    integer("image_augment.cutout_size_px", ia.cutout_size_px, 0,
-            f"image_augment.cutout_size_px must be at least 0 (0 = use cutout_size), got {_short(ia.cutout_size_px)}",
-            MAX_IMAGE_SIZE, " pixels (e.g. 8)")
-    need(ia.distortion_kind in DISTORTION_KINDS, f"unknown image_augment.distortion_kind {_short(ia.distortion_kind)}; "
-                                                 f"choose one of {list(DISTORTION_KINDS)}")
-    need(isinstance(ia.grid_normalized, bool),
-         f"image_augment.grid_normalized must be true or false, got {_short(ia.grid_normalized)}")
-    need(ia.cutout_p == 0 or ia.cutout_size > 0, "image_augment.cutout_size must be above 0 when cutout_p is on (e.g. 0.1)")
+    check_image_augment(config.image_augment)
     for name, cls in FAMILY_CONFIGS.items():
         settings = getattr(config, name, None)
         need(isinstance(settings, cls), f"{name} must be a {cls.__name__} (or None for the default), got "
