@@ -1,1 +1,2 @@
-"""Helpers around the evaluator: baseline datasets (noise, digits) and timings."""
+"""Measurements of the judge itself: timing (projected wall time of a preset), throughput (loader
+and model images per second), augment_speed (the augmentation chains alone)."""
