@@ -78,7 +78,9 @@ class FractalFamily(Family):
         fc = config.fractal
         return (f"fractal: {fc.points} points per category, radius {fc.radius}, {fc.points_per_pixel} "
                 f"points per pixel, camera distance {fc.camera_distance}, fov {fc.fov_degrees}, "
-                f"point augmentation {'on' if fc.point_augment.enabled else 'off'}, backend {fc.backend}")
+                f"point augmentation {'on' if fc.point_augment.enabled else 'off'}, backend {fc.backend}"
+                + (f", IFS perturbed per image by {fc.perturb_delta:g}" if fc.perturb_delta > 0 else "")
+                + (f", 1-{fc.instances} {fc.instance_color} instances per image" if fc.instances > 0 else ""))
 
     def engine(self, plan: RunPlan) -> str:
         return f"{resolve_backend(plan.config.fractal.backend)} on {plan.device}"

@@ -36,7 +36,9 @@ class MixFamily(Family):
     name = "mix"
 
     def check(self, config: GenerationConfig) -> None:
-        for part in components(config):  # a component's family that is missing or not installed fails here
+        # A component's family that is missing or not installed fails here; on the server each
+        # component is checked against its packed files (mix.params_dir), as it will run.
+        for part in components(config, with_params=True):
             create_family(part.config.family).check(part.config)
 
     def prepare(self, plan: RunPlan, progress: bool = False, categories: Optional[int] = None) -> RunPlan:
