@@ -229,3 +229,44 @@ def _glyphs() -> GenerationConfig:
                                "generator.py does it (256 px, CPU; fonts: make fonts)")
 def _glyphs_3rd() -> GenerationConfig:
     return _glyphs()
+
+
+# --- Beyond the published recipes (issue 29): one lever of the literature each, off in every recipe above ---
+
+def _fractal_with(point_augment: Dict[str, Any], **fractal_changes: Any) -> Callable[[], GenerationConfig]:
+    """A recipe that is `fractal` (the 4th place's best entry) with these point-augmentation and
+    `FractalConfig` changes."""
+    def factory() -> GenerationConfig:
+        base = _fractal_4th()
+        changed = dataclasses.replace(base.fractal.point_augment, **point_augment)
+        return base.replace(fractal=dataclasses.replace(base.fractal, point_augment=changed, **fractal_changes))
+    return factory
+
+
+for _delta in (0.05, 0.1):
+    register_recipe(f"fractal-perturbed-{_delta:g}",
+                    f"fractal with 1p-frac's within-class variation: each image's IFS is its class's with every "
+                    f"map parameter + U(-{_delta:g}, {_delta:g}) (Nakamura et al., ECCV 2024; 1000 x 1000 at 384 px)")(
+        _fractal_with({}, perturb_delta=_delta))
+
+register_recipe("fractal-color", "fractal as Anderson & Farrell draw it (WACV 2022): 1-5 instances of the class per "
+                "image, each framed to 0.15-0.6 of the side in its own random hue, over a smooth random colour field "
+                "(1000 x 1000 at 384 px)")(
+    _fractal_with({"background": "color_patch"}, instances=5, instance_color="random_hue"))
+
+
+def _mix(recipes: str, mode: str, image_size: int) -> Callable[[], GenerationConfig]:
+    """A mix recipe: the components' own augmentation and channel order, none added by the mix."""
+    def factory() -> GenerationConfig:
+        base = _without_image_augment(GenerationConfig(), family="mix", image_size=image_size, channel_order="rgb",
+                                      device="cpu")
+        return base.replace(mix=dataclasses.replace(base.mix, recipes=recipes, mode=mode))
+    return factory
+
+
+register_recipe("mix-fractal-glyphs", "500 classes of fractal and 500 of glyphs, each drawn as its recipe writes it "
+                "and resized to 256 px (fractal's 384 px by INTER_AREA); after Shaders21k's mixed generators "
+                "(fonts: make fonts)")(_mix("fractal:0.5,glyphs:0.5", "classes", 256))
+register_recipe("mix-blend-fractal-glyphs", "every image the even mix of a fractal image and a glyph image of the same "
+                "class (fractal resized to 256 px), as the 3rd place mixes glyph layers (fonts: make fonts)")(
+    _mix("fractal:0.5,glyphs:0.5", "blend", 256))

@@ -55,3 +55,9 @@ def counter_uniform(keys: np.ndarray, start: int, count: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         bits = _mix64(keys[None, :] + positions * _GOLDEN)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+# The fractal family's levers (issue 29): per-image IFS perturbations (parameter noise and the
+# perturbed orbit's map choices) and the instances per image (count, framing, colour).
+STREAM_PERTURB = 5
+STREAM_PERTURB_POINTS = 6
+STREAM_INSTANCES = 7
+STREAM_MIX = 40  # the mix family: one derived seed per component recipe

@@ -24,6 +24,7 @@ FAMILIES: Dict[str, Tuple[str, str]] = {
     "glyphs": ("submission.families.glyphs.config:GlyphConfig", "submission.families.glyphs.family:GlyphFamily"),
     "visualatom": ("submission.families.visualatom.config:VisualAtomConfig",
                    "submission.families.visualatom.family:VisualAtomFamily"),
+    "mix": ("submission.families.mix.config:MixConfig", "submission.families.mix.family:MixFamily"),
 }
 FAMILY_NAMES = tuple(FAMILIES)
 

@@ -189,8 +189,13 @@ def _orbit_blocks(seed: int, candidate_ids: np.ndarray, maps: np.ndarray, probs:
     bit-identical whether computed alone or in a batch. Coordinates are stored (3, J) so every
     op runs on contiguous rows.
     """
-    n_cat = len(candidate_ids)
-    keys = counter_keys(seed, STREAM_IFS_POINTS, candidate_ids)
+    return orbit_blocks_keyed(counter_keys(seed, STREAM_IFS_POINTS, candidate_ids), maps, probs, n_points, block)
+
+
+def orbit_blocks_keyed(keys: np.ndarray, maps: np.ndarray, probs: np.ndarray, n_points: int,
+                       block: int = 256) -> Iterator[np.ndarray]:
+    """`_orbit_blocks` with the map choices of orbit j drawn from counter stream `keys[j]` (J,) uint64."""
+    n_cat = len(keys)
     cdf = np.cumsum(probs, axis=1)
     cdf = cdf[:, :-1] / cdf[:, -1:]  # (J, M-1): map m is chosen when cdf[m-1] <= u < cdf[m]
     # (12, J*M): coefficient row 4 i + k is A_ik, row 4 i + 3 is b_i, one column per (candidate, map).
@@ -234,6 +239,11 @@ def orbit_cloud(seed: int, candidate_id: int, maps: np.ndarray, probs: np.ndarra
     """(n_points, 3) float32 normalised cloud of one candidate: maps (M, 3, 4), probs (M,)."""
     ids = np.asarray([candidate_id])
     orbit = np.concatenate(list(_orbit_blocks(seed, ids, maps[None], probs[None], n_points)))[:, :, 0]  # (N, 3)
+    return normalise_orbit(orbit, normalization)
+
+
+def normalise_orbit(orbit: np.ndarray, normalization: str) -> np.ndarray:
+    """(N, 3) float64 orbit -> (N, 3) float32 cloud normalised as `normalization` says."""
     lo, hi = orbit.min(axis=0), orbit.max(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         if normalization == "global_minmax_mean":

@@ -14,7 +14,14 @@ MAX_BATCH_BYTES = 4 * 2**30  # estimated memory of one render batch per worker (
 MAX_POINT_SCALE = 10.0  # point_augment.scale_max: the cloud spans [-1, 1] and the camera sits 10 away
 MAX_POINT_SHIFT = 10.0
 MAX_NOISE_STD = 1.0  # as large as the cloud's half-extent: the fractal is gone long before
-BACKGROUNDS = ("black", "diamond_square")  # point_augment.background
+BACKGROUNDS = ("black", "diamond_square", "color_patch")  # point_augment.background
+INSTANCE_COLORS = ("white", "random_hue")  # FractalConfig.instance_color
+MAX_PERTURB_DELTA = 1.0  # as wide as the parameters' own range U(-1, 1)
+MAX_INSTANCES = 16  # each instance adds the class's points to the image's render
+# The levers of issue 29 at their "off" values: content_dict leaves a lever out while it is off, so
+# configs written before the levers existed keep their resume and cache identity.
+LEVERS_OFF = {"perturb_delta": 0.0, "instances": 0, "instance_size_min": 0.15, "instance_size_max": 0.6,
+              "instance_color": "white"}
 COLORIZE_STYLES = ("ours", "4th")  # point_augment.colorize_style and background_style
 POINTWOLF_RESCALES = ("restore", "unit_sphere")  # point_augment.pointwolf_rescale
 MAX_POINTWOLF_ANCHORS = 64  # PointWOLF holds an (anchors, points, 3) array per view
@@ -115,24 +122,40 @@ class FractalConfig:
     # The 4th place's (_fractal.py:26-30, 40-53); ours, "longest_axis_midrange", is `fractal-ours`'s.
     normalization: str = _field("global_minmax_mean", f"IFS cloud normalisation: {' or '.join(NORMALIZATIONS)}")
     point_augment: PointAugmentConfig = field(default_factory=PointAugmentConfig)
+    # Lever 1 (1p-frac, Nakamura et al., ECCV 2024): every image draws its own IFS, the class's with
+    # each of its maps' 12 parameters (A and b) plus U(-delta, delta) noise (perturb.py).
+    perturb_delta: float = _field(0.0, "1p-frac perturbation: each image's IFS is the class's with every map "
+                                  "parameter + U(-delta, delta) (0 = off: one cloud per class)")
+    # Lever 2 (Anderson & Farrell, WACV 2022): several coloured instances of the class per image,
+    # each framed to a random share of the image (instances.py); with point_augment.background.
+    instances: int = _field(0, "instances of the class per image, 1..instances drawn per image, each scaled to "
+                            "a random share of the frame and placed inside it (0 = off: the camera's one view)")
+    instance_size_min: float = _field(0.15, "smallest instance box as a share of the image side")
+    instance_size_max: float = _field(0.6, "largest instance box as a share of the image side")
+    instance_color: str = _field("white", f"instance colour: {' or '.join(INSTANCE_COLORS)} (one hue per instance)")
 
     def __post_init__(self) -> None:
         _validate_fractal(self)
 
     def content_dict(self) -> Dict[str, Any]:
-        """The settings that decide the bytes written: the bank file is only where the seed's bank is read."""
+        """The settings that decide the bytes written: the bank file is only where the seed's bank is
+        read, and a lever left off (`LEVERS_OFF`) is left out, so older configs keep their identity."""
         data = asdict(self)
         data.pop("bank_path")
+        for name, off in LEVERS_OFF.items():
+            if data[name] == off and (name.startswith("perturb") or self.instances == 0):
+                data.pop(name)
         return data
 
     def check_with(self, config: Any) -> None:
         """Checks that need the whole `GenerationConfig` (run when this family is the active one)."""
         clouds = min(config.batch_size, config.images_per_class)  # a batch never spans two classes
         size = config.image_size
-        need(batch_bytes(clouds, size, self.points) <= MAX_BATCH_BYTES,
-             f"batch_size {config.batch_size} needs about {batch_bytes(clouds, size, self.points) / 2**30:.1f} GiB "
-             f"per render batch at {size} px and {self.points} points (at most {MAX_BATCH_BYTES >> 30} GiB); "
-             f"use --batch-size {max_batch(size, self.points)} or less (it does not change the images)")
+        points = self.points * max(1, self.instances)  # an image of n instances renders n clouds' points
+        need(batch_bytes(clouds, size, points) <= MAX_BATCH_BYTES,
+             f"batch_size {config.batch_size} needs about {batch_bytes(clouds, size, points) / 2**30:.1f} GiB "
+             f"per render batch at {size} px and {points} points (at most {MAX_BATCH_BYTES >> 30} GiB); "
+             f"use --batch-size {max_batch(size, points)} or less (it does not change the images)")
 
 
 def _validate_fractal(config: FractalConfig) -> None:
@@ -149,6 +172,16 @@ def _validate_fractal(config: FractalConfig) -> None:
          f"bank_path must be a path or null, got {_short(config.bank_path)}")
     need(config.normalization in NORMALIZATIONS,
          f"unknown normalization {_short(config.normalization)}; choose one of {list(NORMALIZATIONS)}")
+    need_number("perturb_delta", config.perturb_delta, lambda v: 0 <= v <= MAX_PERTURB_DELTA,
+                f"in [0, {MAX_PERTURB_DELTA:g}] (0 = off; e.g. 0.1)")
+    need_int("instances", config.instances, 0, f"instances must be at least 0 (0 = off), got {_short(config.instances)}",
+             MAX_INSTANCES, " (e.g. 4)")
+    need(_is_finite(config.instance_size_min) and _is_finite(config.instance_size_max)
+         and 0 < config.instance_size_min <= config.instance_size_max <= 1,
+         "instance sizes must satisfy 0 < instance_size_min <= instance_size_max <= 1, "
+         f"got {_short(config.instance_size_min)}..{_short(config.instance_size_max)}")
+    need(config.instance_color in INSTANCE_COLORS,
+         f"unknown instance_color {_short(config.instance_color)}; choose one of {list(INSTANCE_COLORS)}")
     need(isinstance(config.point_augment, PointAugmentConfig),
          f"point_augment must be a PointAugmentConfig, got {type(config.point_augment).__name__}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -17,10 +17,12 @@ from ...config import GenerationConfig
 from ...errors import UserError
 from ...fileio import restamp_zip
 from ...plan import RunPlan
-from ...seeding import STREAM_BACKGROUND, STREAM_POINT_AUGMENT, rng_for
+from ...seeding import STREAM_BACKGROUND, STREAM_INSTANCES, STREAM_POINT_AUGMENT, rng_for
 from ..base import Family, FamilyWorker
 from .backgrounds import background_image
 from .bank import CategoryBank
+from .instances import compose_instances, instance_count
+from .perturb import perturbed_clouds
 from .pointcloud import augment_cloud, pad_views
 from .render import RenderSettings, create_renderer, resolve_backend
 
@@ -76,7 +78,9 @@ class FractalFamily(Family):
         fc = config.fractal
         return (f"fractal: {fc.points} points per category, radius {fc.radius}, {fc.points_per_pixel} "
                 f"points per pixel, camera distance {fc.camera_distance}, fov {fc.fov_degrees}, "
-                f"point augmentation {'on' if fc.point_augment.enabled else 'off'}, backend {fc.backend}")
+                f"point augmentation {'on' if fc.point_augment.enabled else 'off'}, backend {fc.backend}"
+                + (f", IFS perturbed per image by {fc.perturb_delta:g}" if fc.perturb_delta > 0 else "")
+                + (f", 1-{fc.instances} {fc.instance_color} instances per image" if fc.instances > 0 else ""))
 
     def engine(self, plan: RunPlan) -> str:
         return f"{resolve_backend(plan.config.fractal.backend)} on {plan.device}"
@@ -108,13 +112,31 @@ class FractalWorker(FamilyWorker):
     def class_context(self, category: int) -> np.ndarray:
         return self.bank.point_cloud(category)  # (points, 3) float32
 
+    def views(self, category: int, indices: Sequence[int], context: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """The (points, colors) each image of `indices` renders: a view of the class's cloud, or (with
+        perturb_delta) of the image's own perturbed IFS, or (with instances) several views joined."""
+        cfg, fc = self.config, self.config.fractal
+        clouds: Sequence[np.ndarray] = [context] * len(indices)
+        if fc.perturb_delta > 0:
+            clouds = perturbed_clouds(cfg.seed, category, indices, self.bank.maps[category], fc.perturb_delta,
+                                      fc.points, fc.normalization, context)
+        if fc.instances == 0:  # the 4th place's one view per image (the published recipes' draws)
+            return [augment_cloud(cloud, fc.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
+                    for cloud, j in zip(clouds, indices)]
+        views = []
+        for cloud, j in zip(clouds, indices):
+            rng = rng_for(cfg.seed, STREAM_INSTANCES, category, j)
+            parts = [augment_cloud(cloud, fc.point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j, k))
+                     for k in range(instance_count(fc, rng))]
+            views.append(compose_instances(parts, fc, rng))
+        return views
+
     def render(self, category: int, indices: Sequence[int], context: Any,
                seconds: Optional[Dict[str, float]] = None) -> np.ndarray:
         cfg = self.config
         point_augment = cfg.fractal.point_augment
         t0 = time.perf_counter()
-        views = [augment_cloud(context, point_augment, rng_for(cfg.seed, STREAM_POINT_AUGMENT, category, j))
-                 for j in indices]
+        views = self.views(category, indices, context)
         points, colors, lengths = pad_views(views)
         background = point_augment.background
         if background != "black":
