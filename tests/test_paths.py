@@ -90,6 +90,12 @@ def test_what_counts_as_a_dataset(tmp_path):
     (project / "src").mkdir()
     (project / "src" / "main.py").write_text("")
     assert dataset_holding(project / "out") is None  # src/ holds no image: not a tree of class folders
+    runs = tmp_path / "runs"  # experiment folders, each with a plot beside its report: no class folders
+    for run in ("run1", "run2"):
+        (runs / run).mkdir(parents=True)
+        (runs / run / "loss.png").write_bytes(b"png")
+        (runs / run / "report.json").write_text("{}")
+    assert dataset_holding(runs / "run3" / "data") is None
     with pytest.raises(UserError) as exc:
         check_not_inside_a_dataset(data / "00000" / "x.png", "--out")
     assert one_line(exc).startswith(f"--out {data / '00000' / 'x.png'} lies inside the dataset {data}")
