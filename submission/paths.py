@@ -71,7 +71,11 @@ def open_regular_file(path: PathLike, label: str, fix: str):
 
 
 def _resolved(path: PathLike) -> Path:
-    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    try:
+        return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError until Python 3.12)
+        raise UserError(f"{path} cannot be resolved: a symbolic link on its way points (in a loop) back to "
+                        "itself; fix or remove the link") from None
 
 
 def _identity(path: Path) -> Optional[Tuple[int, int]]:

@@ -46,6 +46,16 @@ def test_an_output_may_not_be_inside_or_around_an_input(tmp_path, monkeypatch, o
     assert message.startswith(f"--out {output} {relation} --data data;") and "choose another --out" in message, message
 
 
+def test_an_output_through_a_symbolic_link_loop_is_one_line(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(UserError) as exc:
+        check_output_outside_inputs(tmp_path / "a" / "x.png", {"--data": tmp_path / "data"}, "--out")
+    assert "points (in a loop) back to itself" in one_line(exc)
+    with pytest.raises(UserError):
+        check_not_inside_a_dataset(tmp_path / "a" / "x.png", "--out")
+
+
 def test_outputs_apart_from_their_inputs_pass(tmp_path):
     make_tree(tmp_path / "data", classes=2, images=1)
     for output in (tmp_path / "out", tmp_path / "data-2", tmp_path / "dat", tmp_path / "other" / "data"):
