@@ -71,7 +71,11 @@ def open_regular_file(path: PathLike, label: str, fix: str):
 
 
 def _resolved(path: PathLike) -> Path:
-    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    try:
+        return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError until Python 3.12)
+        raise UserError(f"{path} cannot be resolved: a symbolic link on its way points (in a loop) back to "
+                        "itself; fix or remove the link") from None
 
 
 def _identity(path: Path) -> Optional[Tuple[int, int]]:
@@ -117,7 +121,7 @@ def check_output_outside_inputs(output: PathLike, inputs: Mapping[str, PathLike]
 
 def is_dataset(folder: Path, toward: Optional[Path] = None) -> bool:
     """Whether `folder` is a dataset: generate's unfinished run (it holds `.generate-state/`), or an
-    ImageFolder (no visible files at its top, its visible folders hold image files).
+    ImageFolder (no visible files at its top, its visible folders hold image files and nothing else).
 
     `toward` is the child of `folder` an output is headed for: it is the one folder allowed to hold
     no image yet. Only the first `PROBED_CLASS_FOLDERS` folders and `PROBED_ENTRIES` entries each
@@ -141,16 +145,22 @@ def is_dataset(folder: Path, toward: Optional[Path] = None) -> bool:
 
 
 def _holds_images(folder: Path) -> bool:
+    """A class folder: its visible entries (the first `PROBED_ENTRIES`) are all image files, at least
+    one. A run folder holding `loss.png` beside `report.json` is not one."""
+    images = 0
     try:
         with os.scandir(folder) as it:
             for count, entry in enumerate(it):
                 if count >= PROBED_ENTRIES:
+                    break
+                if entry.name.startswith("."):
+                    continue
+                if not entry.name.lower().endswith(IMG_EXTENSIONS):
                     return False
-                if not entry.name.startswith(".") and entry.name.lower().endswith(IMG_EXTENSIONS):
-                    return True
+                images += 1
     except OSError:
         return False
-    return False
+    return images > 0
 
 
 def dataset_holding(path: PathLike) -> Optional[Path]:

@@ -285,6 +285,25 @@ def test_rehearse_checks_the_config_as_packed_before_the_trial_override(packed_f
     assert fragment in lines[0], lines[0]
 
 
+# --- round 3 (issue 26), item 9: the packed code's imports, checked against the server's stack -------------
+
+def test_the_packed_code_imports_only_what_the_server_and_its_requirements_provide():
+    from submission.tools.pack import packed_code
+    from submission.tools.server_imports import check_server_imports, missing_on_server
+
+    files = packed_code()
+    assert missing_on_server(files) == {}  # pytorch3d is optional: the adapter falls back to splat without it
+    del files["requirements.txt"]
+    missing = missing_on_server(files)
+    assert missing["albumentations"].startswith("src/submission/augment.py:") and "tqdm" in missing, missing
+    with pytest.raises(UserError) as exc:
+        check_server_imports(files, "sub.zip")
+    assert "\n" not in str(exc.value) and "sub.zip's code imports albumentations" in str(exc.value), str(exc.value)
+    assert "it has no requirements.txt" in str(exc.value)
+    files["requirements.txt"] = b"# only a comment\ntqdm==4.67.1  # progress bars\n--only-binary=:all:\n"
+    assert sorted(missing_on_server(files)) == ["albumentations"]
+
+
 # --- item 4: values that were silently wrong -------------------------------------------------------
 
 def test_preview_writes_the_format_its_out_suffix_names(tmp_path):

@@ -95,14 +95,19 @@ def build_zip_bytes(config: GenerationConfig) -> bytes:
     files: Dict[str, bytes] = {
         **{f"params/{name}": data for name, data in params.items()},
         "params/config.json": (family.packed_config(config).to_json() + "\n").encode("utf-8"),
-        "requirements.txt": SERVER_REQUIREMENTS.read_bytes(),
-        "src/generator.py": GENERATOR_TEMPLATE.read_bytes(),
+        **packed_code(),
     }
+    return deterministic_zip(files)
+
+
+def packed_code() -> Dict[str, bytes]:
+    """The zip's code entries: requirements.txt, src/generator.py and src/submission/'s .py files."""
+    files = {"requirements.txt": SERVER_REQUIREMENTS.read_bytes(), "src/generator.py": GENERATOR_TEMPLATE.read_bytes()}
     for source in sorted(PACKAGE_DIR.rglob("*.py")):
         relative = source.relative_to(PACKAGE_DIR)
         if "__pycache__" not in relative.parts and relative.parts[0] not in NOT_SHIPPED:
             files[f"src/submission/{relative.as_posix()}"] = source.read_bytes()
-    return deterministic_zip(files)
+    return files
 
 
 def summary(out: Path, config: GenerationConfig, data: bytes) -> str:
