@@ -8,7 +8,8 @@ from .import_graph import PACKAGE, REPO, module_name, package_modules, submissio
 
 # The generic core: what every family shares. It may reach the families only through the registry
 # (`submission.families`, names as strings) and the interface they implement (`families.base`).
-CORE = ("config", "plan", "pipeline", "writer", "state", "fileio", "paths", "seeding", "layout")
+CORE = ("config", "config_json", "image_augment_config", "plan", "pipeline", "writer", "state", "fileio", "paths",
+        "seeding", "layout")
 ALLOWED_FAMILY_MODULES = {"submission.families", "submission.families.base"}
 
 
