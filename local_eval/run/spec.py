@@ -15,7 +15,7 @@ from ..core.config import EvalConfig
 from ..core.lock import LOCK_FILE
 from ..datasets.common import check_image_folder
 from ..datasets.downstream import DownstreamSet, downstream_identity, parse_downstream
-from ..datasets.fingerprint import folder_fingerprint
+from ..datasets.fingerprint import dataset_fingerprint
 from ..train.models import create_model
 from .record import CONTENT_KEYS, RUN_FILE, content_changed, differences, read_record, without_content
 
@@ -48,7 +48,7 @@ class RunSpec:
 
     def identity(self) -> Dict[str, Any]:
         data = None if self.data is None else str(Path(self.data).resolve())
-        content = self.data_content or folder_fingerprint(self.data)
+        content = self.data_content or dataset_fingerprint(self.data)
         repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"config": self.config.to_dict(), "data": data, "data_content": content,
                 "loader": None if self.data is None else self.loader,
