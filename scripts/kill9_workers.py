@@ -135,6 +135,8 @@ def one_local_eval_run(data: Path, out: Path, loader: str) -> str:
             time.sleep(0.01)
         time.sleep(1.0)
         workers = loader_workers_of(proc.pid)
+        while len(workers) < 2 and proc.poll() is None:  # a PIL loader's workers start anew each epoch
+            workers = loader_workers_of(proc.pid)
         start = time.monotonic()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
