@@ -72,6 +72,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc: Linux")
 @pytest.mark.parametrize("kind", ["make_loader", "store_loader", "store_build"])
 def test_stuck_loader_workers_die_with_their_killed_parent(tmp_path, kind):

@@ -76,7 +76,8 @@ class ClassFolders(ImageFolder):
 
     def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None,
                      allow_empty=False):
-        return self.files.samples()
+        samples, self.files = self.files.samples(), None  # held once (a million names at the contest)
+        return samples
 
 
 class UnreadableImage(Exception):
