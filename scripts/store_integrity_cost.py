@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from local_eval.datasets.fingerprint import folder_fingerprint  # noqa: E402
+from local_eval.datasets.fingerprint import dataset_fingerprint  # noqa: E402
 from local_eval.store.build import CHUNK  # noqa: E402
 from local_eval.store.integrity import seal, sha256  # noqa: E402
 from local_eval.store.layout import FORMAT_VERSION, IMAGES, LABELS, MANIFEST, read_store  # noqa: E402
@@ -57,7 +57,7 @@ def make_store(work: Path, images: int, size: int) -> None:
     np.save(buffer, labels)
     (store / LABELS).write_bytes(buffer.getvalue())
     manifest = seal({"format": FORMAT_VERSION, "source": str(data.resolve()),
-                     "fingerprint": folder_fingerprint(data), "shape": [images, size, size, 3],
+                     "fingerprint": dataset_fingerprint(data), "shape": [images, size, size, 3],
                      "classes": [f"{c:05d}" for c in range(100)],
                      "per_class": np.bincount(labels, minlength=100).tolist(),
                      "chunk_images": CHUNK, "labels_sha256": sha256(buffer.getvalue()),

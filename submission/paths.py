@@ -6,6 +6,7 @@ documents its signature for the commands that call it.
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -15,12 +16,20 @@ from .errors import UserError
 
 PathLike = Union[str, "os.PathLike[str]"]
 STATE_DIRNAME = ".generate-state"  # generate's bookkeeping while a run is unfinished (fileio re-exports it)
-# torchvision.datasets.folder.IMG_EXTENSIONS: the files an ImageFolder loads (local_eval/run/folders.py has the same)
+# torchvision.datasets.folder.IMG_EXTENSIONS, copied so that no torch is imported (tests/test_local_eval_data_stats.py
+# checks that the two stay equal). The one source: local_eval.datasets.folders, which holds the whole rule of which
+# files of a dataset count, imports it from here.
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # How much of a folder `is_dataset` looks at: enough to recognise a tree of class folders, little
 # enough to stay instant on a million-image dataset or on / itself.
 PROBED_CLASS_FOLDERS = 16
 PROBED_ENTRIES = 64
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a directory entry named `name` is an image by its name: visible (no leading ".": hidden
+    entries, such as `write_atomic`'s temporary names, never count) with an image extension, in any case."""
+    return not name.startswith(".") and name.lower().endswith(IMG_EXTENSIONS)
 
 
 def describe_mode(mode: int) -> str:
@@ -42,6 +51,8 @@ def describe_path(path: PathLike) -> str:
             return f"a dangling symbolic link to {os.readlink(path)}"
         return "missing"
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a loop of symbolic links (to {os.readlink(path)})" if os.path.islink(path) else "a loop of symbolic links"
         return f"unreadable ({exc.strerror})"
 
 
@@ -155,7 +166,7 @@ def _holds_images(folder: Path) -> bool:
                     break
                 if entry.name.startswith("."):
                     continue
-                if not entry.name.lower().endswith(IMG_EXTENSIONS):
+                if not is_image_name(entry.name):
                     return False
                 images += 1
     except OSError:

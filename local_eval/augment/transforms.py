@@ -10,11 +10,12 @@ crop img_size (random for training, centre for testing), as the FractalDB fine-t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from PIL import Image
 from torchvision import transforms
 
+from submission.dataset_files import dataset_files
 from submission.errors import UserError
 
 from ..core.config import EvalConfig
@@ -63,24 +64,21 @@ def finetune_transforms(config: EvalConfig) -> Tuple[Callable, Callable]:
     return train, test
 
 
-def _first_image(folder: Path) -> Optional[Path]:
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-
-    return next((f for f in sorted(folder.iterdir())
-                 if f.is_file() and f.name.lower().endswith(tuple(IMG_EXTENSIONS))), None)
+def _first_images(root: Path) -> List[Path]:
+    """The first image of each class of an ImageFolder (submission.dataset_files decides)."""
+    files = dataset_files(root)
+    return [root / name / images[0] for name, images in zip(files.classes, files.images)]
 
 
 def image_size(root: Path) -> Tuple[int, int]:
     """(width, height) of the first image of the first class folder of an ImageFolder."""
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        first = _first_image(folder)
-        if first is not None:
-            try:
-                with Image.open(first) as image:
-                    return image.size
-            except OSError as error:
-                raise UserError(f"cannot read {first} ({error}); every image must open with "
-                                f"PIL") from None
+    for first in _first_images(root)[:1]:
+        try:
+            with Image.open(first) as image:
+                return image.size
+        except OSError as error:
+            raise UserError(f"cannot read {first} ({error}); every image must open with "
+                            f"PIL") from None
     raise UserError(f"{root} holds no image in its class folders")
 
 
@@ -92,11 +90,7 @@ def check_crop_fits(root: Path, config: EvalConfig, classes: Optional[int] = Non
     """
     if config.pretrain_crop != "random_crop":
         return
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for folder in folders[:classes]:
-        first = _first_image(folder)
-        if first is None:
-            continue
+    for first in _first_images(root)[:classes]:
         try:
             with Image.open(first) as image:
                 width, height = image.size

@@ -21,8 +21,9 @@ from submission.errors import UserError
 from submission.fileio import make_dirs
 
 from ..augment.transforms import image_size
-from ..datasets.common import check_image_folder, image_class_dirs
-from ..datasets.fingerprint import folder_fingerprint
+from ..datasets.common import check_image_folder
+from ..datasets.fingerprint import dataset_fingerprint
+from ..datasets.folders import dataset_files
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 BUILTINS = ("scratch", "noise")
@@ -71,7 +72,7 @@ class FolderDataset(_Ready):
 
     def content(self) -> Optional[str]:
         """The folder's fingerprint: its runs are redone when it changes."""
-        return folder_fingerprint(self.folder)
+        return dataset_fingerprint(self.folder)
 
     def check(self) -> None:
         check_image_folder(self.folder, f"dataset {self.name}", f"{self.name}=PATH")
@@ -81,10 +82,10 @@ class FolderDataset(_Ready):
 
     def shape(self, configs: Sequence[Any]) -> Shape:
         """As much of the folder as the presets use: classes, images per class, image side."""
-        class_dirs = image_class_dirs(self.folder)
+        files = dataset_files(self.folder)
         wanted = [c.pretrain_classes for c in configs]
-        classes = len(class_dirs) if None in wanted else min(len(class_dirs), max(wanted))
-        available = sum(1 for f in class_dirs[0].iterdir() if f.is_file())
+        classes = len(files.classes) if None in wanted else min(len(files.classes), max(wanted))
+        available = len(files.images[0])
         per_class = [c.pretrain_images_per_class for c in configs]
         images = available if None in per_class else min(available, max(per_class))
         width, height = image_size(self.folder)

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
+from submission.paths import check_output_outside_inputs
 
 from ..core.config import EvalConfig
 from ..core.distributed import Runtime, barrier
@@ -149,9 +150,23 @@ def plan_differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     return found
 
 
+def input_folders(plan: ComparePlan) -> Dict[str, Path]:
+    """What a comparison reads, by the label its messages use: each existing dataset folder and
+    each preset's downstream sets (the datasets it makes itself live in OUT/cache)."""
+    inputs: Dict[str, Path] = {f"dataset {d.name}": d.folder for d in plan.datasets
+                               if isinstance(d, FolderDataset)}
+    for preset in plan.presets:
+        probe = plan.spec((plan.datasets[0].name, preset, plan.seeds[0]), None)
+        for downstream_set in probe.downstream_sets():
+            inputs[f"the downstream set {downstream_set.name}"] = downstream_set.files_folder()
+    return inputs
+
+
 def check_plan(plan: ComparePlan, world_size: int) -> None:
-    """Every check before anything is written: the folder's plan, each run's inputs."""
+    """Every check before anything is written: OUT outside every input, the folder's plan, each
+    run's inputs."""
     check_writable_target(plan.out, "--out", is_dir=True)
+    check_output_outside_inputs(plan.out, input_folders(plan), "--out")
     if plan.out.is_dir() and any(plan.out.iterdir()):
         previous = read_record(plan.out, PLAN_FILE, "comparison")
         changes = plan_differences(previous, plan.identity())

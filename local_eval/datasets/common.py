@@ -14,10 +14,11 @@ from torch.utils.data import Dataset, Subset
 from torchvision.datasets import ImageFolder
 
 from submission.errors import UserError
+from submission.paths import describe_path, open_regular_file
 
 from ..augment.transforms import finetune_transforms, pretrain_transform
 from ..core.config import EvalConfig
-from .folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs  # noqa: F401 (re-export)
+from .folders import IMG_EXTENSIONS, check_image_folder, dataset_files, image_class_dirs  # noqa: F401 (re-export)
 
 # Subsets of at most this many image files are decoded in full before training (about a second
 # per 10,000 small PNGs), so a damaged file is refused up front; larger ones (the contest's
@@ -62,14 +63,21 @@ class ArrayImageDataset(Dataset):
 
 
 class ClassFolders(ImageFolder):
-    """torchvision's ImageFolder over the class folders `check_image_folder` counts: a hidden
-    folder (an unfinished generate run's `.generate-state/`) or one without images is no class.
-    ImageFolder's own scan counts every folder, so such a folder took label 0 and moved the real
-    classes up by one, and a cut to the first K classes lost the last real one."""
+    """torchvision's ImageFolder over the classes and images local_eval.datasets.folders counts
+    (the files the fingerprint and the store see). ImageFolder's own scan counts every folder (a
+    hidden one, such as an unfinished generate run's `.generate-state/`, took label 0 and moved the
+    real classes up by one) and walks into hidden files and subfolders of a class, following
+    links (a loop of folder links never ended); here the one listing decides both."""
 
     def find_classes(self, directory):
-        classes = [folder.name for folder in image_class_dirs(Path(directory))]
+        self.files = dataset_files(Path(directory))
+        classes = self.files.classes
         return classes, {name: index for index, name in enumerate(classes)}
+
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None,
+                     allow_empty=False):
+        samples, self.files = self.files.samples(), None  # held once (a million names at the contest)
+        return samples
 
 
 class UnreadableImage(Exception):
@@ -81,10 +89,13 @@ class UnreadableImage(Exception):
 
 
 def read_rgb(path: str) -> Image.Image:
-    """ImageFolder's loader, raising UnreadableImage for a file PIL cannot decode."""
+    """ImageFolder's loader, raising UnreadableImage for a file PIL cannot decode. Opened without
+    blocking: a FIFO put in an image's place since the listing is refused, never waited on."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path, path, "replace it with the image") as handle:
             return Image.open(handle).convert("RGB")
+    except UserError as error:  # not a regular file (any more)
+        raise UnreadableImage(path, f"{describe_path(path)}, not an image file") from error
     except UnidentifiedImageError as error:
         raise UnreadableImage(path, "not an image file PIL can read") from error
     except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, zlib errors...

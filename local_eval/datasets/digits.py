@@ -17,6 +17,7 @@ from PIL import Image
 
 from submission.errors import UserError
 from submission.fileio import check_writable_target, make_dirs
+from submission.paths import check_not_inside_a_dataset
 from submission.tools.command import OneLineParser, run_command
 
 
@@ -52,6 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
+        check_not_inside_a_dataset(args.out, "OUT")  # its folders would join that dataset's
         write_digits(args.out, args.train_per_class, args.size)
         print(f"wrote the scikit-learn digits to {args.out}/train and {args.out}/val")
         return 0

@@ -17,7 +17,7 @@ from submission.errors import UserError
 
 from ..core.config import EvalConfig
 from .common import ArrayImageDataset, Downstream, check_image_folder, load_downstream_dir
-from .fingerprint import folder_fingerprint
+from .fingerprint import dataset_fingerprint
 from .named_sets import (
     check_named_set,
     download_named_set,
@@ -25,6 +25,7 @@ from .named_sets import (
     known_names,
     load_named_set,
     set_content,
+    set_files_folder,
 )
 
 
@@ -41,10 +42,15 @@ class DownstreamSet:
         return self.kind, str(Path(self.path).resolve())
 
     def content(self) -> Optional[str]:
-        """The fingerprint of the set's files (local_eval.datasets.fingerprint): a folder pair's, or
-        a named set's own folder under the data root (not the whole root, which holds others)."""
-        return folder_fingerprint(self.path) if self.kind == "folder" else \
+        """The fingerprint of the set's files (local_eval.datasets.fingerprint): a folder pair's
+        images, or a named set's own folder under the data root (not the whole root, which holds
+        others)."""
+        return dataset_fingerprint(self.path, ("train", "val")) if self.kind == "folder" else \
             set_content(self.kind, self.path)
+
+    def files_folder(self) -> Path:
+        """The folder its files are read from (an output may not be, lie inside or contain it)."""
+        return self.path if self.kind == "folder" else set_files_folder(self.kind, self.path)
 
     def validate(self, download: bool) -> None:
         """Every check that reads no image (raises UserError)."""

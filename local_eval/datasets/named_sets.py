@@ -58,19 +58,25 @@ def set_folder(name: str, root: Path) -> Path:
     return Path(root) / NAMED_SETS[name].folder
 
 
-def set_content(name: str, root: Path) -> str:
-    """The set's files, fingerprinted by path, size and mtime (local_eval.datasets.fingerprint): a
-    stat per file, so that a run made on other files is never reused. CIFAR pickles lying in
-    ROOT itself (an older layout we accept) fingerprint all of ROOT: safe, if coarse."""
+def set_files_folder(name: str, root: Path) -> Path:
+    """The folder the set's files are read from: its own folder under ROOT, or ROOT itself for
+    CIFAR pickles lying there (an older layout we accept)."""
     from .cifar import cifar10_dir, cifar100_dir
 
     folder = set_folder(name, root)
     if name in ("cifar10", "cifar100") and not folder.is_dir():
         try:
             folder = (cifar10_dir if name == "cifar10" else cifar100_dir)(Path(root))
-        except UserError:  # not there (yet): nothing to fingerprint
+        except UserError:  # not there (yet)
             pass
-    return folder_fingerprint(folder)
+    return folder
+
+
+def set_content(name: str, root: Path) -> str:
+    """The set's files, fingerprinted by path, size and mtime (local_eval.datasets.fingerprint): a
+    stat per file, so that a run made on other files is never reused. CIFAR pickles lying in
+    ROOT itself fingerprint all of ROOT: safe, if coarse."""
+    return folder_fingerprint(set_files_folder(name, root))
 
 
 def _check_idx(path: Path, name: str) -> int:

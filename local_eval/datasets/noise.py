@@ -16,6 +16,7 @@ from PIL import Image
 
 from submission.errors import UserError
 from submission.fileio import check_writable_target, os_error
+from submission.paths import check_not_inside_a_dataset
 from submission.tools.command import OneLineParser, run_command
 
 # Larger images are refused: PIL treats an image of over ~89 M pixels as a decompression bomb
@@ -95,6 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
+        check_not_inside_a_dataset(args.out, "OUT")  # its class folders would join that dataset's
         write_noise_dataset(args.out, args.classes, args.images_per_class, args.image_size, args.seed)
         print(f"wrote {args.classes} x {args.images_per_class} noise images to {args.out}")
         return 0

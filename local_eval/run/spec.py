@@ -9,13 +9,14 @@ from typing import Any, Dict, Optional, Tuple
 
 from submission.errors import UserError
 from submission.fileio import check_writable_target
+from submission.paths import check_output_outside_inputs
 
 from ..augment.transforms import check_crop_fits
 from ..core.config import EvalConfig
 from ..core.lock import LOCK_FILE
 from ..datasets.common import check_image_folder
 from ..datasets.downstream import DownstreamSet, downstream_identity, parse_downstream
-from ..datasets.fingerprint import folder_fingerprint
+from ..datasets.fingerprint import dataset_fingerprint
 from ..train.models import create_model
 from .record import CONTENT_KEYS, RUN_FILE, content_changed, differences, read_record, without_content
 
@@ -48,7 +49,7 @@ class RunSpec:
 
     def identity(self) -> Dict[str, Any]:
         data = None if self.data is None else str(Path(self.data).resolve())
-        content = self.data_content or folder_fingerprint(self.data)
+        content = self.data_content or dataset_fingerprint(self.data)
         repeats = {} if self.finetune_repeats == 1 else {"finetune_repeats": self.finetune_repeats}
         return {"config": self.config.to_dict(), "data": data, "data_content": content,
                 "loader": None if self.data is None else self.loader,
@@ -100,6 +101,27 @@ def check_out_dir(spec: RunSpec) -> None:
                           f"not this data's: pass another --out, or remove {out} to start over")
 
 
+def input_folders(spec: RunSpec) -> Dict[str, Path]:
+    """What a run reads, by the label its messages use: --data and each downstream set's folder."""
+    inputs = {} if spec.data is None else {"--data": Path(spec.data)}
+    for downstream_set in spec.downstream_sets():
+        inputs[f"the downstream set {downstream_set.name}"] = downstream_set.files_folder()
+    return inputs
+
+
+def check_outputs(spec: RunSpec) -> None:
+    """The run folder, and the cache's image store of --data, lie outside every input
+    (submission.paths: one rule for every command): a checkpoint or curves.png written into the
+    data would change what later runs read."""
+    inputs = input_folders(spec)
+    check_output_outside_inputs(spec.out, inputs, "--out")
+    if spec.data is not None and spec.loader == "store":
+        from ..store.layout import default_store_dir
+
+        check_output_outside_inputs(default_store_dir(spec.data), inputs,
+                                    "the image store folder (set by LOCAL_EVAL_STORES)")
+
+
 def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     """Every check that needs no training, so a bad input fails before anything is written.
 
@@ -112,6 +134,7 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
         check_crop_fits(spec.data, config, config.pretrain_classes)
     for downstream_set in spec.downstream_sets():
         downstream_set.validate(spec.download)
+    check_outputs(spec)
     for name in ("pretrain_batch_size", "finetune_batch_size"):
         batch = getattr(config, name)
         if batch % world_size:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from submission.errors import UserError
+from submission.paths import open_regular_file
 
 BLANK_STD = 4.0
 EDGE_THRESHOLD = 100.0  # Sobel magnitude; a vertical step of h grey levels gives 4 h
@@ -30,13 +31,14 @@ def sample_files(root: Path, classes: int, per_class: int, seed: int
                  ) -> Tuple[List[List[Path]], int, int]:
     """Seeded choice of up to `classes` class folders and `per_class` images of each; also the
     folder's class and image counts."""
-    from ..datasets.folders import IMG_EXTENSIONS, check_image_folder, image_class_dirs
+    from ..datasets.folders import check_image_folder, dataset_files
 
     check_image_folder(root, "DATA", "DATA")
-    class_dirs = image_class_dirs(root)
+    listing = dataset_files(root)  # the files a run trains on (submission.dataset_files)
+    class_dirs = listing.classes
     rng = random.Random(seed)
-    files = [sorted(f for f in d.iterdir() if f.is_file()
-                    and f.name.lower().endswith(tuple(IMG_EXTENSIONS))) for d in class_dirs]
+    files = [[root / name / image for image in images]
+             for name, images in zip(listing.classes, listing.images)]
     chosen = sorted(rng.sample(range(len(class_dirs)), min(classes, len(class_dirs))))
     picked = [sorted(rng.sample(files[c], min(per_class, len(files[c])))) for c in chosen]
     return picked, len(class_dirs), sum(map(len, files))
@@ -48,7 +50,8 @@ def load(picked: List[List[Path]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     for label, files in enumerate(picked):
         for path in files:
             try:
-                with Image.open(path) as opened:
+                with open_regular_file(path, str(path), "replace it with the image") as handle, \
+                        Image.open(handle) as opened:  # never blocks on a FIFO
                     rgb = opened.convert("RGB")
             except OSError as error:
                 raise UserError(f"cannot read {path} ({error}); every image must open with "

@@ -68,6 +68,7 @@ def _named(texts: List[str]) -> Dict[str, Path]:
 
 def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
     from submission.fileio import check_writable_target
+    from submission.paths import check_output_outside_inputs
 
     from ..datasets.folders import check_image_folder
 
@@ -88,6 +89,10 @@ def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
     named = _named(args.data)
     for name, path in named.items():
         check_image_folder(path, f"dataset {name}", "DATA")
+    inputs = {f"dataset {name}": path for name, path in named.items()}
+    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
+        if path is not None:  # a figure written into a dataset would join its images
+            check_output_outside_inputs(path, inputs, flag)
     return named, crops
 
 

@@ -21,7 +21,9 @@ import numpy as np
 
 from submission.errors import UserError
 from submission.fileio import make_dirs, write_atomic
+from submission.paths import open_regular_file
 
+from ..core.worker_lifetime import tie_to_parent
 from .integrity import StoreDamaged, check_regular_files, same_folder, seal, sha256
 from .layout import (
     BUILDING,
@@ -49,6 +51,13 @@ def _open_for_writing(folder: Path, shape: Tuple[int, ...]) -> np.memmap:
     return _worker_images
 
 
+def _start_decoder(creator: int, folder: Path, shape: Tuple[int, ...]) -> None:
+    """A decoding worker's initializer: it dies with the build's process (a pool worker waits on
+    its task queue forever otherwise), then opens the memory map."""
+    tie_to_parent(creator)
+    _open_for_writing(folder, shape)
+
+
 def _decode_chunk(job: Tuple[int, int, Sequence[str]]) -> Tuple[int, str, Optional[str]]:
     """Decode images [start, start + len(paths)) into the memory map; (chunk, sha256 of its
     rows, None) or (chunk, "", one-line reason) for an image that cannot be read or has another
@@ -60,9 +69,12 @@ def _decode_chunk(job: Tuple[int, int, Sequence[str]]) -> Tuple[int, str, Option
     assert images is not None
     height, width = images.shape[1:3]
     for offset, path in enumerate(paths):
-        try:
-            with Image.open(path) as image:
+        try:  # opened without blocking: a FIFO put in an image's place is refused, never waited on
+            with open_regular_file(path, path, "replace it with the image") as handle, \
+                    Image.open(handle) as image:
                 pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+        except UserError as error:
+            return chunk, "", f"--data: {error}"
         except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, zlib errors
             return chunk, "", (f"--data: cannot read {path} ({error or type(error).__name__}), "
                                f"so the image store cannot hold it; regenerate or delete it "
@@ -121,8 +133,11 @@ def _first_size(path: str) -> Tuple[int, int]:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_regular_file(path, path, "replace it with the image") as handle, \
+                Image.open(handle) as image:
             return image.size
+    except UserError:
+        raise
     except Exception as error:
         raise UserError(f"cannot read {path} ({error}); regenerate or delete it") from None
 
@@ -133,7 +148,7 @@ def build_store(data: Path, folder: Path, workers: int, progress: bool = True) -
     from tqdm import tqdm
 
     from ..datasets.common import ClassFolders, check_image_folder
-    from ..datasets.fingerprint import folder_fingerprint
+    from ..datasets.fingerprint import dataset_fingerprint
 
     check_image_folder(data, "--data", "--data")
     check_store_folder(folder)
@@ -145,7 +160,7 @@ def build_store(data: Path, folder: Path, workers: int, progress: bool = True) -
     shape = [len(paths), height, width, 3]
     counts = np.bincount(labels, minlength=len(scan.classes)).tolist()
     plan = {"format": FORMAT_VERSION, "source": str(Path(data).resolve()),
-            "fingerprint": folder_fingerprint(data), "shape": shape, "classes": scan.classes,
+            "fingerprint": dataset_fingerprint(data), "shape": shape, "classes": scan.classes,
             "per_class": counts, "chunk_images": CHUNK}
     _check_disk(folder, int(np.prod(shape)))
     done = _start(folder, plan)  # {chunk: sha256}
@@ -184,7 +199,8 @@ def _decode(jobs, folder: Path, shape: Tuple[int, ...], workers: int):
         yield from map(_decode_chunk, jobs)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(workers, initializer=_open_for_writing, initargs=(folder, shape)) as pool:
+    with context.Pool(workers, initializer=_start_decoder,
+                      initargs=(os.getpid(), folder, shape)) as pool:
         yield from pool.imap_unordered(_decode_chunk, jobs)
 
 

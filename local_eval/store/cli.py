@@ -46,6 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
+    from submission.paths import check_output_outside_inputs
     from submission.system import available_cores
 
     from ..datasets.common import check_image_folder
@@ -56,6 +57,9 @@ def _store(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     check_image_folder(args.data, "DATA", "DATA")
     folder = args.out if args.out is not None else default_store_dir(args.data)
+    # a store written into the data would be listed as images of it (one rule: submission.paths)
+    check_output_outside_inputs(folder, {"DATA": args.data}, "--out" if args.out is not None
+                                else "the store folder (set by LOCAL_EVAL_STORES)")
     check_store_folder(folder)
     forget()
     from .build import open_store

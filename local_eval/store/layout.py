@@ -147,10 +147,10 @@ def read_store(folder: Path, images: str = "sample") -> Optional[Store]:
 def check_source(store: Store, data: Path) -> bool:
     """True when `store` was made from `data` as it is now; False when it is stale (same folder,
     other files since); UserError when it is the store of another folder."""
-    from ..datasets.fingerprint import folder_fingerprint
+    from ..datasets.fingerprint import dataset_fingerprint
 
     source = str(Path(data).resolve())
     if store.manifest["source"] != source:
         raise UserError(f"store {store.folder} holds {store.manifest['source']}, not {source}; "
                         f"pass that folder's store, or another --out")
-    return store.manifest["fingerprint"] == folder_fingerprint(data)
+    return store.manifest["fingerprint"] == dataset_fingerprint(data)

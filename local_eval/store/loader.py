@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from ..core.config import EvalConfig
+from ..core.worker_lifetime import worker_init
 from ..datasets.common import LabeledSplit, first_per_class, pretrain_class_count
 from .layout import Store
 
@@ -174,7 +175,8 @@ def store_loader(dataset: StoreDataset, batch: int, rank: int, world_size: int, 
     return DataLoader(dataset, batch_size=None,
                       sampler=EpochBatches(dataset, batch, rank, world_size, seed),
                       num_workers=workers, persistent_workers=workers > 0,
-                      pin_memory=device.type == "cuda")
+                      pin_memory=device.type == "cuda",
+                      worker_init_fn=worker_init() if workers > 0 else None)  # die with us
 
 
 class DevicePrefetcher:

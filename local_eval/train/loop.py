@@ -27,6 +27,7 @@ from submission.errors import UserError
 from submission.fileio import write_atomic
 
 from ..core.distributed import Runtime, all_reduce_sum, barrier
+from ..core.worker_lifetime import worker_init
 
 PHASE_SEED_OFFSET = {"pretrain": 1, "finetune": 2, "scratch": 3}
 
@@ -122,10 +123,11 @@ def _rank_slice(dataset: Dataset, runtime: Runtime) -> Dataset:
 def make_loader(dataset: Dataset, batch: int, runtime: Runtime, sampler=None,
             generator: Optional[torch.Generator] = None, drop_last: bool = False) -> DataLoader:
     """The DataLoader of a phase (also what local_eval.tools.throughput times): the runtime's
-    workers, pinned memory on CUDA."""
+    workers, which die with this process (core.worker_lifetime), pinned memory on CUDA."""
     return DataLoader(dataset, batch_size=batch, sampler=sampler, shuffle=False,
                       num_workers=runtime.workers, drop_last=drop_last, generator=generator,
-                      pin_memory=runtime.device.type == "cuda")
+                      pin_memory=runtime.device.type == "cuda",
+                      worker_init_fn=worker_init() if runtime.workers > 0 else None)
 
 
 def _batches(loader: DataLoader) -> Iterator:
