@@ -197,3 +197,18 @@ def test_mix_recipes_are_byte_deterministic_and_pinned(name, tmp_path):
     first = hashes(generate(tmp_path / "a", tiny(name), progress=False))
     assert first == hashes(generate(tmp_path / "b", tiny(name).replace(batch_size=1), progress=False))
     assert first == PINNED[name]
+
+
+@pytest.mark.slow
+@needs_all_fonts
+@pytest.mark.parametrize("name", ["fractal-perturbed-0.1", "mix-fractal-glyphs"])
+def test_an_interrupted_run_of_a_new_recipe_resumes_to_the_same_bytes(name, tmp_path):
+    """Half the classes (shard 0/2, as a run killed midway leaves its state), one image lost, then the
+    whole config: the tree equals a run in one go (a mix keeps its components' state, e.g. the bank)."""
+    config = tiny(name).replace(classes=4)
+    reference = hashes(generate(tmp_path / "ref", config, progress=False))
+    out = tmp_path / "resumed"
+    generate(out, config.replace(shard_index=0, shard_count=2), progress=False)
+    (out / "00002" / "00002_00001.png").unlink()
+    generate(out, config, progress=False)
+    assert hashes(out) == reference
