@@ -62,6 +62,11 @@ def set_content(name: str, root: Path) -> str:
     """The set's files, fingerprinted by path, size and mtime (local_eval.datasets.fingerprint): a
     stat per file, so that a run made on other files is never reused. CIFAR pickles lying in
     ROOT itself (an older layout we accept) fingerprint all of ROOT: safe, if coarse."""
+    return folder_fingerprint(content_folder(name, root))
+
+
+def content_folder(name: str, root: Path) -> Path:
+    """The folder that holds set `name`'s files under data root `root` (see set_content)."""
     from .cifar import cifar10_dir, cifar100_dir
 
     folder = set_folder(name, root)
@@ -70,7 +75,7 @@ def set_content(name: str, root: Path) -> str:
             folder = (cifar10_dir if name == "cifar10" else cifar100_dir)(Path(root))
         except UserError:  # not there (yet): nothing to fingerprint
             pass
-    return folder_fingerprint(folder)
+    return folder
 
 
 def _check_idx(path: Path, name: str) -> int:
