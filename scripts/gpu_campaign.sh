@@ -8,14 +8,15 @@
 #   tar xzf runs.tar.gz -C /tmp/slot && .venv/bin/python -m local_eval compare \
 #       docs/measurements/gpu-campaign --merge /tmp/slot/gpu-campaign-slot
 # DRY=1 bash scripts/gpu_campaign.sh: the same steps at toy size on CPU (preset smoke, a run
-# estimated at 20 s, generation at 40 images/s at 224 px, a 240 s budget) to check it first.
+# estimated at 20 s, generation at 40 images/s at 224 px, a 240 s budget) to check it first;
+# PREVIEW=1: the slot's plan and timing at GPU size, nothing run (any machine).
 set -u
 OUT=${OUT:-/tmp/gpu-campaign}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 PY=${PY:-python3}
-[ "${DRY:-0}" = 1 ] && [ -x .venv/bin/python ] && PY=.venv/bin/python
+[ "${DRY:-0}${PREVIEW:-0}" != 00 ] && [ -x .venv/bin/python ] && PY=.venv/bin/python
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then  # what the GPU image lacks (albumentations)
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -40,7 +41,7 @@ if [ "${DRY:-0}" = 1 ]; then
 else
     BUDGET=${BUDGET:-480}
     FLAGS=""
-    nvidia-smi -L
+    [ "${PREVIEW:-0}" = 1 ] && FLAGS="--preview" || nvidia-smi -L
 fi
 echo "=== $(date +%T) setup took ${SECONDS} s of the ${BUDGET} s budget"
 # shellcheck disable=SC2086  # FLAGS is a list of flags

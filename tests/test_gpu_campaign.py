@@ -53,6 +53,12 @@ def test_units_are_chosen_dataset_by_dataset_inside_the_budget(plan, monkeypatch
     generation = 20000 / (883 * (224 / 384) ** 2) + 15
     assert slot.cost(slot.pending[0]) == pytest.approx(generation + 62.5)
     assert slot.cost(slot.pending[3]) == 37.5  # scratch: no generation, no pre-training
+    preview = slot.preview()  # a generation with its dataset's first run only
+    assert len(preview) == 3 and [line.split()[1] for line in preview[:2]] == ["5", "3"]
+    assert "generate   82 s + run   62 s -> at  144 s" in preview[0]
+    assert "generate  133 s + run   62 s -> at  340 s" in preview[1]
+    # Then scratch (37.5 s, no generation) would end at 377 s + 15 to pack: past 370.
+    assert preview[-1].endswith("2 run(s) in this slot, 3 left for later")
     ran = []
 
     def execute(unit, estimate):  # instead of a subprocess: the estimate passes as the time

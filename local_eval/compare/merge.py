@@ -147,11 +147,10 @@ def collect(plan: ComparePlan, sources: List[Path]) -> Tuple[List[Import], List[
                             f"comparison folder")
         other = _source_plan(source, plan.out, mine)
         finished = unfinished = foreign = 0
-        for unit in other.get("units", []):
-            if unit.get("kind") != "run":
-                continue
-            key = (unit["dataset"], unit["preset"], unit["seed"])
-            folder = source / unit["path"]
+        # Its runs by its plan's own names (plans from before the units were numbered too).
+        for key in [(d["name"], preset, seed) for preset in other.get("presets", {})
+                    for seed in other.get("seeds", []) for d in other.get("datasets", [])]:
+            folder = source / "runs" / key[0] / key[1] / f"seed{key[2]}"
             if not (folder / "report.json").is_file():
                 unfinished += folder.is_dir()
                 continue

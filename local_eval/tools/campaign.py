@@ -59,10 +59,11 @@ def generate_seconds(dataset, rate_224: float) -> float:
 class Slot:
     """The units of one budget, chosen and run in turn."""
 
-    def __init__(self, plan, done: set, args) -> None:
+    def __init__(self, plan, done: set, args, began: Optional[float] = None) -> None:
         from ..compare.units import plan_units
 
-        self.plan, self.args, self.began = plan, args, time.monotonic()
+        self.plan, self.args = plan, args
+        self.began = time.monotonic() if began is None else began  # the budget counts from here
         self.units = plan_units(plan)
         self.generation = {u.dataset: u for u in self.units if u.kind == "generate"}
         order = [d.name for d in plan.datasets]
@@ -97,6 +98,24 @@ class Slot:
         extra = 0.0 if gen is None or unit.dataset in self.generated else \
             generate_seconds(self.plan.dataset(unit.dataset), self.args.generate_rate)
         return extra + self.run_estimate(unit)
+
+    def preview(self) -> List[str]:
+        """The runs this slot will take by the estimates, in order, as next_unit picks them (a
+        generation counted with its dataset's first run), with the running total."""
+        lines, total, generated = [], self.elapsed(), set(self.generated)
+        for unit in self.pending:
+            run = self.run_estimate(unit)
+            gen = 0.0 if unit.dataset not in self.generation or unit.dataset in generated else \
+                generate_seconds(self.plan.dataset(unit.dataset), self.args.generate_rate)
+            if total + gen + run + RESERVE_S > self.args.budget:
+                continue
+            generated.add(unit.dataset)
+            total += gen + run
+            lines.append(f"  unit {unit.index:3d} {unit.label():48s} "
+                         + (f"generate {gen:4.0f} s + " if gen else " " * 17)
+                         + f"run {run:4.0f} s -> at {total:4.0f} s")
+        return lines + [f"  by the estimates: {len(lines)} run(s) in this slot, "
+                        f"{len(self.pending) - len(lines)} left for later"]
 
     def next_unit(self):
         """The first pending run (dataset by dataset) that finishes inside the budget."""
@@ -180,6 +199,7 @@ def _campaign(args) -> int:
     from ..compare.cli import main as compare
     from ..compare.task import read_command
 
+    began = time.monotonic()  # preparing WORK counts against the budget too
     command = read_command(args.committed)
     work = Path(args.work).resolve()
     argv = slot_argv(command, work, args.data_root, args.presets)
@@ -188,12 +208,13 @@ def _campaign(args) -> int:
     plan = plan_from_args(build_parser().parse_args(argv))
     done = {key for key in plan.keys()
             if (args.committed / plan.run_dir(key).relative_to(plan.out) / "report.json").is_file()}
-    slot = Slot(plan, done, args)
+    slot = Slot(plan, done, args, began)
     print(f"plan: {len(plan.keys())} runs, {len(done)} done in {args.committed}, "
           f"{len(slot.pending)} pending; budget {args.budget:.0f} s", flush=True)
-    for unit in slot.pending[:12]:
-        print(f"  unit {unit.index:3d} {unit.label():55s} ~{slot.cost(unit):5.0f} s"
-              f"{' (with its generation)' if unit.dataset in slot.generation else ''}")
+    for line in slot.preview():
+        print(line)
+    if args.preview:
+        return 0
     slot.run()
     args.out.mkdir(parents=True, exist_ok=True)
     packed = pack(plan, args.out)
@@ -220,6 +241,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="a run's estimate instead of the GPU arithmetic (DRY=1 on CPU)")
     parser.add_argument("--generate-rate", type=float, default=GENERATE_RATE_224,
                         help="generated images/s at 224 px (default: 883, 16 cores + GPU)")
+    parser.add_argument("--preview", action="store_true",
+                        help="prepare WORK, print the slot's plan and timing, run nothing")
     args = parser.parse_args(argv)
     return run_command(lambda: _campaign(args))
 
