@@ -158,3 +158,27 @@ def test_runs_made_in_two_folders_merge_into_the_comparison_of_one(tmp_path, cap
     assert without_stats_paths(first / "compare.json") == reference
     assert main(["compare", str(first), "--status"]) == 0
     assert "5 units: 5 done" in capsys.readouterr().out
+
+
+def test_a_run_made_twice_is_the_same_result_whatever_its_timings_paths_and_device(tmp_path):
+    from local_eval.compare.merge import Import
+
+    report = {"score": 112.5, "downstream_scores": {"fashion-mnist": 112.5},
+              "pretrain": {"loss": [1.7, 1.2], "epoch_seconds": [8.9, 8.6]},
+              "downstream": {"fashion-mnist": {"top1": [50.0], "epoch_seconds": [8.1]}},
+              "data": {"pretrain": "/here/gen"}, "wall_seconds": {"pretrain": 28.3},
+              "runtime": {"device": "cpu"}, "versions": {"torch": "2.4"}}
+    elsewhere = json.loads(json.dumps(report))
+    elsewhere["pretrain"]["epoch_seconds"] = [0.4, 0.4]
+    elsewhere["downstream"]["fashion-mnist"]["epoch_seconds"] = [0.2]
+    elsewhere.update(data={"pretrain": "/there/gen"}, wall_seconds={"pretrain": 1.0},
+                     runtime={"device": "cuda"}, versions={"torch": "2.11"})
+    other_loss = json.loads(json.dumps(report))
+    other_loss["pretrain"]["loss"][1] = 1.3
+    folders = {}
+    for name, content in (("here", report), ("there", elsewhere), ("other", other_loss)):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        (folders[name] / "report.json").write_text(json.dumps(content))
+    run = Import(("mine", "smoke", 0), folders["here"], {})
+    assert run.same_result(folders["there"]) and not run.same_result(folders["other"])

@@ -117,7 +117,22 @@ class Import:
         self.key, self.folder, self.identity = key, folder, identity
 
     def same_result(self, target: Path) -> bool:
-        return (target / "report.json").read_bytes() == (self.folder / "report.json").read_bytes()
+        """Whether the run in `target` has this one's result: scores, losses, accuracies
+        (where, when, how fast and on which device it ran aside)."""
+        return result_of(read_json(target / "report.json", "")) == \
+            result_of(read_json(self.folder / "report.json", ""))
+
+
+NOT_RESULTS = ("wall_seconds", "epoch_seconds", "runtime", "versions", "data")
+
+
+def result_of(report: Any) -> Any:
+    """A report.json without its NOT_RESULTS keys, at any depth."""
+    if isinstance(report, dict):
+        return {k: result_of(v) for k, v in report.items() if k not in NOT_RESULTS}
+    if isinstance(report, list):
+        return [result_of(v) for v in report]
+    return report
 
 
 def _check_run(plan: ComparePlan, key: RunKey, folder: Path) -> Import:
