@@ -33,6 +33,18 @@ def image_stores_in_a_temporary_folder(tmp_path_factory):
         os.environ["LOCAL_EVAL_STORES"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def file_hashes_in_a_temporary_folder(tmp_path_factory):
+    """The per-file sha256 cache of local_eval.datasets.fingerprint goes here, not to ~/.cache."""
+    previous = os.environ.get("LOCAL_EVAL_HASHES")
+    os.environ["LOCAL_EVAL_HASHES"] = str(tmp_path_factory.mktemp("file_hashes"))
+    yield
+    if previous is None:
+        os.environ.pop("LOCAL_EVAL_HASHES", None)
+    else:
+        os.environ["LOCAL_EVAL_HASHES"] = previous
+
+
 @pytest.fixture
 def small_config():
     from submission import FractalConfig, GenerationConfig

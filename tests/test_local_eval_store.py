@@ -179,11 +179,17 @@ def test_gpu_preset_states_its_cost(capsys):
         "cifar_mobilenetv2_100", 32, "random_crop")
     assert timing(["--preset", "kit-mobilenet-gpu"]) == 0
     out = capsys.readouterr().out
-    # 100 x 1,000 x 10 epochs at 8,000/s = 125 s; 10 x 1,000 x 15 = 150,000 at 8,000/s =
-    # 18.75 s; 10 x 200 x 15 = 30,000 test images at 16,000/s = 1.875 s; + 30 s = 2.9 min.
-    assert ("1,000,000 pre-training + 150,000 fine-tuning images at 8,000/s, 30,000 test "
-            "images at 16,000/s, 30 s overhead -> 2.9 min per run" in out), out
-    assert "--seeds 3 (18 runs) -> 53 min" in out and "not measured" in out
+    # 100 x 200 x 10 epochs at 8,000/s = 25 s; 10 x 500 x 10 = 50,000 at 8,000/s = 6.25 s;
+    # 10 x 200 x 10 = 20,000 test images at 16,000/s = 1.25 s; + 30 s = 62.5 s: about 1 minute,
+    # what one 8-minute GPU call (scripts/gpu_campaign.sh) fits several of.
+    assert ("200,000 pre-training + 50,000 fine-tuning images at 8,000/s, 20,000 test "
+            "images at 16,000/s, 30 s overhead -> 1.0 min per run" in out), out
+    assert "--seeds 3 (18 runs) -> 19 min" in out and "not measured" in out
+    from local_eval.core.presets import gpu_run_seconds
+
+    assert gpu_run_seconds("kit-mobilenet-gpu") == 62.5
+    assert gpu_run_seconds("kit-mobilenet-gpu", pretrained=False) == 37.5
+    assert gpu_run_seconds("smoke") is None
 
 
 @pytest.fixture(scope="module")

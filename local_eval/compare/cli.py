@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_repeats_argument(parser)
     add_recipe_arguments(parser)
     add_executor_arguments(parser)
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="OTHER_OUT",
+                        help="compare OUT --merge OTHER_OUT...: take in the finished runs of "
+                             "other comparison folders (made on other machines) that are runs "
+                             "of OUT's plan, then rewrite OUT's report (docs/compare.md)")
     return parser
 
 
@@ -153,6 +157,11 @@ def _calibration_recipes(tables: Tuple[str, ...]) -> List[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.merge is not None:
+        from .merge import merge_command
+
+        return run_command(lambda: merge_command(args, build_parser, plan_from_args),
+                           "interrupted; run the same merge again to finish it")
     if folder_mode(args):
         from .folder import folder_command
 

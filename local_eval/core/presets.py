@@ -3,7 +3,7 @@
 smoke (seconds, for tests), quick (~15-20 min on 2 CPU cores), contest (the full 224 px setting
 for a GPU), and three that mirror the organizer's published test kit (see README "Kit presets"):
 kit-mobilenet, kit-resnet, kit-mobilenet-cpu, and kit-mobilenet-gpu (a calibration run in about
-3 minutes on one H200-class GPU).
+1 minute on one H100/H200-class GPU).
 
 Published facts (the kit readme, and the public FractalDB-Pretrained-ResNet-PyTorch code the
 kit's layout follows): pre-training takes a crop size only (32 with MobileNet, 224 with ResNet)
@@ -59,15 +59,16 @@ KIT_PRESET_CHANGES: Dict[str, Dict[str, Any]] = {
         finetune_train_per_class=300, finetune_test_per_class=100, finetune_epochs=6,
         finetune_batch_size=64,
     ),
-    # kit-mobilenet cut to about 3 minutes per run on one H200-class GPU (store loader), so
-    # that `compare --calibrate image_augment --seeds 3` (6 recipes x 3 seeds = 18 runs) takes
-    # about an hour: 100 classes x 1,000 images x 10 epochs, then CIFAR-10 1,000 train / 200
-    # test images per class x 15 epochs. See GPU_ESTIMATES for the arithmetic and assumption
+    # kit-mobilenet cut to about 1 minute per run on one H100/H200 (store loader), so that a GPU
+    # lent for 15 minutes finishes several runs in one 8-minute call (scripts/gpu_campaign.sh)
+    # and `compare --calibrate image_augment --seeds 3` (18 runs) takes about 19 minutes:
+    # 100 classes x 200 images x 10 epochs, then 500 train / 200 test images per class of a
+    # 10-class set (CIFAR-10, Fashion-MNIST) x 10 epochs. See GPU_ESTIMATES for the arithmetic
     # (python -m local_eval timing --preset kit-mobilenet-gpu prints it).
     "kit-mobilenet-gpu": dict(
         _KIT_RECIPE, model="cifar_mobilenetv2_100", img_size=32, finetune_resize=32,
-        pretrain_classes=100, pretrain_images_per_class=1000, pretrain_epochs=10,
-        finetune_train_per_class=1000, finetune_test_per_class=200, finetune_epochs=15,
+        pretrain_classes=100, pretrain_images_per_class=200, pretrain_epochs=10,
+        finetune_train_per_class=500, finetune_test_per_class=200, finetune_epochs=10,
     ),
 }
 
@@ -86,6 +87,9 @@ class GpuEstimate(NamedTuple):
 # FLOPs per image than ResNet-18 at 224 px, but its depthwise convolutions on 32 px maps leave
 # a big GPU launch-bound at batch 256, so we assume less than either measured model: 8,000
 # images/s (about 32 ms per step of 256) for training, twice that for testing, 30 s overhead.
+# kit-mobilenet-gpu on a 10-class set: 100 x 200 x 10 = 200,000 pre-training images (25 s) +
+# 10 x 500 x 10 = 50,000 fine-tuning images (6.25 s) + 10 x 200 x 10 = 20,000 test images at
+# 16,000/s (1.25 s) + 30 s = 62.5 s; without pre-training (scratch) 37.5 s.
 GPU_ESTIMATES: Dict[str, GpuEstimate] = {
     "kit-mobilenet-gpu": GpuEstimate(
         8000.0, 16000.0, 30.0,
@@ -93,6 +97,29 @@ GPU_ESTIMATES: Dict[str, GpuEstimate] = {
         "measured ResNet-18 12,924 and ViT-Tiny 8,556, as depthwise 32 px convolutions are "
         "launch-bound)"),
 }
+
+def gpu_run_seconds(preset: str, downstream_classes: int = 10, pretrained: bool = True
+                    ) -> Optional[float]:
+    """One run's seconds by GPU_ESTIMATES' arithmetic (None for a preset without an estimate):
+    training images at the training rate, test images at the test rate, plus the overhead."""
+    if preset not in GPU_ESTIMATES:
+        return None
+    rate, config = GPU_ESTIMATES[preset], preset_config(preset)
+    counts = gpu_image_counts(config, downstream_classes)
+    train = counts["finetune"] + (counts["pretrain"] if pretrained else 0)
+    return train / rate.train_images_per_s + counts["test"] / rate.test_images_per_s \
+        + rate.overhead_s
+
+
+def gpu_image_counts(config: EvalConfig, downstream_classes: int) -> Dict[str, int]:
+    """Images one run trains on (over all epochs) and tests, per phase."""
+    return {"pretrain": (config.pretrain_classes or 0) * (config.pretrain_images_per_class or 0)
+            * config.pretrain_epochs,
+            "finetune": downstream_classes * (config.finetune_train_per_class or 0)
+            * config.finetune_epochs,
+            "test": downstream_classes * (config.finetune_test_per_class or 0)
+            * config.finetune_epochs}
+
 
 # The downstream set a preset fine-tunes on when --downstream is not given (the kit: CIFAR-10).
 PRESET_DOWNSTREAM: Dict[str, str] = {name: "cifar10" for name in KIT_PRESET_CHANGES}

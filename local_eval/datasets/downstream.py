@@ -17,7 +17,7 @@ from submission.errors import UserError
 
 from ..core.config import EvalConfig
 from .common import ArrayImageDataset, Downstream, check_image_folder, load_downstream_dir
-from .fingerprint import dataset_fingerprint
+from .fingerprint import content_sha256, dataset_fingerprint
 from .named_sets import (
     check_named_set,
     download_named_set,
@@ -51,6 +51,12 @@ class DownstreamSet:
     def files_folder(self) -> Path:
         """The folder its files are read from (an output may not be, lie inside or contain it)."""
         return self.path if self.kind == "folder" else set_files_folder(self.kind, self.path)
+
+    def content_sha256(self) -> Optional[str]:
+        """What the set's files hold, wherever they are (their bytes, hashed once per file and
+        mtime): how `compare --merge` knows a run made on another machine's copy."""
+        return content_sha256(self.path, ("train", "val")) if self.kind == "folder" else \
+            content_sha256(set_files_folder(self.kind, self.path))
 
     def validate(self, download: bool) -> None:
         """Every check that reads no image (raises UserError)."""
@@ -120,11 +126,15 @@ def parse_downstream(text: str, data_root: Optional[Path],
 
 
 def downstream_identity(sets: Tuple[DownstreamSet, ...]) -> Dict[str, Any]:
-    """What run.json records; one set keeps the format of runs made before several were possible."""
+    """What run.json records; one set keeps the format of runs made before several were possible.
+    `downstream_content` (path, size, mtime) says when a set changed here; `downstream_sha256`
+    (the bytes) that a run made elsewhere used the same set (local_eval.compare.merge)."""
     kinds = [s.kind for s in sets]
     paths = [s.identity()[1] for s in sets]
     contents = [s.content() for s in sets]
+    hashes = [s.content_sha256() for s in sets]
     if len(sets) == 1:
         return {"downstream": kinds[0], "downstream_path": paths[0],
-                "downstream_content": contents[0]}
-    return {"downstream": kinds, "downstream_path": paths, "downstream_content": contents}
+                "downstream_content": contents[0], "downstream_sha256": hashes[0]}
+    return {"downstream": kinds, "downstream_path": paths, "downstream_content": contents,
+            "downstream_sha256": hashes}

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Set, Tuple
+
+from submission.errors import UserError
 
 from .folders import dataset_files
 
@@ -61,13 +64,18 @@ def _visible_files(resolved: str) -> List[str]:
     return found
 
 
+def _counted_files(resolved: str, splits: Tuple[str, ...]) -> List[str]:
+    """The files that count, relative to `resolved`: every visible one (no splits), or the images
+    of ImageFolder `resolved/<split>` for each split (see the module doc)."""
+    if not splits:
+        return _visible_files(resolved)
+    return [os.path.join(split, path) for split in splits if os.path.isdir(os.path.join(resolved, split))
+            for path in dataset_files(Path(resolved) / split).relative_paths()]  # none yet: nothing
+
+
 @functools.lru_cache(maxsize=None)
 def _fingerprint(resolved: str, splits: Tuple[str, ...]) -> str:
-    if not splits:
-        return _digest(resolved, _visible_files(resolved))
-    paths = [os.path.join(split, path) for split in splits if os.path.isdir(os.path.join(resolved, split))
-             for path in dataset_files(Path(resolved) / split).relative_paths()]  # none yet: nothing
-    return _digest(resolved, paths)
+    return _digest(resolved, _counted_files(resolved, splits))
 
 
 def dataset_fingerprint(root: Optional[Path], splits: Tuple[str, ...] = ("",)) -> Optional[str]:
@@ -88,3 +96,71 @@ def folder_fingerprint(folder: Optional[Path]) -> Optional[str]:
 def forget() -> None:
     """Fingerprint every folder afresh (called when a command starts)."""
     _fingerprint.cache_clear()
+    _content_sha256.cache_clear()
+
+
+# --- what the files hold, wherever they are: for results made on another machine ---------------
+
+HASH_CACHE_ENV = "LOCAL_EVAL_HASHES"
+
+
+def hashes_root() -> Path:
+    """Where the per-file sha256 cache lives: $LOCAL_EVAL_HASHES, else
+    $XDG_CACHE_HOME/local_eval/hashes, else ~/.cache/local_eval/hashes (never in the data)."""
+    if os.environ.get(HASH_CACHE_ENV):
+        return Path(os.environ[HASH_CACHE_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "local_eval" / "hashes"
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _content_sha256(resolved: str, splits: Tuple[str, ...], fingerprint: str) -> str:
+    """sha256 over (relative path, sha256 of the bytes) of every file: what the folder holds,
+    the same for a copy anywhere with other mtimes. Each file is hashed once per (path, size,
+    mtime_ns): the hashes are kept in hashes_root()/<sha256 of the folder's path>.json."""
+    from submission.fileio import make_dirs, write_atomic
+
+    cache_file = hashes_root() / (hashlib.sha256(resolved.encode("utf-8", "surrogateescape"))
+                                  .hexdigest()[:16] + ".json")
+    try:
+        known = json.loads(cache_file.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or damaged: hash afresh
+        known = {}
+    files, digest, fresh = {}, hashlib.sha256(), False
+    for path in sorted(os.path.normpath(p) for p in _counted_files(resolved, splits)):
+        try:
+            status = os.stat(os.path.join(resolved, path))
+        except OSError:  # removed meanwhile, or a dangling link: holds nothing (as in _digest)
+            continue
+        size, mtime_ns = status.st_size, status.st_mtime_ns
+        entry = known.get(path)
+        if not (isinstance(entry, list) and entry[:2] == [size, mtime_ns]):
+            entry, fresh = [size, mtime_ns, _file_sha256(os.path.join(resolved, path))], True
+        files[path] = entry
+        digest.update(f"{path}\0{entry[2]}\n".encode("utf-8", "surrogateescape"))
+    if fresh or len(files) != len(known):
+        try:
+            make_dirs(cache_file.parent, "the hash cache")
+            write_atomic(cache_file, json.dumps({"folder": resolved, "files": files}).encode())
+        except (OSError, UserError):  # a read-only cache only costs hashing again next time
+            pass
+    return f"sha256:{len(files)}:{digest.hexdigest()}"
+
+
+def content_sha256(folder: Optional[Path], splits: Tuple[str, ...] = ()) -> Optional[str]:
+    """`"sha256:<files>:<64 hex digits>"`: what the files that count hold (the same files as the
+    fingerprint's: every visible one, or with `splits` the images of each split's ImageFolder),
+    independent of where the folder is and of its mtimes (see _content_sha256); None for no
+    folder or a missing one."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    resolved = str(Path(folder).resolve())
+    return _content_sha256(resolved, splits, _fingerprint(resolved, splits))

@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="smoke: seconds, for tests; quick: ~15-20 min on 2 CPU cores; "
                              "contest: the full 224 px ViT setting for a GPU; kit-mobilenet, "
                              "kit-resnet: the organizer's kit (32 px MobileNetV2, 224 px "
-                             "ResNet-18; GPU); kit-mobilenet-gpu: a ~3 min cut for one "
-                             "H200-class GPU; kit-mobilenet-cpu: a ~10 min CPU cut of "
+                             "ResNet-18; GPU); kit-mobilenet-gpu: a ~1 min cut for one "
+                             "H100/H200-class GPU; kit-mobilenet-cpu: a ~10 min CPU cut of "
                              "kit-mobilenet (default: quick)")
     parser.add_argument("--downstream", metavar="SETS",
                         help="comma-separated fine-tuning sets, scored as their mean: the kit's "

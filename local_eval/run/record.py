@@ -13,7 +13,9 @@ RUN_FILE = "run.json"
 
 
 # The identity keys that say what the data holds (not where it is or how it is trained on).
-CONTENT_KEYS = ("data_content", "downstream_content")
+# downstream_sha256 changes only with downstream_content (the bytes with the mtimes); a run
+# recorded before it existed has None there and still resumes (content_changed).
+CONTENT_KEYS = ("data_content", "downstream_content", "downstream_sha256")
 
 
 def without_content(identity: Any) -> Any:

@@ -94,8 +94,8 @@ def check_out_dir(spec: RunSpec) -> None:
                         f"); pass another --out, or remove {out} to start over")
     changed = [key for key in CONTENT_KEYS if content_changed(previous.get(key), identity.get(key))]
     if changed:
-        what = " and ".join("--data" if key == "data_content" else "the downstream set's files"
-                            for key in changed)
+        what = " and ".join(dict.fromkeys("--data" if key == "data_content" else
+                                          "the downstream set's files" for key in changed))
         raise DataChanged(f"{what} changed since the run in --out {out} was made (other files, "
                           f"sizes or modification times under the same path); its results are "
                           f"not this data's: pass another --out, or remove {out} to start over")

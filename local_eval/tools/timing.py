@@ -107,18 +107,14 @@ def gpu_cost(preset: str, downstream_classes: int = 10, seeds: int = 3) -> Optio
     """The stated cost of a GPU preset (local_eval.core.presets.GPU_ESTIMATES): one run, and
     `compare --calibrate image_augment --seeds 3`; None for the other presets."""
     from ..compare.calibration import published
-    from ..core.presets import GPU_ESTIMATES
+    from ..core.presets import GPU_ESTIMATES, gpu_image_counts, gpu_run_seconds
 
     if preset not in GPU_ESTIMATES:
         return None
     rate = GPU_ESTIMATES[preset]
-    config = preset_config(preset)
-    pretrain = (config.pretrain_classes or 0) * (config.pretrain_images_per_class or 0) \
-        * config.pretrain_epochs
-    finetune = downstream_classes * (config.finetune_train_per_class or 0) * config.finetune_epochs
-    test = downstream_classes * (config.finetune_test_per_class or 0) * config.finetune_epochs
-    seconds = (pretrain + finetune) / rate.train_images_per_s + test / rate.test_images_per_s \
-        + rate.overhead_s
+    counts = gpu_image_counts(preset_config(preset), downstream_classes)
+    pretrain, finetune, test = counts["pretrain"], counts["finetune"], counts["test"]
+    seconds = gpu_run_seconds(preset, downstream_classes)
     runs = len(published("image_augment")) * seeds
     return (f"{preset} (estimate, not measured): {pretrain:,} pre-training + {finetune:,} "
             f"fine-tuning images at {rate.train_images_per_s:,.0f}/s, {test:,} test images at "
