@@ -162,10 +162,12 @@ def test_a_refused_submission_is_one_line_and_writes_nothing(inputs, tmp_path, c
     assert not out.exists()
 
 
-def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
-    """ABCI's form: the queue rt_HG, -l select=1, walltime, -P group; the runs wait for the
-    generations; the first array is submitted on hold and released once the files are there."""
-    out = tmp_path / "cmp"
+ABCI = ["--executor", "pbs", "--partition", "rt_HG", "--pbs-select", "1", "--time", "1:00:00",
+        "--scheduler-option=-P grp", "--max-running", "4"]
+
+
+def fake_pbs(tmp_path, monkeypatch) -> Path:
+    """qsub and qrls on PATH that record their arguments (and qsub its script) under calls/."""
     calls = tmp_path / "calls"
     bin_dir = tmp_path / "bin"
     fake_command(bin_dir, "qsub", f'n=$(ls {calls} 2>/dev/null | grep -c args); mkdir -p {calls}\n'
@@ -173,29 +175,51 @@ def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
                                   f'echo "$((100 + n))[].pbs1"')
     fake_command(bin_dir, "qrls", f'echo "$@" > {calls}/release')
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    abci = ["--executor", "pbs", "--partition", "rt_HG", "--pbs-select", "1", "--time", "1:00:00",
-            "--scheduler-option=-P grp", "--max-running", "4"]
-    assert main(plan_args(inputs, out, *abci, "--dry-run")) == 0
+    return calls
+
+
+def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
+    """ABCI's form: the queue rt_HG, -l select=1, walltime, -P group; the runs wait for the
+    generations; the first array is submitted on hold and released once the files are there."""
+    out = tmp_path / "cmp"
+    calls = fake_pbs(tmp_path, monkeypatch)
+    assert main(plan_args(inputs, out, *ABCI, "--dry-run")) == 0
     printed = capsys.readouterr().out
     assert not out.exists() and "#PBS -J 1-3%4" in printed and "qsub -W depend=afterok" in printed
-    assert main(plan_args(inputs, out, *abci)) == 0
+    assert main(plan_args(inputs, out, *ABCI)) == 0
     assert "submitted runs as job 101[].pbs1: units 1-3" in capsys.readouterr().out
     assert (calls / "0.args").read_text().split() == ["-h", "-v", "PBS_ARRAY_INDEX=0"]
     assert (calls / "1.args").read_text().split() == ["-W", "depend=afterok:100[].pbs1"]
     assert (calls / "release").read_text().strip() == "100[].pbs1"
-    runs = (calls / "1.script").read_text()
+    runs = (calls / "1.script").read_text().split("\n")
     for line in ["#PBS -J 1-3%4", "#PBS -q rt_HG", "#PBS -l select=1", "#PBS -l walltime=1:00:00",
-                 "#PBS -P grp", "#PBS -r y", f"--out {out} --task-from-env"]:
-        assert line in runs.split("\n") or line in runs, line
+                 "#PBS -P grp", "#PBS -r y"]:
+        assert line in runs, line
+    assert runs[-2].endswith(f"-m local_eval compare --out {out} --task-from-env")
     assert "#PBS -J" not in (calls / "0.script").read_text()  # an array of one is a plain job
-    assert (out / "pbs" / "runs.sh").read_text() == runs
-    # The script itself runs its unit: the generation, with PBS_ARRAY_INDEX as PBS sets it.
+    assert (out / "pbs" / "runs.sh").read_text() == (calls / "1.script").read_text()
+
+
+@pytest.mark.slow
+def test_the_pbs_script_runs_its_unit(inputs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cmp"
+    fake_pbs(tmp_path, monkeypatch)
+    assert main(plan_args(inputs, out, *ABCI)) == 0
+    capsys.readouterr()
+    # The generation's script, with PBS_ARRAY_INDEX as PBS sets it, runs unit 0.
     result = subprocess.run(["bash", str(out / "pbs" / "generate.sh")], capture_output=True,
-                            text=True, env=dict(os.environ, PBS_ARRAY_INDEX="0"), timeout=300)
+                            text=True, env=dict(os.environ, PBS_ARRAY_INDEX="0"), timeout=600)
     assert result.returncode == 0, (out / "logs" / "unit-0.log").read_text()
     assert "unit 0 (generate noise): done" in (out / "logs" / "unit-0.log").read_text()
     assert main(["compare", str(out), "--status"]) == 0
     assert "1 done, 0 running, 0 failed, 3 waiting" in capsys.readouterr().out
+    before = snapshot(out)
+    assert main(["compare", str(out), "--task", "0"]) == 0  # finished: a no-op
+    assert "unit 0 (generate noise): done already" in capsys.readouterr().out
+    assert snapshot(out) == before
+    assert main(["compare", str(out), "--report"]) == 0  # no run finished yet: all pending
+    summary = json.loads((out / "compare.json").read_text())
+    assert not summary["complete"] and {r["status"] for r in summary["runs"]} == {"pending"}
 
 
 # --- the worker pool: one unit per GPU at a time, runs after their generations ---------------------
