@@ -113,7 +113,7 @@ def test_folder_commands_refuse_bad_input(inputs, tmp_path, capsys):
     before = snapshot(out)
     for argv, words in [(["--task", "4"], "task 4 is outside the plan"),
                         (["--task", "-1"], "task -1 is outside the plan"),
-                        (["--task-from-env"], "needs SLURM_ARRAY_TASK_ID or PBS_ARRAY_INDEX")]:
+                        (["--task-from-env"], "needs SLURM_ARRAY_TASK_ID, PBS_ARRAY_INDEX or LOCAL_EVAL_TASK")]:
         assert main(["compare", str(out), *argv]) == 2
         one_line_error(capsys, words)
     os.environ["SLURM_ARRAY_TASK_ID"] = "9"
@@ -188,7 +188,7 @@ def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
     assert not out.exists() and "#PBS -J 1-3%4" in printed and "qsub -W depend=afterok" in printed
     assert main(plan_args(inputs, out, *ABCI)) == 0
     assert "submitted runs as job 101[].pbs1: units 1-3" in capsys.readouterr().out
-    assert (calls / "0.args").read_text().split() == ["-h", "-v", "PBS_ARRAY_INDEX=0"]
+    assert (calls / "0.args").read_text().split() == ["-h", "-v", "LOCAL_EVAL_TASK=0"]
     assert (calls / "1.args").read_text().split() == ["-W", "depend=afterok:100[].pbs1"]
     assert (calls / "release").read_text().strip() == "100[].pbs1"
     runs = (calls / "1.script").read_text().split("\n")
@@ -206,9 +206,9 @@ def test_the_pbs_script_runs_its_unit(inputs, tmp_path, capsys, monkeypatch):
     fake_pbs(tmp_path, monkeypatch)
     assert main(plan_args(inputs, out, *ABCI)) == 0
     capsys.readouterr()
-    # The generation's script, with PBS_ARRAY_INDEX as PBS sets it, runs unit 0.
+    # The generation's script (a plain job: one unit) with the variable its qsub -v set.
     result = subprocess.run(["bash", str(out / "pbs" / "generate.sh")], capture_output=True,
-                            text=True, env=dict(os.environ, PBS_ARRAY_INDEX="0"), timeout=600)
+                            text=True, env=dict(os.environ, LOCAL_EVAL_TASK="0"), timeout=600)
     assert result.returncode == 0, (out / "logs" / "unit-0.log").read_text()
     assert "unit 0 (generate noise): done" in (out / "logs" / "unit-0.log").read_text()
     assert main(["compare", str(out), "--status"]) == 0
@@ -258,9 +258,19 @@ def test_the_pool_does_not_start_a_run_whose_generation_failed(tmp_path):
 
 
 def test_gpus_are_handed_out_from_the_callers_visible_list(monkeypatch):
+    from types import SimpleNamespace
+
     from local_eval.compare import pool
+    from local_eval.compare.executors import worker_gpus
+    from submission.errors import UserError
 
     monkeypatch.setattr(pool, "gpu_count", lambda: 3)
+    args = SimpleNamespace(gpus=None, parallel=2, device="auto")
+    assert worker_gpus(args) == ["0", "1"]  # --parallel N on a GPU machine: GPUs 0..N-1
+    with pytest.raises(UserError, match="--parallel 4 puts one worker on each GPU and this "
+                                        "machine has 3"):
+        worker_gpus(SimpleNamespace(gpus=None, parallel=4, device="auto"))
+    assert worker_gpus(SimpleNamespace(gpus=None, parallel=4, device="cpu")) is None
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,7")
     assert pool.parse_gpus("0,2") == ["4", "7"]
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")

@@ -174,6 +174,11 @@ def _compare(args: argparse.Namespace, argv: List[str]) -> int:
 
     _, world_size, _ = world_from_env()
     check_executor_arguments(args, world_size)
+    gpus = None
+    if args.parallel is not None or args.gpus:
+        from .executors import worker_gpus
+
+        gpus = worker_gpus(args)
     plan = plan_from_args(args)
     from ..run.distributed import init_runtime, resolve_device, shutdown
     from .plan import check_plan, run_compare
@@ -181,15 +186,10 @@ def _compare(args: argparse.Namespace, argv: List[str]) -> int:
 
     device = resolve_device(args.device)
     check_plan(plan, world_size)
-    if args.executor != "local":
+    if args.executor != "local" and not args.prepare_only:
         from .folder import submit_plan
 
         return submit_plan(plan, args, argv)
-    gpus = None
-    if args.parallel is not None or args.gpus:
-        from .executors import worker_gpus
-
-        gpus = worker_gpus(args)
     if world_from_env()[0] == 0:
         from .folder import prepare
 

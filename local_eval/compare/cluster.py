@@ -26,6 +26,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from submission.errors import UserError
 
 from .pool import REPO
+from .task import SINGLE_TASK_ENV
 from .units import LOG_DIR, Unit
 
 SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}
@@ -89,7 +90,7 @@ def script(kind: str, out: Path, name: str, indices: Sequence[int], res: Resourc
     else:
         directive = "#PBS"
         lines += [f"{directive} -N compare-{name}"]
-        if len(indices) > 1:  # PBS refuses an array of one: that is a plain job (-v below)
+        if len(indices) > 1:  # an array of one is a plain job (submit_command's -v)
             lines.append(f"{directive} -J {index_text(kind, indices, res.max_running)}")
         lines += [f"{directive} -j oe", f"{directive} -o {logs}/", f"{directive} -r y"]
         if res.partition:
@@ -102,7 +103,7 @@ def script(kind: str, out: Path, name: str, indices: Sequence[int], res: Resourc
             lines.append(f"{directive} -l walltime={res.time}")
         threads = f"{res.cpus or 1}"
     lines += [f"{directive} {option}" for option in res.options]
-    task = "${PBS_ARRAY_INDEX}" if kind == "pbs" else "${SLURM_ARRAY_TASK_ID}"
+    task = f"${{PBS_ARRAY_INDEX:-${{{SINGLE_TASK_ENV}}}}}" if kind == "pbs" else "${SLURM_ARRAY_TASK_ID}"
     lines += ["# written by python -m local_eval compare; array task I runs plan unit I "
               "(OUT/plan.json)", "set -eu"]
     if kind == "pbs":  # PBS copies its output at the end; the unit's log is written as it goes
@@ -136,8 +137,8 @@ def submit_command(kind: str, indices: Sequence[int], after: Optional[str], hold
             command.append("-h")
         if after:
             command += ["-W", f"depend=afterok:{after}"]
-        if len(indices) == 1:
-            command += ["-v", f"PBS_ARRAY_INDEX={indices[0]}"]
+        if len(indices) == 1:  # a plain job (PBS refuses an array of one; PBS_* names are its own)
+            command += ["-v", f"{SINGLE_TASK_ENV}={indices[0]}"]
     return command
 
 
