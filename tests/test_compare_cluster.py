@@ -103,6 +103,21 @@ def test_prepare_only_writes_numbered_units_and_status_reads_them(inputs, tmp_pa
         "  unit 2 (noise / smoke / seed 0): failed: RuntimeError: out of memory"]
 
 
+def test_status_reads_plan_json_alone_without_torch(inputs, tmp_path, capsys):
+    """On a login node --status needs neither the datasets nor torch: plan.json says where
+    each unit's files are."""
+    out = tmp_path / "cmp"
+    assert main(plan_args(inputs, out, "--prepare-only")) == 0
+    (out / "command.json").unlink()  # not read by --status
+    probe = ("import sys\nfrom local_eval.cli import main\n"
+             f"code = main(['compare', {str(out)!r}, '--status'])\n"
+             "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"{out}: 4 units: 0 done, 0 running, 0 failed, 4 waiting"
+
+
 def test_folder_commands_refuse_bad_input(inputs, tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", str(out), "--task", "0"]) == 2

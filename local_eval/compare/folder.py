@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, List
 
 from submission.fileio import make_dirs
 
-from .plan import ComparePlan
+if TYPE_CHECKING:  # the plan module imports torch; --status must not
+    from .plan import ComparePlan
 
 
-def prepare(plan: ComparePlan, argv: List[str], log=print) -> None:
+def prepare(plan: "ComparePlan", argv: List[str], log=print) -> None:
     """Write OUT/plan.json (with its units) and OUT/command.json; nothing else."""
     from .plan import write_plan_record
     from .task import write_command
@@ -28,7 +29,7 @@ def prepare(plan: ComparePlan, argv: List[str], log=print) -> None:
         f"local_eval compare {plan.out} --task I")
 
 
-def submit_plan(plan: ComparePlan, args: argparse.Namespace, argv: List[str]) -> int:
+def submit_plan(plan: "ComparePlan", args: argparse.Namespace, argv: List[str]) -> int:
     """--executor slurm|pbs: submit the units not done yet as job arrays (or print them)."""
     from .cluster import dry_run, submit
     from .executors import resources
@@ -75,21 +76,22 @@ def folder_command(args: argparse.Namespace) -> int:
 
 
 def _folder_command(args: argparse.Namespace) -> int:
-    from ..run.fingerprint import forget
     from .executors import folder_mode, folder_of
+    from .units import read_units, status_lines
+
+    mode = folder_mode(args)
+    out = folder_of(args)
+    if mode == "status":
+        print("\n".join(status_lines(out, read_units(out))))
+        return 0
+    from ..run.fingerprint import forget
     from .plan import check_plan
     from .report import markdown
     from .task import check_index, task_index_from_env, write_report
-    from .units import status_lines
 
     forget()
-    mode = folder_mode(args)
-    out = folder_of(args)
     index = task_index_from_env() if mode == "task_from_env" else args.task
     plan, stored = _plan_of_folder(out)
-    if mode == "status":
-        print("\n".join(status_lines(plan)))
-        return 0
     check_plan(plan, 1)
     if mode == "report":
         summary = write_report(plan)
