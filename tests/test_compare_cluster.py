@@ -177,6 +177,33 @@ def test_a_refused_submission_is_one_line_and_writes_nothing(inputs, tmp_path, c
     assert not out.exists()
 
 
+def test_a_refused_second_array_cancels_the_first(inputs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cmp"
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    calls.mkdir()
+    # The generations are accepted (job 41), the runs refused.
+    fake_command(bin_dir, "sbatch", f'cat > /dev/null; echo "$@" >> {calls}/sbatch\n'
+                                    'case "$*" in *dependency*) echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2; exit 1;; esac\n'
+                                    'echo 41')
+    fake_command(bin_dir, "scancel", f'echo "$@" >> {calls}/scancel')
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    argv = plan_args(inputs, out, "--executor", "slurm", "--max-running", "2",
+                     "--scheduler-option=--qos=short")
+    assert main(argv) == 2
+    one_line_error(capsys, "sbatch refused the job: sbatch: error: QOSMaxSubmitJobPerUserLimit")
+    assert (calls / "scancel").read_text().split() == ["41"] and not out.exists()
+    assert (calls / "sbatch").read_text().split("\n")[0].split() == ["--parsable", "--hold"]
+    # What it would have submitted:
+    assert main(argv + ["--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    for line in ["#SBATCH --array=0%2", "#SBATCH --array=1-3%2", "#SBATCH --qos=short",
+                 "#SBATCH --output=" + str(out) + "/logs/unit-%a.log", "#SBATCH --requeue",
+                 "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}"]:
+        assert line in printed.split("\n"), line
+    assert ("# sbatch --parsable --dependency=afterok:<job id of the generate array> "
+            "--kill-on-invalid-dep=yes") in printed and not out.exists()
+
+
 ABCI = ["--executor", "pbs", "--partition", "rt_HG", "--pbs-select", "1", "--time", "1:00:00",
         "--scheduler-option=-P grp", "--max-running", "4"]
 
