@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from submission.errors import UserError
+from submission.fileio import write_atomic
 
 from .pool import REPO
 from .task import SINGLE_TASK_ENV
@@ -179,7 +180,7 @@ def submit(kind: str, out: Path, units: Sequence[Unit], res: Resources,
     folder.mkdir(parents=True, exist_ok=True)
     (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
     for name, text in scripts:
-        (folder / f"{name}.sh").write_text(text)
+        write_atomic(folder / f"{name}.sh", text.encode())
     if jobs:
         _call(RELEASE[kind] + [jobs[0]])
     for (name, indices), job in zip(arrays(units), jobs):
