@@ -156,9 +156,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if folder_mode(args):
         from .folder import folder_command
 
-        return run_command(lambda: folder_command(args),
+        return run_command(lambda: folder_command(args, _plan_in_folder),
                            "interrupted; run the same task again to resume it")
     return run_command(lambda: _compare(args, argv), lambda: _interrupted_line(args.out))
+
+
+def _plan_in_folder(argv: List[str], out: Path) -> Tuple["ComparePlan", argparse.Namespace]:
+    """The plan of a recorded command line, for the comparison folder `out` (where it is now:
+    it may have moved, or be mounted elsewhere on this node)."""
+    args = build_parser().parse_args(argv)
+    if args.out is None or args.out.resolve() != out:
+        args.out = out
+    return plan_from_args(args), args
 
 
 def _interrupted_line(out: Path) -> Optional[str]:

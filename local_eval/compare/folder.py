@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Any, Callable, List, Tuple
 
 from submission.fileio import make_dirs
 
 if TYPE_CHECKING:  # the plan module imports torch; --status must not
     from .plan import ComparePlan
+
+PlanFromArgv = Callable[[List[str], Path], Tuple[Any, argparse.Namespace]]
 
 
 def prepare(plan: "ComparePlan", argv: List[str], log=print) -> None:
@@ -53,29 +55,27 @@ def submit_plan(plan: "ComparePlan", args: argparse.Namespace, argv: List[str]) 
     return 0
 
 
-def _plan_of_folder(out: Path):
+def _plan_of_folder(out: Path, plan_from_argv: PlanFromArgv):
     """The plan in OUT, rebuilt from its command.json (in the folder it was given in)."""
-    from .cli import build_parser, plan_from_args
     from .task import read_command
 
     command = read_command(out)
     out = out.resolve()
-    args = build_parser().parse_args(command["argv"])
     os.chdir(command["cwd"])  # its relative paths are relative to where it was typed
-    if args.out is None or args.out.resolve() != out:
-        args.out = out  # the folder moved (or is mounted elsewhere on this node)
-    return plan_from_args(args), args
+    return plan_from_argv(command["argv"], out)
 
 
-def folder_command(args: argparse.Namespace) -> int:
+def folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> int:
+    """--status, --report, --task I; `plan_from_argv(argv, out)` is the command line's plan
+    (and parsed arguments) in folder `out` (local_eval.compare.cli)."""
     cwd = os.getcwd()
     try:
-        return _folder_command(args)
+        return _folder_command(args, plan_from_argv)
     finally:
         os.chdir(cwd)  # _plan_of_folder went to where the comparison was typed
 
 
-def _folder_command(args: argparse.Namespace) -> int:
+def _folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> int:
     from .executors import folder_mode, folder_of
     from .units import read_units, status_lines
 
@@ -91,7 +91,7 @@ def _folder_command(args: argparse.Namespace) -> int:
 
     forget()
     index = task_index_from_env() if mode == "task_from_env" else args.task
-    plan, stored = _plan_of_folder(out)
+    plan, stored = _plan_of_folder(out, plan_from_argv)
     check_plan(plan, 1)
     if mode == "report":
         summary = write_report(plan)
