@@ -103,6 +103,21 @@ def test_prepare_only_writes_numbered_units_and_status_reads_them(inputs, tmp_pa
         "  unit 2 (noise / smoke / seed 0): failed: RuntimeError: out of memory"]
 
 
+def test_status_reads_plan_json_alone_without_torch(inputs, tmp_path, capsys):
+    """On a login node --status needs neither the datasets nor torch: plan.json says where
+    each unit's files are."""
+    out = tmp_path / "cmp"
+    assert main(plan_args(inputs, out, "--prepare-only")) == 0
+    (out / "command.json").unlink()  # not read by --status
+    probe = ("import sys\nfrom local_eval.cli import main\n"
+             f"code = main(['compare', {str(out)!r}, '--status'])\n"
+             "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"{out}: 4 units: 0 done, 0 running, 0 failed, 4 waiting"
+
+
 def test_folder_commands_refuse_bad_input(inputs, tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", str(out), "--task", "0"]) == 2
@@ -113,7 +128,7 @@ def test_folder_commands_refuse_bad_input(inputs, tmp_path, capsys):
     before = snapshot(out)
     for argv, words in [(["--task", "4"], "task 4 is outside the plan"),
                         (["--task", "-1"], "task -1 is outside the plan"),
-                        (["--task-from-env"], "needs SLURM_ARRAY_TASK_ID or PBS_ARRAY_INDEX")]:
+                        (["--task-from-env"], "needs SLURM_ARRAY_TASK_ID, PBS_ARRAY_INDEX or LOCAL_EVAL_TASK")]:
         assert main(["compare", str(out), *argv]) == 2
         one_line_error(capsys, words)
     os.environ["SLURM_ARRAY_TASK_ID"] = "9"
@@ -162,10 +177,39 @@ def test_a_refused_submission_is_one_line_and_writes_nothing(inputs, tmp_path, c
     assert not out.exists()
 
 
-def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
-    """ABCI's form: the queue rt_HG, -l select=1, walltime, -P group; the runs wait for the
-    generations; the first array is submitted on hold and released once the files are there."""
+def test_a_refused_second_array_cancels_the_first(inputs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "cmp"
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    calls.mkdir()
+    # The generations are accepted (job 41), the runs refused.
+    fake_command(bin_dir, "sbatch", f'cat > /dev/null; echo "$@" >> {calls}/sbatch\n'
+                                    'case "$*" in *dependency*) echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2; exit 1;; esac\n'
+                                    'echo 41')
+    fake_command(bin_dir, "scancel", f'echo "$@" >> {calls}/scancel')
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    argv = plan_args(inputs, out, "--executor", "slurm", "--max-running", "2",
+                     "--scheduler-option=--qos=short")
+    assert main(argv) == 2
+    one_line_error(capsys, "sbatch refused the job: sbatch: error: QOSMaxSubmitJobPerUserLimit")
+    assert (calls / "scancel").read_text().split() == ["41"] and not out.exists()
+    assert (calls / "sbatch").read_text().split("\n")[0].split() == ["--parsable", "--hold"]
+    # What it would have submitted:
+    assert main(argv + ["--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    for line in ["#SBATCH --array=0%2", "#SBATCH --array=1-3%2", "#SBATCH --qos=short",
+                 "#SBATCH --output=" + str(out) + "/logs/unit-%a.log", "#SBATCH --requeue",
+                 "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}"]:
+        assert line in printed.split("\n"), line
+    assert ("# sbatch --parsable --dependency=afterok:<job id of the generate array> "
+            "--kill-on-invalid-dep=yes") in printed and not out.exists()
+
+
+ABCI = ["--executor", "pbs", "--partition", "rt_HG", "--pbs-select", "1", "--time", "1:00:00",
+        "--scheduler-option=-P grp", "--max-running", "4"]
+
+
+def fake_pbs(tmp_path, monkeypatch) -> Path:
+    """qsub and qrls on PATH that record their arguments (and qsub its script) under calls/."""
     calls = tmp_path / "calls"
     bin_dir = tmp_path / "bin"
     fake_command(bin_dir, "qsub", f'n=$(ls {calls} 2>/dev/null | grep -c args); mkdir -p {calls}\n'
@@ -173,29 +217,51 @@ def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
                                   f'echo "$((100 + n))[].pbs1"')
     fake_command(bin_dir, "qrls", f'echo "$@" > {calls}/release')
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    abci = ["--executor", "pbs", "--partition", "rt_HG", "--pbs-select", "1", "--time", "1:00:00",
-            "--scheduler-option=-P grp", "--max-running", "4"]
-    assert main(plan_args(inputs, out, *abci, "--dry-run")) == 0
+    return calls
+
+
+def test_pbs_scripts_through_a_fake_qsub(inputs, tmp_path, capsys, monkeypatch):
+    """ABCI's form: the queue rt_HG, -l select=1, walltime, -P group; the runs wait for the
+    generations; the first array is submitted on hold and released once the files are there."""
+    out = tmp_path / "cmp"
+    calls = fake_pbs(tmp_path, monkeypatch)
+    assert main(plan_args(inputs, out, *ABCI, "--dry-run")) == 0
     printed = capsys.readouterr().out
     assert not out.exists() and "#PBS -J 1-3%4" in printed and "qsub -W depend=afterok" in printed
-    assert main(plan_args(inputs, out, *abci)) == 0
+    assert main(plan_args(inputs, out, *ABCI)) == 0
     assert "submitted runs as job 101[].pbs1: units 1-3" in capsys.readouterr().out
-    assert (calls / "0.args").read_text().split() == ["-h", "-v", "PBS_ARRAY_INDEX=0"]
+    assert (calls / "0.args").read_text().split() == ["-h", "-v", "LOCAL_EVAL_TASK=0"]
     assert (calls / "1.args").read_text().split() == ["-W", "depend=afterok:100[].pbs1"]
     assert (calls / "release").read_text().strip() == "100[].pbs1"
-    runs = (calls / "1.script").read_text()
+    runs = (calls / "1.script").read_text().split("\n")
     for line in ["#PBS -J 1-3%4", "#PBS -q rt_HG", "#PBS -l select=1", "#PBS -l walltime=1:00:00",
-                 "#PBS -P grp", "#PBS -r y", f"--out {out} --task-from-env"]:
-        assert line in runs.split("\n") or line in runs, line
+                 "#PBS -P grp", "#PBS -r y"]:
+        assert line in runs, line
+    assert runs[-2].endswith(f"-m local_eval compare --out {out} --task-from-env")
     assert "#PBS -J" not in (calls / "0.script").read_text()  # an array of one is a plain job
-    assert (out / "pbs" / "runs.sh").read_text() == runs
-    # The script itself runs its unit: the generation, with PBS_ARRAY_INDEX as PBS sets it.
+    assert (out / "pbs" / "runs.sh").read_text() == (calls / "1.script").read_text()
+
+
+@pytest.mark.slow
+def test_the_pbs_script_runs_its_unit(inputs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cmp"
+    fake_pbs(tmp_path, monkeypatch)
+    assert main(plan_args(inputs, out, *ABCI)) == 0
+    capsys.readouterr()
+    # The generation's script (a plain job: one unit) with the variable its qsub -v set.
     result = subprocess.run(["bash", str(out / "pbs" / "generate.sh")], capture_output=True,
-                            text=True, env=dict(os.environ, PBS_ARRAY_INDEX="0"), timeout=300)
+                            text=True, env=dict(os.environ, LOCAL_EVAL_TASK="0"), timeout=600)
     assert result.returncode == 0, (out / "logs" / "unit-0.log").read_text()
     assert "unit 0 (generate noise): done" in (out / "logs" / "unit-0.log").read_text()
     assert main(["compare", str(out), "--status"]) == 0
     assert "1 done, 0 running, 0 failed, 3 waiting" in capsys.readouterr().out
+    before = snapshot(out)
+    assert main(["compare", str(out), "--task", "0"]) == 0  # finished: a no-op
+    assert "unit 0 (generate noise): done already" in capsys.readouterr().out
+    assert snapshot(out) == before
+    assert main(["compare", str(out), "--report"]) == 0  # no run finished yet: all pending
+    summary = json.loads((out / "compare.json").read_text())
+    assert not summary["complete"] and {r["status"] for r in summary["runs"]} == {"pending"}
 
 
 # --- the worker pool: one unit per GPU at a time, runs after their generations ---------------------
@@ -234,9 +300,19 @@ def test_the_pool_does_not_start_a_run_whose_generation_failed(tmp_path):
 
 
 def test_gpus_are_handed_out_from_the_callers_visible_list(monkeypatch):
+    from types import SimpleNamespace
+
     from local_eval.compare import pool
+    from local_eval.compare.executors import worker_gpus
+    from submission.errors import UserError
 
     monkeypatch.setattr(pool, "gpu_count", lambda: 3)
+    args = SimpleNamespace(gpus=None, parallel=2, device="auto")
+    assert worker_gpus(args) == ["0", "1"]  # --parallel N on a GPU machine: GPUs 0..N-1
+    with pytest.raises(UserError, match="--parallel 4 puts one worker on each GPU and this "
+                                        "machine has 3"):
+        worker_gpus(SimpleNamespace(gpus=None, parallel=4, device="auto"))
+    assert worker_gpus(SimpleNamespace(gpus=None, parallel=4, device="cpu")) is None
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,7")
     assert pool.parse_gpus("0,2") == ["4", "7"]
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")

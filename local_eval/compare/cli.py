@@ -165,9 +165,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if folder_mode(args):
         from .folder import folder_command
 
-        return run_command(lambda: folder_command(args),
+        return run_command(lambda: folder_command(args, _plan_in_folder),
                            "interrupted; run the same task again to resume it")
     return run_command(lambda: _compare(args, argv), lambda: _interrupted_line(args.out))
+
+
+def _plan_in_folder(argv: List[str], out: Path) -> Tuple["ComparePlan", argparse.Namespace]:
+    """The plan of a recorded command line, for the comparison folder `out` (where it is now:
+    it may have moved, or be mounted elsewhere on this node)."""
+    args = build_parser().parse_args(argv)
+    if args.out is None or args.out.resolve() != out:
+        args.out = out
+    return plan_from_args(args), args
 
 
 def _interrupted_line(out: Path) -> Optional[str]:
@@ -183,6 +192,11 @@ def _compare(args: argparse.Namespace, argv: List[str]) -> int:
 
     _, world_size, _ = world_from_env()
     check_executor_arguments(args, world_size)
+    gpus = None
+    if args.parallel is not None or args.gpus:
+        from .executors import worker_gpus
+
+        gpus = worker_gpus(args)
     plan = plan_from_args(args)
     from ..core.distributed import init_runtime, resolve_device, shutdown
     from .plan import check_plan, run_compare
@@ -190,15 +204,10 @@ def _compare(args: argparse.Namespace, argv: List[str]) -> int:
 
     device = resolve_device(args.device)
     check_plan(plan, world_size)
-    if args.executor != "local":
+    if args.executor != "local" and not args.prepare_only:
         from .folder import submit_plan
 
         return submit_plan(plan, args, argv)
-    gpus = None
-    if args.parallel is not None or args.gpus:
-        from .executors import worker_gpus
-
-        gpus = worker_gpus(args)
     if world_from_env()[0] == 0:
         from .folder import prepare
 

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from submission.errors import UserError
+from submission.fileio import write_atomic
 
 from .pool import REPO
+from .task import SINGLE_TASK_ENV
 from .units import LOG_DIR, Unit
 
 SUBMIT = {"slurm": "sbatch", "pbs": "qsub"}
@@ -89,7 +91,7 @@ def script(kind: str, out: Path, name: str, indices: Sequence[int], res: Resourc
     else:
         directive = "#PBS"
         lines += [f"{directive} -N compare-{name}"]
-        if len(indices) > 1:  # PBS refuses an array of one: that is a plain job (-v below)
+        if len(indices) > 1:  # an array of one is a plain job (submit_command's -v)
             lines.append(f"{directive} -J {index_text(kind, indices, res.max_running)}")
         lines += [f"{directive} -j oe", f"{directive} -o {logs}/", f"{directive} -r y"]
         if res.partition:
@@ -102,7 +104,7 @@ def script(kind: str, out: Path, name: str, indices: Sequence[int], res: Resourc
             lines.append(f"{directive} -l walltime={res.time}")
         threads = f"{res.cpus or 1}"
     lines += [f"{directive} {option}" for option in res.options]
-    task = "${PBS_ARRAY_INDEX}" if kind == "pbs" else "${SLURM_ARRAY_TASK_ID}"
+    task = f"${{PBS_ARRAY_INDEX:-${{{SINGLE_TASK_ENV}}}}}" if kind == "pbs" else "${SLURM_ARRAY_TASK_ID}"
     lines += ["# written by python -m local_eval compare; array task I runs plan unit I "
               "(OUT/plan.json)", "set -eu"]
     if kind == "pbs":  # PBS copies its output at the end; the unit's log is written as it goes
@@ -136,8 +138,8 @@ def submit_command(kind: str, indices: Sequence[int], after: Optional[str], hold
             command.append("-h")
         if after:
             command += ["-W", f"depend=afterok:{after}"]
-        if len(indices) == 1:
-            command += ["-v", f"PBS_ARRAY_INDEX={indices[0]}"]
+        if len(indices) == 1:  # a plain job (PBS refuses an array of one; PBS_* names are its own)
+            command += ["-v", f"{SINGLE_TASK_ENV}={indices[0]}"]
     return command
 
 
@@ -178,7 +180,7 @@ def submit(kind: str, out: Path, units: Sequence[Unit], res: Resources,
     folder.mkdir(parents=True, exist_ok=True)
     (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
     for name, text in scripts:
-        (folder / f"{name}.sh").write_text(text)
+        write_atomic(folder / f"{name}.sh", text.encode())
     if jobs:
         _call(RELEASE[kind] + [jobs[0]])
     for (name, indices), job in zip(arrays(units), jobs):

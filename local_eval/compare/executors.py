@@ -122,7 +122,12 @@ def worker_gpus(args: argparse.Namespace) -> Optional[List[str]]:
             raise UserError(f"--parallel {args.parallel} and --gpus {args.gpus} disagree: one "
                             f"worker per GPU; drop --parallel")
         return gpus
-    if args.device != "cpu" and gpu_count() > 0:
+    count = gpu_count() if args.device != "cpu" else 0
+    if count:
+        if args.parallel > count:
+            raise UserError(f"--parallel {args.parallel} puts one worker on each GPU and this "
+                            f"machine has {count}; pass --parallel {count} or less (or "
+                            f"--device cpu for CPU workers)")
         return parse_gpus(",".join(str(i) for i in range(args.parallel)))
     if args.device == "cuda":
         raise UserError("--device cuda but this machine has no CUDA GPU")

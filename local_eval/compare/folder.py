@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, Any, Callable, List, Tuple
 
 from submission.fileio import make_dirs
 
-from .plan import ComparePlan
+if TYPE_CHECKING:  # the plan module imports torch; --status must not
+    from .plan import ComparePlan
+
+PlanFromArgv = Callable[[List[str], Path], Tuple[Any, argparse.Namespace]]
 
 
-def prepare(plan: ComparePlan, argv: List[str], log=print) -> None:
+def prepare(plan: "ComparePlan", argv: List[str], log=print) -> None:
     """Write OUT/plan.json (with its units) and OUT/command.json; nothing else."""
     from .plan import write_plan_record
     from .task import write_command
@@ -28,7 +31,7 @@ def prepare(plan: ComparePlan, argv: List[str], log=print) -> None:
         f"local_eval compare {plan.out} --task I")
 
 
-def submit_plan(plan: ComparePlan, args: argparse.Namespace, argv: List[str]) -> int:
+def submit_plan(plan: "ComparePlan", args: argparse.Namespace, argv: List[str]) -> int:
     """--executor slurm|pbs: submit the units not done yet as job arrays (or print them)."""
     from .cluster import dry_run, submit
     from .executors import resources
@@ -52,44 +55,43 @@ def submit_plan(plan: ComparePlan, args: argparse.Namespace, argv: List[str]) ->
     return 0
 
 
-def _plan_of_folder(out: Path):
+def _plan_of_folder(out: Path, plan_from_argv: PlanFromArgv):
     """The plan in OUT, rebuilt from its command.json (in the folder it was given in)."""
-    from .cli import build_parser, plan_from_args
     from .task import read_command
 
     command = read_command(out)
     out = out.resolve()
-    args = build_parser().parse_args(command["argv"])
     os.chdir(command["cwd"])  # its relative paths are relative to where it was typed
-    if args.out is None or args.out.resolve() != out:
-        args.out = out  # the folder moved (or is mounted elsewhere on this node)
-    return plan_from_args(args), args
+    return plan_from_argv(command["argv"], out)
 
 
-def folder_command(args: argparse.Namespace) -> int:
+def folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> int:
+    """--status, --report, --task I; `plan_from_argv(argv, out)` is the command line's plan
+    (and parsed arguments) in folder `out` (local_eval.compare.cli)."""
     cwd = os.getcwd()
     try:
-        return _folder_command(args)
+        return _folder_command(args, plan_from_argv)
     finally:
         os.chdir(cwd)  # _plan_of_folder went to where the comparison was typed
 
 
-def _folder_command(args: argparse.Namespace) -> int:
-    from ..datasets.fingerprint import forget
+def _folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> int:
     from .executors import folder_mode, folder_of
+    from .units import read_units, status_lines
+
+    mode = folder_mode(args)
+    out = folder_of(args)
+    if mode == "status":
+        print("\n".join(status_lines(out, read_units(out))))
+        return 0
+    from ..datasets.fingerprint import forget
     from .plan import check_plan
     from .report import markdown
     from .task import check_index, task_index_from_env, write_report
-    from .units import status_lines
 
     forget()
-    mode = folder_mode(args)
-    out = folder_of(args)
     index = task_index_from_env() if mode == "task_from_env" else args.task
-    plan, stored = _plan_of_folder(out)
-    if mode == "status":
-        print("\n".join(status_lines(plan)))
-        return 0
+    plan, stored = _plan_of_folder(out, plan_from_argv)
     check_plan(plan, 1)
     if mode == "report":
         summary = write_report(plan)

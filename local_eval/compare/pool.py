@@ -82,11 +82,10 @@ class Pool:
                  announce: Callable[[str], None] = print) -> None:
         self.pending = list(units)
         self.slots, self.command, self.log_file, self.announce = slots, command, log_file, announce
-        queued = {u.index for u in units}
-        self.done = set()
+        self.queued = {u.index for u in units}  # a need not queued here is done already
+        self.done: set = set()
         self.failed: List[Unit] = []
-        self.blocked: set = set()  # units whose generation failed
-        self.queued = queued
+        self.blocked: set = set()  # failed units, and the runs of a failed generation
         self.lock = threading.Condition()
 
     def _ready(self) -> Optional[Unit]:

@@ -28,7 +28,8 @@ from .plan import PLAN_FILE, ComparePlan, set_aside, write_plan_record
 from .units import Unit, is_done, plan_units, prepare_dataset
 
 COMMAND_FILE = "command.json"
-TASK_ENV = ("SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX")
+SINGLE_TASK_ENV = "LOCAL_EVAL_TASK"  # a PBS job of one unit (PBS refuses an array of one)
+TASK_ENV = ("SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX", SINGLE_TASK_ENV)
 
 
 def write_command(plan: ComparePlan, argv: List[str]) -> None:
@@ -62,8 +63,8 @@ def task_index_from_env() -> int:
             if not value.strip().isdigit():
                 raise UserError(f"{name}={value!r} is not a task index")
             return int(value)
-    raise UserError(f"--task-from-env needs {' or '.join(TASK_ENV)} (set by a job array); "
-                    f"outside one, pass --task I")
+    raise UserError(f"--task-from-env needs {', '.join(TASK_ENV[:-1])} or {TASK_ENV[-1]} (set by "
+                    f"a job array); outside one, pass --task I")
 
 
 def check_index(plan: ComparePlan, index: int) -> Unit:

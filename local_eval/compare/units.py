@@ -112,10 +112,50 @@ def log_path(out: Path, index: int) -> Path:
     return out / LOG_DIR / f"unit-{index}.log"
 
 
+def unit_lock_dir(plan, index: int) -> Path:
+    return plan.cache / LOCKS_DIR / f"unit-{index}"
+
+
+@dataclass(frozen=True)
+class UnitFiles:
+    """Where a unit's state is: enough to tell it without rebuilding the plan (--status reads
+    these from plan.json alone, so it needs neither the datasets nor torch)."""
+
+    out: Path
+    index: int
+    kind: str
+    folder: Path  # the run folder, or the generated dataset's folder
+    label: str
+
+    def done(self) -> bool:
+        if self.kind == "generate":
+            return (self.out / "cache" / GENERATED_DIR / self.folder.name).exists()
+        return (self.folder / "report.json").is_file()
+
+    def running(self) -> bool:
+        log = log_path(self.out, self.index)
+        if log.is_file() and log.stat().st_size == 0:  # opened by the scheduler: starting
+            return True
+        own = (self.out / "cache" / LOCKS_DIR / self.folder.name if self.kind == "generate"
+               else self.folder)
+        return (_lock_held(self.out / "cache" / LOCKS_DIR / f"unit-{self.index}")
+                or _lock_held(own))
+
+    def state(self) -> str:
+        if self.done():
+            return "done"
+        if self.running():
+            return "running"
+        return "failed" if log_path(self.out, self.index).is_file() else "waiting"
+
+
+def files_of(plan, unit: Unit) -> UnitFiles:
+    folder = plan.data_path(unit.dataset) if unit.kind == "generate" else plan.run_dir(unit.key)
+    return UnitFiles(plan.out, unit.index, unit.kind, folder, unit.label())
+
+
 def is_done(plan, unit: Unit) -> bool:
-    if unit.kind == "generate":
-        return _generated_marker(plan, unit.dataset).exists()
-    return (plan.run_dir(unit.key) / "report.json").is_file()
+    return files_of(plan, unit).done()
 
 
 def _lock_held(folder: Path) -> bool:
@@ -135,21 +175,6 @@ def _lock_held(folder: Path) -> bool:
     return False
 
 
-def unit_lock_dir(plan, index: int) -> Path:
-    return plan.cache / LOCKS_DIR / f"unit-{index}"
-
-
-def is_running(plan, unit: Unit) -> bool:
-    if _lock_held(unit_lock_dir(plan, unit.index)):
-        return True
-    log = log_path(plan.out, unit.index)
-    if log.is_file() and log.stat().st_size == 0:
-        return True
-    if unit.kind == "generate":
-        return _lock_held(generation_lock_dir(plan, unit.dataset))
-    return _lock_held(plan.run_dir(unit.key))
-
-
 def last_log_line(path: Path) -> str:
     """The last non-empty line of a unit's log (progress bars' carriage returns split lines)."""
     try:
@@ -162,33 +187,39 @@ def last_log_line(path: Path) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
-def unit_states(plan) -> List[Tuple[Unit, str]]:
-    """(unit, "done" | "running" | "failed" | "waiting") for every unit of the plan."""
-    states = []
-    for unit in plan_units(plan):
-        if is_done(plan, unit):
-            state = "done"
-        elif is_running(plan, unit):
-            state = "running"
-        elif log_path(plan.out, unit.index).is_file():
-            state = "failed"
-        else:
-            state = "waiting"
-        states.append((unit, state))
-    return states
-
-
-def status_lines(plan) -> List[str]:
-    """`compare OUT --status`: the counts, then each failed unit with its log's last line."""
-    states = unit_states(plan)
+def status_lines(out: Path, records: List[Dict[str, Any]]) -> List[str]:
+    """`compare OUT --status` from plan.json's units: the counts, then each running or failed
+    unit, a failed one with its log's last line."""
+    units = [UnitFiles(out, r["index"], r["kind"], out / r["path"],
+                       f"generate {r['dataset']}" if r["kind"] == "generate"
+                       else f"{r['dataset']} / {r['preset']} / seed {r['seed']}")
+             for r in records]
+    states = [(unit, unit.state()) for unit in units]
     counts = {name: sum(1 for _, s in states if s == name)
               for name in ("done", "running", "failed", "waiting")}
-    lines = [f"{plan.out}: {len(states)} units: " + ", ".join(f"{n} {name}"
-                                                                for name, n in counts.items())]
+    lines = [f"{out}: {len(states)} units: " + ", ".join(f"{n} {name}"
+                                                           for name, n in counts.items())]
     for unit, state in states:
         if state in ("running", "failed"):
-            line = f"  unit {unit.index} ({unit.label()}): {state}"
+            line = f"  unit {unit.index} ({unit.label}): {state}"
             if state == "failed":
-                line += f": {last_log_line(log_path(plan.out, unit.index))}"
+                line += f": {last_log_line(log_path(out, unit.index))}"
             lines.append(line)
     return lines
+
+
+def read_units(out: Path) -> List[Dict[str, Any]]:
+    """plan.json's units (UserError when OUT holds no comparison with units)."""
+    from submission.errors import UserError
+
+    if not (out / "plan.json").is_file():
+        raise UserError(f"{out} holds no comparison (plan.json); make one with python -m "
+                        f"local_eval compare DATASETS... --out {out} --prepare-only")
+    try:
+        record = json.loads((out / "plan.json").read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{out / 'plan.json'} is damaged ({error})") from error
+    if "units" not in record:
+        raise UserError(f"{out / 'plan.json'} lists no units (made before they existed); rerun "
+                        f"its compare command once with --prepare-only")
+    return record["units"]
