@@ -32,20 +32,18 @@ from submission.fileio import make_dirs, write_atomic
 from ..core.config import EvalConfig
 from ..core.lock import LOCK_FILE
 from ..core.outputs import write_json
-from ..run.record import RUN_FILE, differences
+from ..run.record import RUN_FILE, differences, without_places
 from .plan import PLAN_FILE, ComparePlan, RunKey
 
 TRAVELS = ("report.json", "curves.png")  # with run.json: all the report needs of a run
 MERGED_FILE = "merged-from.json"
 PARTIAL = ".merging-"  # prefix of a run folder on its way in
-# Where things are, and the path/size/mtime fingerprints of the copies there: never compared.
-RUN_PLACES = ("data", "downstream_path", "downstream_content")
 
 
 def portable_run(identity: Dict[str, Any]) -> Dict[str, Any]:
     """A run.json without what depends on the machine; fields a record from before they existed
     lacks take their defaults (as run.spec.check_out_dir reads such records)."""
-    record = {k: v for k, v in identity.items() if k not in RUN_PLACES}
+    record = without_places(identity)
     if isinstance(record.get("config"), dict):
         record["config"] = {**EvalConfig().to_dict(), **record["config"]}
     record.setdefault("finetune_repeats", 1)
@@ -62,7 +60,7 @@ def portable_dataset(identity: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def portable_preset(identity: Dict[str, Any]) -> Dict[str, Any]:
-    preset = {k: v for k, v in identity.items() if k not in RUN_PLACES}
+    preset = without_places(identity)
     preset.setdefault("downstream_sha256", None)
     return preset
 

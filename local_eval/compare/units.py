@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from submission.fileio import make_dirs, write_atomic
 
-from ..run.record import without_content
+from ..run.record import without_content, without_places
 
 LOG_DIR = "logs"
 GENERATED_DIR = "generated"  # under cache/: one empty marker per finished generation
@@ -64,8 +64,9 @@ def plan_units(plan) -> List[Unit]:
 
 def config_sha256(identity: Dict[str, Any], preset: str) -> str:
     """sha256 (16 hex digits) of a preset's config and downstream sets as plan.json records them,
-    without what the files hold (a content change redoes runs, it does not rename them)."""
-    text = json.dumps(without_content(identity["presets"][preset]), sort_keys=True)
+    without where they are (the same on every machine) and without what the files hold (a
+    content change redoes runs, it does not rename them)."""
+    text = json.dumps(without_content(without_places(identity["presets"][preset])), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

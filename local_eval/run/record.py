@@ -18,6 +18,16 @@ RUN_FILE = "run.json"
 CONTENT_KEYS = ("data_content", "downstream_content", "downstream_sha256")
 
 
+# Where the inputs are on this machine, and the path/size/mtime fingerprints of the copies there:
+# left out wherever a run must be known on another machine (compare --merge, plan.json's keys).
+PLACE_KEYS = ("data", "downstream_path", "downstream_content")
+
+
+def without_places(identity: Dict[str, Any]) -> Dict[str, Any]:
+    """A run's (or a plan preset's) identity without PLACE_KEYS."""
+    return {k: v for k, v in identity.items() if k not in PLACE_KEYS}
+
+
 def without_content(identity: Any) -> Any:
     """`identity` without its CONTENT_KEYS, at any depth."""
     if isinstance(identity, dict):
