@@ -22,12 +22,12 @@ COMMANDS = {
     "timing": ("local_eval.tools.timing", "time a preset's training steps on this CPU"),
     "throughput": ("local_eval.tools.throughput", "time the model and the data loader apart "
                                                   "(GPU sizing)"),
-    "gpu-campaign": ("local_eval.tools.campaign", "run what fits a time budget of a committed "
-                                                  "comparison (scripts/gpu_campaign.sh)"),
     "stats": ("local_eval.stats.table", "measure datasets without training: intensity, "
                                              "colour, blank crops, edges, separability"),
     "store": ("local_eval.store.cli", "decode a generated ImageFolder once into an image store "
                                       "(pre-training reads it; runs build it when needed)"),
+    "gpu-campaign": ("local_eval.tools.campaign", "run what fits a time budget of a committed "
+                                                  "comparison (scripts/gpu_campaign.sh)"),
 }
 PROG = "python -m local_eval"
 

@@ -531,7 +531,7 @@ def test_one_command_shell(capsys):
     from local_eval.cli import COMMANDS
 
     assert list(COMMANDS) == ["run", "compare", "noise", "digits", "timing", "throughput",
-                             "stats", "store"]
+                             "stats", "store", "gpu-campaign"]
     for command in COMMANDS:
         with pytest.raises(SystemExit) as stop:
             main([command, "--help"])
