@@ -12,12 +12,14 @@ from submission.fileio import check_writable_target
 
 from ..augment.transforms import check_crop_fits
 from ..core.config import EvalConfig
+from ..core.limits import REPEATS, check_bound
 from ..core.lock import LOCK_FILE
 from ..datasets.common import check_image_folder
 from ..datasets.downstream import DownstreamSet, downstream_identity, parse_downstream
 from ..datasets.fingerprint import folder_fingerprint
 from ..train.models import create_model
 from .record import CONTENT_KEYS, RUN_FILE, content_changed, differences, read_record, without_content
+from .space import check_space, checkpoint_bytes, checkpoint_count
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ class RunSpec:
 
 
 def check_repeats(count: int) -> None:
-    if count < 1:
-        raise UserError(f"--finetune-repeats must be at least 1, got {count}")
+    check_bound("--finetune-repeats", count, REPEATS)
 
 
 class DataChanged(UserError):
@@ -110,6 +111,10 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     if spec.data is not None and check_data:
         check_image_folder(spec.data, "--data", "--data")
         check_crop_fits(spec.data, config, config.pretrain_classes)
+    if spec.data is not None and spec.loader == "store" and config.rand_augment:
+        from ..augment.device import rand_augment_spec
+
+        rand_augment_spec(config)  # the device's RandAugment takes only timm's rand-... strings
     for downstream_set in spec.downstream_sets():
         downstream_set.validate(spec.download)
     for name in ("pretrain_batch_size", "finetune_batch_size"):
@@ -120,5 +125,8 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     if config.uses_mixup and (config.pretrain_batch_size // world_size) % 2:
         raise UserError(f"Mixup/CutMix need an even batch per process; pretrain_batch_size "
                         f"{config.pretrain_batch_size} over {world_size} process(es) is odd")
-    create_model(config, 2)  # unknown model names and unsupported sizes fail here
+    model = create_model(config, 2)  # unknown model names and unsupported sizes fail here
     check_out_dir(spec)
+    check_space(spec.out, checkpoint_count(spec.data is not None, len(spec.downstream_sets()),
+                                           spec.finetune_repeats, spec.compare_scratch),
+                checkpoint_bytes(sum(p.numel() for p in model.parameters())))
