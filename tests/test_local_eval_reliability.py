@@ -139,8 +139,8 @@ NUMBER_ROWS = [
      "--classes x --images-per-class must be at most 10,000 images"),
     ([*STATS, "--classes", "1"], "--classes and --images-per-class must be at least 2"),
     ([*STATS, "--seed", "2147483648"], "--seed must be at most 2147483647"),
-    ([*STATS, "--crops", "0"], "--crops must be sizes from 1 to 4096 px"),
-    ([*STATS, "--crops", "32,100000"], "--crops must be sizes from 1 to 4096 px"),
+    ([*STATS, "--crops", "0"], "--crops must be positive sizes"),
+    ([*STATS, "--crops", "32,100000"], "--crops must be sizes of at most 4096 px"),
     # store
     ([*STORE, "--workers", "100000"], "--workers must be at most 64"),
     ([*STORE, "--workers", "0"], "--workers must be at least 1"),

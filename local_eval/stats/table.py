@@ -86,8 +86,10 @@ def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
         crops = tuple(int(c) for c in args.crops.split(","))
     except ValueError:
         raise UserError(f"--crops must be comma-separated pixel sizes, got {args.crops!r}") from None
-    if min(crops) < 1 or max(crops) > MAX_IMAGE_SIZE:
-        raise UserError(f"--crops must be sizes from 1 to {MAX_IMAGE_SIZE} px (the largest image "
+    if min(crops) < 1:
+        raise UserError(f"--crops must be positive sizes, got {args.crops}")
+    if max(crops) > MAX_IMAGE_SIZE:
+        raise UserError(f"--crops must be sizes of at most {MAX_IMAGE_SIZE} px (the largest image "
                         f"generate makes), got {args.crops}")
     _check_outputs(args)
     named = _named(args.data)
