@@ -113,9 +113,9 @@ NUMBER_ROWS = [
     ([*RUN, "--pretrain-images-per-class", BIG], "pretrain_images_per_class must be at most"),
     ([*RUN, "--finetune-train-per-class", BIG], "finetune_train_per_class must be at most"),
     ([*RUN, "--finetune-test-per-class", BIG], "finetune_test_per_class must be at most"),
-    ([*RUN, "--pretrain-lr", "1000"], "pretrain_lr must be at most 10"),
-    ([*RUN, "--finetune-lr", "1e6"], "finetune_lr must be at most 10"),
-    ([*RUN, "--pretrain-min-lr", "100"], "pretrain_min_lr must be at most 10"),
+    ([*RUN, "--pretrain-lr", "0"], "pretrain_lr must be positive"),
+    ([*RUN, "--finetune-lr", "inf"], "finetune_lr must be a finite number"),
+    ([*RUN, "--pretrain-min-lr", "-1"], "pretrain_min_lr must not be negative"),
     ([*RUN, "--finetune-weight-decay", "5"], "finetune_weight_decay must be at most 1"),
     ([*RUN, "--pretrain-warmup-epochs", "1e5"], "pretrain_warmup_epochs must be at most 1000"),
     ([*RUN, "--mixup", "1000"], "mixup must be at most 100"),
@@ -215,14 +215,34 @@ def test_too_little_disk_for_the_checkpoints_is_one_line(world, capfd, monkeypat
     import shutil
 
     from local_eval.run import space
+    from local_eval.run.cli import build_parser, spec_from_args
+    from local_eval.run.spec import validate
 
     usage = shutil.disk_usage(world["work"])
     monkeypatch.setattr(space.shutil, "disk_usage",
-                        lambda path: usage._replace(free=5_000_000))  # 5 MB
-    # Smoke's ViT takes well under 1 MB a checkpoint: 3 of them fit, 100 repeats do not.
+                        lambda path: usage._replace(free=100_000_000))  # 100 MB
+    # A smoke checkpoint takes up to 11.9 MB (measured: 10.9 MB pre-training with AdamW, 7.3 MB
+    # fine-tuning with SGD): one repeat fits (3 x 11.9 MB with the temporary file), 100 do not.
     line = check_row(world, capfd, [*RUN, "--finetune-repeats", "100"], "checkpoint(s) of up to")
-    assert "101 checkpoint(s)" in line and "0.01 GB free" in line and "--finetune-repeats" in line
+    assert "101 checkpoint(s) of up to 12 MB need 1.21 GB" in line and "0.10 GB free" in line
+    values = {name: str(path) for name, path in world.items()}
+    validate(spec_from_args(build_parser().parse_args([a.format(**values) for a in RUN[1:]])), 1)
     assert space.checkpoint_count(True, 2, 3, True) == 13
+    assert space.checkpoint_bytes(904_906) == 3 * 4 * 904_906 + 2**20
+
+
+def test_too_little_disk_for_a_comparisons_checkpoints_is_one_line(world, capfd, monkeypatch):
+    import shutil
+
+    from local_eval.run import space
+
+    usage = shutil.disk_usage(world["work"])
+    monkeypatch.setattr(space.shutil, "disk_usage",
+                        lambda path: usage._replace(free=200_000_000))  # 200 MB
+    # Each run fits alone (2 checkpoints of 11.9 MB); 10 seeds x 2 datasets = 20 runs need 0.48 GB.
+    argv = ["compare", "again={data}", *COMPARE[1:], "--seeds", "10"]
+    check_row(world, capfd, argv, "the checkpoints of its 20 runs need up to 0.48 GB, but its "
+                                  "disk has 0.20 GB free")
 
 
 # --- item 4: downstream sets checked -------------------------------------------------------------

@@ -24,23 +24,38 @@ def checkpoint_count(pretrains: bool, sets: int, repeats: int, scratch: bool) ->
     return int(pretrains) + sets * repeats * (2 if scratch else 1)
 
 
-def existing_bytes(out: Path) -> int:
-    """What the run folder's checkpoints already take (a rerun rewrites them in place)."""
+def existing_bytes(out: Path, pattern: str = "*.pt") -> int:
+    """What the folder's checkpoints already take (a rerun rewrites them in place)."""
     try:
-        return sum(p.stat().st_size for p in Path(out).glob("*.pt") if p.is_file())
+        return sum(p.stat().st_size for p in Path(out).glob(pattern) if p.is_file())
     except OSError:
         return 0
+
+
+def free_bytes(out: Path) -> int:
+    """Free space on the disk that holds (or will hold) `out`."""
+    folder = Path(os.path.abspath(out))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def check_space(out: Path, count: int, each: int, what: str = "--out") -> None:
     """Refuse when the disk holding `out` has less free space than `count` checkpoints of `each`
     bytes need (one more for the temporary file a checkpoint is written to first)."""
     needed = (count + 1) * each - existing_bytes(out)
-    folder = Path(os.path.abspath(out))
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    free = shutil.disk_usage(folder).free
+    free = free_bytes(out)
     if needed > free:
         raise UserError(f"{what} {out}: {count} checkpoint(s) of up to {each / 1e6:,.0f} MB need "
                         f"{needed / 1e9:,.2f} GB, but its disk has {free / 1e9:,.2f} GB free; free "
                         f"some space, choose another --out or lower --finetune-repeats")
+
+
+def check_comparison_space(out: Path, runs: int, needed: int) -> None:
+    """The same for all the runs of a comparison: `needed` bytes of checkpoints in all."""
+    needed -= existing_bytes(out, "runs/**/*.pt")
+    free = free_bytes(out)
+    if needed > free:
+        raise UserError(f"--out {out}: the checkpoints of its {runs} runs need up to "
+                        f"{needed / 1e9:,.2f} GB, but its disk has {free / 1e9:,.2f} GB free; free "
+                        f"some space, choose another --out or lower --seeds or --finetune-repeats")

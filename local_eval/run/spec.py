@@ -101,8 +101,9 @@ def check_out_dir(spec: RunSpec) -> None:
                           f"not this data's: pass another --out, or remove {out} to start over")
 
 
-def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
-    """Every check that needs no training, so a bad input fails before anything is written.
+def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> int:
+    """Every check that needs no training, so a bad input fails before anything is written;
+    returns the bytes the run's checkpoints will take at most (local_eval.run.space).
 
     `check_data` False skips the --data checks (for a dataset `compare` has yet to generate).
     """
@@ -127,6 +128,8 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
                         f"{config.pretrain_batch_size} over {world_size} process(es) is odd")
     model = create_model(config, 2)  # unknown model names and unsupported sizes fail here
     check_out_dir(spec)
-    check_space(spec.out, checkpoint_count(spec.data is not None, len(spec.downstream_sets()),
-                                           spec.finetune_repeats, spec.compare_scratch),
-                checkpoint_bytes(sum(p.numel() for p in model.parameters())))
+    count = checkpoint_count(spec.data is not None, len(spec.downstream_sets()),
+                             spec.finetune_repeats, spec.compare_scratch)
+    each = checkpoint_bytes(sum(p.numel() for p in model.parameters()))
+    check_space(spec.out, count, each)
+    return count * each
