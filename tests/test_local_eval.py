@@ -464,7 +464,7 @@ def test_throughput_times_the_model_and_the_loader_apart(tmp_path, capsys, loade
     (["--variants", "bf16"], "needs CUDA"),
     (["--variants", "fp16"], "unknown variant 'fp16'; known variants: fp32, bf16"),
     (["--workers", "two"], "not a comma-separated list"),
-    (["--steps", "0"], "--steps >= 1"),
+    (["--steps", "0"], "--steps must be at least 1, got 0"),
 ])
 def test_throughput_bad_input_is_one_line(tmp_path, capsys, argv, words):
     from local_eval.tools.throughput import main as throughput

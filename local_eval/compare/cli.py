@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
+from ..core.limits import MAX_EPOCHS, MAX_SCORE
 from ..core.presets import PRESETS
 from ..core.world import world_from_env
 from ..datasets.fingerprint import forget as forget_fingerprints
@@ -20,7 +21,7 @@ from ..run.arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
     add_repeats_argument,
-    check_repeats_argument,
+    check_runtime_arguments,
     config_from_args,
     data_root_from_args,
     loader_workers_per_process,
@@ -91,15 +92,14 @@ def plan_from_args(args: argparse.Namespace) -> "ComparePlan":
     if args.seed is not None:
         raise UserError("compare sets each run's seed itself (0..K-1); drop --seed and use "
                         "--seeds K")
-    if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
-        raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
     if args.target_diff is not None and not (math.isfinite(args.target_diff)
                                              and args.target_diff > 0):
         raise UserError(f"--target-diff must be a positive score difference, got "
                         f"{args.target_diff:g}")
-    if args.workers is not None and args.workers < 0:
-        raise UserError(f"--workers must not be negative, got {args.workers}")
-    check_repeats_argument(args)
+    if args.target_diff is not None and args.target_diff > MAX_SCORE:
+        raise UserError(f"--target-diff must be at most {MAX_SCORE} (the largest score: 100 per "
+                        f"scored epoch of at most {MAX_EPOCHS} epochs), got {args.target_diff:g}")
+    check_runtime_arguments(args)
     presets = [p.strip() for p in args.presets.split(",")]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:

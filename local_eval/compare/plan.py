@@ -28,6 +28,7 @@ from ..datasets.common import check_image_folder
 from ..datasets.downstream import downstream_identity
 from ..run.record import differences, read_record, without_content
 from ..run.runner import run
+from ..run.space import check_comparison_space
 from ..run.spec import DataChanged, RunSpec, check_out_dir, validate
 from ..train.loop import EpochBudget
 from .datasets import DatasetSpec, FolderDataset, ScratchDataset
@@ -183,16 +184,19 @@ def check_plan(plan: ComparePlan, world_size: int) -> None:
                     raise UserError(f"dataset {dataset.name} has {available} classes but preset "
                                     f"{preset} takes {config.pretrain_classes}; pass "
                                     f"--pretrain-classes {available} or generate more")
+    checkpoints: Dict[Tuple[str, str], int] = {}  # (dataset, preset) -> bytes per run
     for key in plan.keys():
         dataset = plan.dataset(key[0])
         spec = plan.spec(key, plan.data_path(key[0]))
         try:
             if key[2] == plan.seeds[0]:  # the inputs are the same for every seed
-                validate(spec, world_size, check_data=not dataset.cached)
+                checkpoints[key[:2]] = validate(spec, world_size, check_data=not dataset.cached)
             else:
                 check_out_dir(spec)
         except DataChanged:  # the run folder's last check: redone by run_compare
             pass
+    check_comparison_space(plan.out, len(plan.keys()),
+                           sum(checkpoints.get(key[:2], 0) for key in plan.keys()))
 
 
 def stale_runs(plan: ComparePlan) -> List[RunKey]:

@@ -14,7 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from submission.errors import UserError
 
-from .recipe import check_recipe
+from .limits import CONFIG_BOUNDS, show
+from .recipe import check_rand_augment, check_recipe
 
 MAX_SEED = 2**31 - 1
 
@@ -153,6 +154,13 @@ class EvalConfig:
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"seed must be a non-negative integer of at most {MAX_SEED} "
                             f"(2**31 - 1), got {self.seed}")
+        # The upper bounds (local_eval.core.limits): a larger value hangs, allocates without end or
+        # is a typo; the lower ones are checked above with their own words.
+        for name, bound in CONFIG_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and value > bound.high:
+                raise UserError(f"{name} must be at most {show(bound.high)} ({bound.why}), got {value}")
+        check_rand_augment(self.rand_augment)
         if self.patch_size is not None and self.img_size % self.patch_size:
             raise UserError(f"img_size {self.img_size} is not a multiple of patch_size "
                             f"{self.patch_size}; pick sizes that divide")

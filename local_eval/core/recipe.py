@@ -9,7 +9,8 @@ which optimizer pre-trains (`pretrain_opt`), which learning-rate schedule each p
 from __future__ import annotations
 
 import math
-from typing import Any, List, Sequence, Tuple
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from submission.errors import UserError
 
@@ -27,6 +28,56 @@ TIMM_OPTIMIZER = {"adamw": "adamw", "sgd": "momentum"}
 # cosine: linear warmup then cosine decay per update; step: warmup, then the rate is multiplied
 # by gamma at each milestone (a fraction of the phase's epochs), as torch's MultiStepLR does.
 SCHEDULES = ("cosine", "step")
+
+
+# timm's auto-augment strings (timm.data.auto_augment): the sections each policy reads, with their
+# number types. A string timm would refuse with an AssertionError deep in the first epoch is
+# refused here, when the config is made.
+AUTO_AUGMENT_POLICIES = ("original", "originalr", "v0", "v0r", "3a")
+_RAND_KEYS: Dict[str, Callable[[str], Any]] = {"m": int, "n": int, "p": float, "mstd": float,
+                                               "mmax": int, "inc": str}
+_AUGMIX_KEYS: Dict[str, Callable[[str], Any]] = {"m": int, "w": int, "d": int, "a": float,
+                                                 "mstd": float, "b": str}
+RAND_AUGMENT_MAX_LAYERS = 15  # timm's 15 operations; each layer is one more pass over every image
+
+
+def check_rand_augment(text: Optional[str]) -> None:
+    """Refuse a `rand_augment` string that timm cannot parse: 'rand-m9-mstd0.5-inc1' (RandAugment),
+    'augmix-...', or an AutoAugment policy (original, originalr, v0, v0r, 3a) with -mstdX."""
+    if not text:
+        return
+    sections = str(text).split("-")
+    policy, rest = sections[0], sections[1:]
+    keys = _RAND_KEYS if policy == "rand" else _AUGMIX_KEYS if policy == "augmix" else \
+        {"mstd": float} if policy in AUTO_AUGMENT_POLICIES else None
+    if keys is None:
+        raise UserError(f"rand_augment {text!r} is not a timm augmentation string: it starts with "
+                        f"rand (RandAugment, e.g. rand-m9-mstd0.5-inc1), augmix or one of "
+                        f"{', '.join(AUTO_AUGMENT_POLICIES)}; 'none' turns it off")
+    for section in rest:
+        if policy == "rand" and section.startswith("t"):
+            continue  # a named operation set (timm: weights, 3a, 3aw); the PIL loader only
+        parts = re.split(r"(\d.*)", section)
+        if len(parts) < 2:
+            continue  # timm ignores a section without a number
+        key, value = parts[:2]
+        if key not in keys:
+            raise UserError(f"rand_augment {text!r}: unknown section {section!r}; {policy} reads "
+                            f"{', '.join(keys)} followed by a number")
+        try:
+            number = keys[key](value)
+        except ValueError:
+            raise UserError(f"rand_augment {text!r}: section {section!r} needs "
+                            f"{'a whole' if keys[key] is int else 'a'} number after {key!r}") from None
+        if isinstance(number, str):
+            continue  # timm takes bool() of the text
+        if not math.isfinite(number) or number < 0:
+            raise UserError(f"rand_augment {text!r}: section {section!r} must not be negative")
+        if policy == "rand" and key == "p" and number > 1:
+            raise UserError(f"rand_augment {text!r}: p is a probability, at most 1")
+        if policy == "rand" and key == "n" and number > RAND_AUGMENT_MAX_LAYERS:
+            raise UserError(f"rand_augment {text!r}: n must be at most {RAND_AUGMENT_MAX_LAYERS} "
+                            f"layers (each is one more pass over every image)")
 
 
 def normalization(name: str) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:

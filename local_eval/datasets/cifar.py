@@ -87,6 +87,12 @@ def cifar_arrays(folder: Path, batch_files: Sequence[str], label_key: str, meta_
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise UserError(f"{folder} holds data of shape {data.shape} for {len(labels)} "
                         f"labels; expected (N, 3072)")
+    outside = (labels < 0) | (labels >= len(names))
+    if outside.any():  # a corrupt label would train and score a class that does not exist
+        raise UserError(f"{folder}: {what} label {int(labels[outside][0])} lies outside 0.."
+                        f"{len(names) - 1} of its {len(names)} classes ({int(outside.sum())} of "
+                        f"{len(labels)} labels in {', '.join(batch_files)}: corrupt); re-download "
+                        f"it with --download")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # R, G, B planes -> (N, 32, 32, 3)
     return images, labels, names
 

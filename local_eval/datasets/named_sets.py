@@ -11,10 +11,12 @@ torchvision; Fashion-MNIST also comes from Debian's dataset-fashion-mnist (`make
 """
 from __future__ import annotations
 
-import struct
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from ..augment.transforms import finetune_transforms
 from ..core.config import EvalConfig
 from .common import ArrayImageDataset, Downstream, LabeledSplit, cut_split
 from .fingerprint import folder_fingerprint
+from .idx import check_idx_pair
 from .image_sets import caltech_files, decode, omniglot_files
 
 
@@ -79,36 +82,9 @@ def set_content(name: str, root: Path) -> str:
     return folder_fingerprint(set_files_folder(name, root))
 
 
-def _check_idx(path: Path, name: str) -> int:
-    """An IDX file's item count, after checking that its header fits its size (UserError
-    naming the file otherwise: missing, still gzip-compressed, truncated or corrupt)."""
-    fetch = NAMED_SETS[name].fetch
-    if not path.is_file():
-        raise UserError(f"downstream set {name}: {path} is missing (expected torchvision's "
-                        f"layout ROOT/{NAMED_SETS[name].folder}/{{{','.join(IDX_FILES)}}}); get "
-                        f"it with {fetch}")
-    with open(path, "rb") as handle:
-        head = handle.read(4)  # 0, 0, 8 (unsigned bytes), number of dimensions
-        ndim = head[3] if len(head) == 4 else 0
-        dims_bytes = handle.read(4 * ndim)  # each dimension, big-endian uint32
-    if head[:2] == b"\x1f\x8b":
-        raise UserError(f"downstream set {name}: {path} is gzip-compressed; torchvision reads "
-                        f"it unpacked (gunzip it, or get it with {fetch})")
-    size = path.stat().st_size
-    if head[:3] != b"\x00\x00\x08" or ndim == 0 or len(dims_bytes) != 4 * ndim:
-        raise UserError(f"downstream set {name}: {path} is not an IDX file of unsigned bytes "
-                        f"(corrupt); delete it and get it again with {fetch}")
-    dims = struct.unpack(f">{head[3]}I", dims_bytes)
-    expected = 4 + len(dims_bytes) + int(np.prod(dims, dtype=np.int64))
-    if size != expected:
-        raise UserError(f"downstream set {name}: {path} holds {size} bytes, its header says "
-                        f"{expected} (truncated or corrupt); delete it and get it again with "
-                        f"{fetch}")
-    return dims[0]
-
-
 def check_named_set(name: str, root: Path) -> None:
-    """Every check that decodes no image: the set's files are where torchvision reads them."""
+    """Every check that decodes no image: the set's files are where torchvision reads them; for
+    MNIST and Fashion-MNIST also their headers, sizes, counts and label range."""
     from .cifar import cifar10_dir, cifar100_dir
 
     if name in ("cifar10", "cifar100"):
@@ -117,11 +93,9 @@ def check_named_set(name: str, root: Path) -> None:
     folder = set_folder(name, root)
     if name in ("mnist", "fashion-mnist"):
         for images, labels in (IDX_FILES[:2], IDX_FILES[2:]):
-            count, labelled = _check_idx(folder / images, name), _check_idx(folder / labels, name)
-            if count != labelled:
-                raise UserError(f"downstream set {name}: {folder / images} holds {count} images "
-                                f"but {folder / labels} {labelled} labels; delete both and get "
-                                f"them again with {NAMED_SETS[name].fetch}")
+            check_idx_pair(folder / images, folder / labels, f"downstream set {name}",
+                           NAMED_SETS[name].fetch,
+                           f"ROOT/{NAMED_SETS[name].folder}/{{{','.join(IDX_FILES)}}}")
         return
     if not folder.is_dir() or not any(p.is_dir() for p in folder.iterdir()):
         raise UserError(f"downstream set {name} not found under --data-root {root}: expected "
@@ -131,22 +105,39 @@ def check_named_set(name: str, root: Path) -> None:
 
 def download_named_set(name: str, root: Path) -> None:
     """Fetch the set into ROOT with torchvision's class (needs internet); nothing to do when
-    its files are there (torchvision checks)."""
+    its files are there (torchvision checks). torchvision's own lines (one per file and mirror
+    tried, progress bars) are held back: a failure is one line naming the set, the server and
+    what to do offline."""
     import torchvision.datasets
 
     make_dirs(root, "--data-root")
     spec = NAMED_SETS[name]
     dataset_class = getattr(torchvision.datasets, spec.torchvision_class)
+    chatter = io.StringIO()
     try:
-        if name == "omniglot":
-            dataset_class(str(root), background=True, download=True)
-        elif name in ("caltech101", "caltech256"):
-            dataset_class(str(root), download=True)
-        else:
-            dataset_class(str(root), train=True, download=True)
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            if name == "omniglot":
+                dataset_class(str(root), background=True, download=True)
+            elif name in ("caltech101", "caltech256"):
+                dataset_class(str(root), download=True)
+            else:
+                dataset_class(str(root), train=True, download=True)
     except Exception as error:  # network errors come in many types
-        raise UserError(f"could not download {spec.title} into {root} ({error}); fetch it by hand "
-                        f"into torchvision's layout {root / spec.folder}") from error
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = (lines[-1] if lines else type(error).__name__)[:200]  # MNIST: the last mirror's
+        offline = ("get it without a network with make downstream (Debian's "
+                   "dataset-fashion-mnist)" if name == "fashion-mnist" else
+                   f"fetch it on a machine with a network and copy it into torchvision's layout "
+                   f"{root / spec.folder}")
+        raise UserError(f"could not download {spec.title} from {_hosts(dataset_class)} into "
+                        f"{root} ({reason}); {offline}") from error
+
+
+def _hosts(dataset_class: type) -> str:
+    """The servers a torchvision dataset class downloads from (its mirrors or url)."""
+    urls = list(getattr(dataset_class, "mirrors", None) or [getattr(dataset_class, "url", "")])
+    hosts = [urlparse(url).hostname for url in urls if isinstance(url, str)]
+    return ", ".join(dict.fromkeys(h for h in hosts if h)) or "its server"
 
 
 def _mnist_split(name: str, root: Path, split: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:

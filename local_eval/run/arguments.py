@@ -19,6 +19,7 @@ from submission.errors import UserError
 from submission.system import available_cores
 
 from ..core.config import EvalConfig, field_help
+from ..core.limits import REPEATS, STOP_AFTER_EPOCHS, WORKERS, check_bound
 from ..core.presets import PRESETS, build_config, default_downstream, preset_config
 from ..core.world import world_from_env
 
@@ -133,9 +134,16 @@ def add_repeats_argument(parser: argparse.ArgumentParser) -> None:
                              "repeats'; default: 1)")
 
 
-def check_repeats_argument(args: argparse.Namespace) -> None:
-    if args.finetune_repeats < 1:
-        raise UserError(f"--finetune-repeats must be at least 1, got {args.finetune_repeats}")
+def check_runtime_arguments(args: argparse.Namespace) -> None:
+    """--workers, --stop-after-epochs and --finetune-repeats within their bounds
+    (local_eval.core.limits), before anything is read: shared by run and compare."""
+    if args.stop_after_epochs is not None:
+        check_bound("--stop-after-epochs", args.stop_after_epochs, STOP_AFTER_EPOCHS)
+    if args.workers is not None:
+        if args.workers < 0:
+            raise UserError(f"--workers must not be negative, got {args.workers}")
+        check_bound("--workers", args.workers, WORKERS)
+    check_bound("--finetune-repeats", args.finetune_repeats, REPEATS)
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:

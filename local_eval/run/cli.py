@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
 from ..core.presets import PRESETS
@@ -21,7 +20,7 @@ from .arguments import (
     add_data_and_runtime_arguments,
     add_recipe_arguments,
     add_repeats_argument,
-    check_repeats_argument,
+    check_runtime_arguments,
     config_from_args,
     data_root_from_args,
     loader_workers_per_process,
@@ -75,11 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_from_args(args: argparse.Namespace) -> "RunSpec":
-    if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
-        raise UserError(f"--stop-after-epochs must be at least 1, got {args.stop_after_epochs}")
-    if args.workers is not None and args.workers < 0:
-        raise UserError(f"--workers must not be negative, got {args.workers}")
-    check_repeats_argument(args)
+    check_runtime_arguments(args)
     downstream = resolve_downstream(args.downstream, args.downstream_dir, args.preset)
     config = config_from_args(args)  # validates the recipe: still no torch imported
     from .spec import RunSpec

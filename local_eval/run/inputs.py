@@ -20,6 +20,9 @@ def load_inputs(spec: RunSpec, runtime: Runtime):
         for downstream_set in sets:
             downstream_set.download()
     barrier(runtime)
+    # The downstream sets first: a corrupt one (a CIFAR label out of range) is refused before
+    # the pre-training store is built into the cache.
+    downstreams = [downstream_set.load(config) for downstream_set in sets]
     pretrain_data = None
     if spec.data is not None:
         if spec.loader == "store":
@@ -28,7 +31,6 @@ def load_inputs(spec: RunSpec, runtime: Runtime):
             pretrain_data = store_split(spec.data, config, pretrain_store(spec, runtime))
         else:
             pretrain_data = load_pretrain_data(spec.data, config)
-    downstreams = [downstream_set.load(config) for downstream_set in sets]
     if pretrain_data is not None:
         _check_steps(pretrain_data, config.pretrain_batch_size, runtime.world_size,
                      "the pre-training subset", "--pretrain-batch-size")

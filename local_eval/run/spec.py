@@ -13,12 +13,14 @@ from submission.paths import check_output_outside_inputs
 
 from ..augment.transforms import check_crop_fits
 from ..core.config import EvalConfig
+from ..core.limits import REPEATS, check_bound
 from ..core.lock import LOCK_FILE
 from ..datasets.common import check_image_folder
 from ..datasets.downstream import DownstreamSet, downstream_identity, parse_downstream
 from ..datasets.fingerprint import dataset_fingerprint
 from ..train.models import create_model
 from .record import CONTENT_KEYS, RUN_FILE, content_changed, differences, read_record, without_content
+from .space import check_space, checkpoint_bytes, checkpoint_count
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,7 @@ class RunSpec:
 
 
 def check_repeats(count: int) -> None:
-    if count < 1:
-        raise UserError(f"--finetune-repeats must be at least 1, got {count}")
+    check_bound("--finetune-repeats", count, REPEATS)
 
 
 class DataChanged(UserError):
@@ -122,8 +123,9 @@ def check_outputs(spec: RunSpec) -> None:
                                     "the image store folder (set by LOCAL_EVAL_STORES)")
 
 
-def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
-    """Every check that needs no training, so a bad input fails before anything is written.
+def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> int:
+    """Every check that needs no training, so a bad input fails before anything is written;
+    returns the bytes the run's checkpoints will take at most (local_eval.run.space).
 
     `check_data` False skips the --data checks (for a dataset `compare` has yet to generate).
     """
@@ -132,6 +134,10 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     if spec.data is not None and check_data:
         check_image_folder(spec.data, "--data", "--data")
         check_crop_fits(spec.data, config, config.pretrain_classes)
+    if spec.data is not None and spec.loader == "store" and config.rand_augment:
+        from ..augment.device import rand_augment_spec
+
+        rand_augment_spec(config)  # the device's RandAugment takes only timm's rand-... strings
     for downstream_set in spec.downstream_sets():
         downstream_set.validate(spec.download)
     check_outputs(spec)
@@ -143,5 +149,10 @@ def validate(spec: RunSpec, world_size: int, check_data: bool = True) -> None:
     if config.uses_mixup and (config.pretrain_batch_size // world_size) % 2:
         raise UserError(f"Mixup/CutMix need an even batch per process; pretrain_batch_size "
                         f"{config.pretrain_batch_size} over {world_size} process(es) is odd")
-    create_model(config, 2)  # unknown model names and unsupported sizes fail here
+    model = create_model(config, 2)  # unknown model names and unsupported sizes fail here
     check_out_dir(spec)
+    count = checkpoint_count(spec.data is not None, len(spec.downstream_sets()),
+                             spec.finetune_repeats, spec.compare_scratch)
+    each = checkpoint_bytes(sum(p.numel() for p in model.parameters()))
+    check_space(spec.out, count, each)
+    return count * each

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from submission.errors import UserError
+from submission.limits import MAX_IMAGE_SIZE
 from submission.tools.command import OneLineParser, run_command
 
+from ..core.limits import MAX_SEED, STATS_SAMPLE
 from .images import KIT_CROPS, dataset_stats
 
 
@@ -67,7 +69,6 @@ def _named(texts: List[str]) -> Dict[str, Path]:
 
 
 def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
-    from submission.fileio import check_writable_target
     from submission.paths import check_output_outside_inputs
 
     from ..datasets.folders import check_image_folder
@@ -75,17 +76,24 @@ def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
     if args.classes < 2 or args.images_per_class < 2:
         raise UserError("--classes and --images-per-class must be at least 2 (the separability "
                         "figure leaves one image out of each class)")
+    if args.classes * args.images_per_class > STATS_SAMPLE:
+        raise UserError(f"--classes x --images-per-class must be at most {STATS_SAMPLE:,} images "
+                        f"(the sample is held in memory at once: {STATS_SAMPLE:,} images of 384 px "
+                        f"are 4.4 GB), got {args.classes} x {args.images_per_class}")
     if args.seed < 0:
         raise UserError(f"--seed must not be negative, got {args.seed}")
+    if args.seed > MAX_SEED:
+        raise UserError(f"--seed must be at most {MAX_SEED} (2**31 - 1, as for run), got {args.seed}")
     try:
         crops = tuple(int(c) for c in args.crops.split(","))
     except ValueError:
         raise UserError(f"--crops must be comma-separated pixel sizes, got {args.crops!r}") from None
     if min(crops) < 1:
         raise UserError(f"--crops must be positive sizes, got {args.crops}")
-    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
-        if path is not None:
-            check_writable_target(path, flag)
+    if max(crops) > MAX_IMAGE_SIZE:
+        raise UserError(f"--crops must be sizes of at most {MAX_IMAGE_SIZE} px (the largest image "
+                        f"generate makes), got {args.crops}")
+    _check_outputs(args)
     named = _named(args.data)
     for name, path in named.items():
         check_image_folder(path, f"dataset {name}", "DATA")
@@ -94,6 +102,25 @@ def _check(args) -> Tuple[Dict[str, Path], Tuple[int, ...]]:
         if path is not None:  # a figure written into a dataset would join its images
             check_output_outside_inputs(path, inputs, flag)
     return named, crops
+
+
+def _check_outputs(args) -> None:
+    """--json and --plot can be written, checked before any image is read: a folder there, or a
+    plot named other than .png (the figure is PNG bytes), would fail after the whole table."""
+    from submission.fileio import check_writable_target
+
+    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UserError(f"{flag} {path} is a folder; give a file name inside it, e.g. "
+                            f"{path / ('stats.json' if flag == '--json' else 'stats.png')}")
+        check_writable_target(path, flag)
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise UserError(f"--plot {args.plot} must end in .png (the plot is written as PNG)")
+    if args.json is not None and args.plot is not None and \
+            args.json.resolve() == args.plot.resolve():
+        raise UserError(f"--json and --plot name the same file {args.json}; give two names")
 
 
 def _stats(args) -> int:

@@ -49,12 +49,15 @@ def _store(args: argparse.Namespace) -> int:
     from submission.paths import check_output_outside_inputs
     from submission.system import available_cores
 
+    from ..core.limits import WORKERS, check_bound
     from ..datasets.common import check_image_folder
     from ..datasets.fingerprint import forget
     from .layout import check_store_folder, default_store_dir
 
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {args.workers}")
+        check_bound("--workers", args.workers, WORKERS)
     check_image_folder(args.data, "DATA", "DATA")
     folder = args.out if args.out is not None else default_store_dir(args.data)
     # a store written into the data would be listed as images of it (one rule: submission.paths)

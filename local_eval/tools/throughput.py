@@ -26,6 +26,7 @@ from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
 from ..core.distributed import Runtime, resolve_device
+from ..core.limits import CONFIG_BOUNDS, THROUGHPUT_STEPS, THROUGHPUT_WARMUP, WORKERS, check_bound
 from ..core.presets import PRESETS, build_config
 from ..datasets.common import load_pretrain_data
 from ..train.loop import autocast, make_loader
@@ -212,10 +213,14 @@ def _measure(args: argparse.Namespace) -> int:
     except ValueError:
         raise UserError(f"--workers {args.workers!r} is not a comma-separated list of "
                         f"counts") from None
-    if any(count < 0 for count in workers) or args.warmup < 0 or args.steps < 1:
-        raise UserError("--workers must be counts >= 0, --warmup >= 0 and --steps >= 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    if not workers:
+        raise UserError(f"--workers {args.workers!r} lists no count; give e.g. 4,8,16")
+    for count in workers:
+        check_bound("--workers", count, WORKERS)
+    check_bound("--warmup", args.warmup, THROUGHPUT_WARMUP)
+    check_bound("--steps", args.steps, THROUGHPUT_STEPS)
+    if args.batch_size is not None:
+        check_bound("--batch-size", args.batch_size, CONFIG_BOUNDS["pretrain_batch_size"])
     if not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a folder")
     device = resolve_device(args.device)

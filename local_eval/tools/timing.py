@@ -25,6 +25,7 @@ from submission.tools.command import OneLineParser, run_command
 
 from ..augment.transforms import pretrain_transform
 from ..core.config import EvalConfig
+from ..core.limits import TIMING_BOUNDS, check_bound
 from ..core.presets import PRESETS, preset_config
 from ..train.models import create_model
 
@@ -145,13 +146,23 @@ def _counts(text: str, flag: str, separator: str) -> Tuple[int, ...]:
         raise UserError(f"{flag} {text!r} is not whole numbers separated by {separator!r}") from None
 
 
-def _time(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """(downstream shape, thread counts), every number within its bound (core.limits)."""
     shape = _counts(args.downstream, "--downstream", "x")
     if len(shape) != 3:
         raise UserError(f"--downstream {args.downstream!r} is not CLASSESxTRAINxTEST")
     thread_counts = _counts(args.threads, "--threads", ",")
-    if min(thread_counts) < 1:
-        raise UserError(f"--threads {args.threads!r} must list counts of at least 1")
+    for flag in ("--classes", "--images-per-class", "--image-size", "--repeats"):
+        check_bound(flag, getattr(args, flag[2:].replace("-", "_")), TIMING_BOUNDS[flag])
+    for value, what in zip(shape, ("classes", "train images per class", "test images per class")):
+        check_bound(f"--downstream {what}", value, TIMING_BOUNDS[f"--downstream {what}"])
+    for count in thread_counts:
+        check_bound("--threads", count, TIMING_BOUNDS["--threads"])
+    return shape, thread_counts
+
+
+def _time(args: argparse.Namespace) -> int:
+    shape, thread_counts = _check(args)
     stated = gpu_cost(args.preset, downstream_classes=shape[0])
     if stated is not None:  # a GPU preset: CPU step times say nothing of its cost
         print(stated)
