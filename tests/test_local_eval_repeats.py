@@ -244,8 +244,10 @@ def test_compare_scores_a_repeated_run_as_one_seed_and_keeps_k_in_its_plan(data,
 def test_a_compare_without_the_flag_keeps_its_plan_as_before(data, tmp_path):
     out = tmp_path / "cmp"
     assert main(compare_args(data, out, "--seeds", "1", "--epochs", "1")) == 0
-    # K = 1 adds nothing to the plan (the loader key came with the image store, issue 20).
-    assert set(json.loads((out / "plan.json").read_text())) == {"datasets", "presets", "seeds", "loader"}
+    # K = 1 adds nothing to the plan (the loader key came with the image store, issue 20; the
+    # numbered units with the cluster work, issue 28).
+    assert set(json.loads((out / "plan.json").read_text())) == {"datasets", "presets", "seeds", "loader",
+                                                                 "units"}
 
 
 @pytest.mark.slow

@@ -437,7 +437,7 @@ def test_diamond_square_4th_is_their_grid_and_colouring():
     ({"point_augment": {"pointwolf_scale": 0.5}}, "point_augment.pointwolf_scale must be a finite number in [1, 10]"),
     ({"point_augment": {"pointwolf_translate": float("inf")}}, "point_augment.pointwolf_translate must be a finite number"),
     ({"point_augment": {"background": "plasma"}},
-     "unknown point_augment.background 'plasma'; choose one of ['black', 'diamond_square']"),
+     "unknown point_augment.background 'plasma'; choose one of ['black', 'diamond_square', 'color_patch']"),
     ({"point_augment": {"background": 3}}, "point_augment.background must be str"),
     ({"image_augment": {"cutout_holes_min": 0}}, "image_augment.cutout_holes_min must be at least 1"),
     ({"image_augment": {"cutout_holes_min": 9}}, "image_augment.cutout_holes_min must be at most 8, got 9 (= cutout_holes, 8)"),
