@@ -20,29 +20,28 @@ def run_cli(*args: str, module: str = "submission", timeout: float = 600, **kwar
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def image_stores_in_a_temporary_folder(tmp_path_factory):
-    """Runs build their image stores (local_eval.store) here, not in the user's ~/.cache; set in
-    os.environ so that the commands the tests start inherit it."""
-    previous = os.environ.get("LOCAL_EVAL_STORES")
-    os.environ["LOCAL_EVAL_STORES"] = str(tmp_path_factory.mktemp("image_stores"))
+def _variable_in_a_temporary_folder(name: str, folder: Path):
+    """Set $name to `folder` for the session (in os.environ, so that the commands the tests start
+    inherit it), then restore what it was."""
+    previous = os.environ.get(name)
+    os.environ[name] = str(folder)
     yield
     if previous is None:
-        os.environ.pop("LOCAL_EVAL_STORES", None)
+        os.environ.pop(name, None)
     else:
-        os.environ["LOCAL_EVAL_STORES"] = previous
+        os.environ[name] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def image_stores_in_a_temporary_folder(tmp_path_factory):
+    """Runs build their image stores (local_eval.store) here, not in the user's ~/.cache."""
+    yield from _variable_in_a_temporary_folder("LOCAL_EVAL_STORES", tmp_path_factory.mktemp("image_stores"))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def file_hashes_in_a_temporary_folder(tmp_path_factory):
     """The per-file sha256 cache of local_eval.datasets.fingerprint goes here, not to ~/.cache."""
-    previous = os.environ.get("LOCAL_EVAL_HASHES")
-    os.environ["LOCAL_EVAL_HASHES"] = str(tmp_path_factory.mktemp("file_hashes"))
-    yield
-    if previous is None:
-        os.environ.pop("LOCAL_EVAL_HASHES", None)
-    else:
-        os.environ["LOCAL_EVAL_HASHES"] = previous
+    yield from _variable_in_a_temporary_folder("LOCAL_EVAL_HASHES", tmp_path_factory.mktemp("file_hashes"))
 
 
 @pytest.fixture
