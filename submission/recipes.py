@@ -253,6 +253,11 @@ register_recipe("fractal-color", "fractal as Anderson & Farrell draw it (WACV 20
                 "image, each framed to 0.15-0.6 of the side in its own random hue, over a smooth random colour field "
                 "(1000 x 1000 at 384 px)")(
     _fractal_with({"background": "color_patch"}, instances=5, instance_color="random_hue"))
+register_recipe("fractal-color-fill", "fractal-color framed to fill the crop: 1-2 instances per image, each framed to "
+                "0.5-1.5 of the side (overflowing it above 1, after their classification generator's zoom 0.5-2), "
+                "in its own random hue over a smooth random colour field (1000 x 1000 at 384 px)")(
+    _fractal_with({"background": "color_patch"}, instances=2, instance_size_min=0.5, instance_size_max=1.5,
+                  instance_color="random_hue"))
 
 
 def _mix(recipes: str, mode: str, image_size: int) -> Callable[[], GenerationConfig]:

@@ -18,6 +18,7 @@ BACKGROUNDS = ("black", "diamond_square", "color_patch")  # point_augment.backgr
 INSTANCE_COLORS = ("white", "random_hue")  # FractalConfig.instance_color
 MAX_PERTURB_DELTA = 1.0  # as wide as the parameters' own range U(-1, 1)
 MAX_INSTANCES = 16  # each instance adds the class's points to the image's render
+MAX_INSTANCE_SIZE = 4.0  # a box 4 x the frame shows a sixteenth of the instance: past that, a blur of points
 # The levers of issue 29 at their "off" values: content_dict leaves a lever out while it is off, so
 # configs written before the levers existed keep their resume and cache identity.
 LEVERS_OFF = {"perturb_delta": 0.0, "instances": 0, "instance_size_min": 0.15, "instance_size_max": 0.6,
@@ -131,7 +132,8 @@ class FractalConfig:
     instances: int = _field(0, "instances of the class per image, 1..instances drawn per image, each scaled to "
                             "a random share of the frame and placed inside it (0 = off: the camera's one view)")
     instance_size_min: float = _field(0.15, "smallest instance box as a share of the image side")
-    instance_size_max: float = _field(0.6, "largest instance box as a share of the image side")
+    instance_size_max: float = _field(0.6, "largest instance box as a share of the image side (above 1 the "
+                                      "instance overflows the frame and covers it)")
     instance_color: str = _field("white", f"instance colour: {' or '.join(INSTANCE_COLORS)} (one hue per instance)")
 
     def __post_init__(self) -> None:
@@ -177,8 +179,9 @@ def _validate_fractal(config: FractalConfig) -> None:
     need_int("instances", config.instances, 0, f"instances must be at least 0 (0 = off), got {_short(config.instances)}",
              MAX_INSTANCES, " (e.g. 4)")
     need(_is_finite(config.instance_size_min) and _is_finite(config.instance_size_max)
-         and 0 < config.instance_size_min <= config.instance_size_max <= 1,
-         "instance sizes must satisfy 0 < instance_size_min <= instance_size_max <= 1, "
+         and 0 < config.instance_size_min <= config.instance_size_max <= MAX_INSTANCE_SIZE,
+         f"instance sizes must satisfy 0 < instance_size_min <= instance_size_max <= {MAX_INSTANCE_SIZE:g} "
+         "(above 1 an instance overflows the frame), "
          f"got {_short(config.instance_size_min)}..{_short(config.instance_size_max)}")
     need(config.instance_color in INSTANCE_COLORS,
          f"unknown instance_color {_short(config.instance_color)}; choose one of {list(INSTANCE_COLORS)}")

@@ -5,8 +5,10 @@ optionally each in its own colour, over the background of `point_augment.backgro
 
 Framing: the camera (render/camera.py) sits at (0, 0, d) looking down -z with a field of view f, so
 the plane z = 0 shows x, y in [-w, w], w = d tan(f / 2). A view is centred on its x-y box, scaled so
-the box's longer side is `size` x 2w, and moved to a uniform centre that keeps the box inside; its
-depth is centred on 0 (perspective makes the near half a few per cent larger).
+the box's longer side is `size` x 2w, and moved to a uniform centre that keeps the box inside the
+frame (size <= 1) or the frame inside the box (size > 1: a zoomed-in view that fills the frame, as
+their classification generator's scale 0.5-2 does); its depth is centred on 0 (perspective makes the
+near half a few per cent larger).
 """
 from __future__ import annotations
 
@@ -25,13 +27,16 @@ def instance_count(fc: FractalConfig, rng: np.random.Generator) -> int:
 
 
 def frame_view(points: np.ndarray, size: float, half_width: float, rng: np.random.Generator) -> np.ndarray:
-    """(M, 3) float32 view scaled so its x-y box's longer side is `size` x the frame and placed inside."""
+    """(M, 3) float32 view scaled so its x-y box's longer side is `size` x the frame, placed inside it
+    (size <= 1) or over all of it (size > 1)."""
     pts = points.astype(np.float64)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     extent = max(float((hi - lo)[:2].max()), 1e-6)
     scale = size * 2 * half_width / extent
     pts = (pts - (hi + lo) / 2) * scale
-    room = half_width * (1 - size)  # the box's centre may move this far from the middle on each axis
+    # The box's centre may move this far from the middle on each axis: keeping a box up to the frame
+    # inside it, or a box larger than the frame over all of it (no empty margin).
+    room = half_width * abs(1 - size)
     centre = rng.uniform(-room, room, size=2)
     pts[:, :2] += centre
     return pts.astype(np.float32)
