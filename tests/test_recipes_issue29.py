@@ -1,5 +1,5 @@
 """The recipes beyond the published ones (issue 29): fractal-perturbed-* (1p-frac), fractal-color
-(Anderson & Farrell), the mix family (mix-*). Each lever is off in the published recipes (their
+and fractal-color-fill (Anderson & Farrell), the mix family (mix-*). Each lever is off in the published recipes (their
 bytes stay pinned by tests/test_pinned_bytes.py); each new recipe is byte-deterministic and pinned here."""
 import dataclasses
 import hashlib
@@ -19,10 +19,10 @@ from submission.recipes import create_recipe, list_recipes
 from .conftest import run_cli
 from .test_glyphs import needs_all_fonts
 
-NEW_RECIPES = ("fractal-perturbed-0.05", "fractal-perturbed-0.1", "fractal-color", "mix-fractal-glyphs",
-               "mix-blend-fractal-glyphs")
-FRACTAL_RECIPES = NEW_RECIPES[:3]
-MIX_RECIPES = NEW_RECIPES[3:]
+NEW_RECIPES = ("fractal-perturbed-0.05", "fractal-perturbed-0.1", "fractal-color", "fractal-color-fill",
+               "mix-fractal-glyphs", "mix-blend-fractal-glyphs")
+FRACTAL_RECIPES = NEW_RECIPES[:4]
+MIX_RECIPES = NEW_RECIPES[4:]
 
 
 def tiny(name: str) -> GenerationConfig:
@@ -43,6 +43,26 @@ def test_the_new_recipes_are_registered_and_their_levers_are_off_in_the_publishe
         assert (fc.perturb_delta, fc.instances, fc.point_augment.background in ("black", "diamond_square")) == (0.0, 0, True)
     assert create_recipe("fractal-perturbed-0.1").fractal.perturb_delta == 0.1
     assert create_recipe("fractal-color").fractal.instances == 5
+    fill = create_recipe("fractal-color-fill").fractal
+    assert (fill.instances, fill.instance_size_min, fill.instance_size_max) == (2, 0.5, 1.5)
+
+
+def test_an_instance_up_to_the_frame_stays_inside_it_and_a_larger_one_covers_it():
+    """frame_view: size <= 1 keeps the instance's box inside the frame [-w, w]^2 (the draws of sizes
+    up to 1 are unchanged by allowing more); size > 1 keeps the frame inside the box, no empty margin."""
+    from submission.families.fractal.instances import frame_view
+
+    cloud = np.random.default_rng(0).normal(size=(500, 3)).astype(np.float32)
+    for size in (0.15, 0.6, 1.0, 1.5, 4.0):
+        for seed in range(20):
+            view = frame_view(cloud, size, 2.0, np.random.default_rng(seed))
+            lo, hi = view[:, :2].min(axis=0), view[:, :2].max(axis=0)
+            assert np.isclose((hi - lo).max(), size * 4.0, rtol=1e-5)
+            if size <= 1:
+                assert np.all(lo >= -2.0 - 1e-5) and np.all(hi <= 2.0 + 1e-5), (size, seed)
+            else:  # the box's shorter side may fall short of the frame; its longer side covers it
+                long_axis = int(np.argmax(hi - lo))
+                assert lo[long_axis] <= -2.0 + 1e-5 and hi[long_axis] >= 2.0 - 1e-5, (size, seed)
 
 
 def test_a_lever_left_off_is_not_part_of_the_content_identity():
@@ -99,6 +119,11 @@ def bad_config_files(tmp_path):
     fractal = json.loads(create_recipe("fractal", classes=2, images_per_class=1).to_json())
     cases = {
         "negative delta": ({**fractal, "fractal": {**fractal["fractal"], "perturb_delta": -0.1}}, "perturb_delta"),
+        "instance too large": ({**fractal, "fractal": {**fractal["fractal"], "instances": 2, "instance_size_max": 5}},
+                               "instance_size_max <= 4"),
+        "instance sizes reversed": ({**fractal, "fractal": {**fractal["fractal"], "instances": 2,
+                                                          "instance_size_min": 0.9, "instance_size_max": 0.5}},
+                                    "got 0.9..0.5"),
         "shares": ({**mix, "mix": {**mix["mix"], "recipes": "fractal:0.7,glyphs:0.7"}}, "sum to 1"),
         "unknown recipe": ({**mix, "mix": {**mix["mix"], "recipes": "fractal:0.5,nosuch:0.5"}}, "unknown recipe 'nosuch'"),
         "sizes": ({**mix, "image_size": 1024}, "cannot be reconciled"),
@@ -168,6 +193,12 @@ PINNED = {
         "00000/00000_00001.png": "2b79cffc35eb9f90",
         "00001/00001_00000.png": "ba9a99ba98aec117",
         "00001/00001_00001.png": "a60a2dc8502b9002"
+    },
+    "fractal-color-fill": {  # added after the first sanity table: fractal-color framed to fill the crop
+        "00000/00000_00000.png": "c68e6d5741562a14",
+        "00000/00000_00001.png": "8d6c4f85ea3dba28",
+        "00001/00001_00000.png": "36a67859ee4510a7",
+        "00001/00001_00001.png": "235eb24e0d4464d7"
     },
     "mix-fractal-glyphs": {
         "00000/00000_00000.png": "273619252cc39045",
