@@ -140,6 +140,29 @@ def test_folder_commands_refuse_bad_input(inputs, tmp_path, capsys):
     assert snapshot(out) == before
 
 
+@pytest.mark.parametrize("text, words", [
+    ('{"argv": [], "argv": ["x"], "cwd": "."}', "duplicate key 'argv'"),
+    ('["--out", "x"]', "holds a JSON list, not an object"),
+    ('{"argv": [', "command.json is damaged"),
+])
+def test_a_damaged_command_json_is_one_line_naming_the_remedy(inputs, tmp_path, capsys, text, words):
+    """command.json is read strictly (an object, no repeated key): a task never guesses a command;
+    the line names the remedy, and the remedy rewrites the file."""
+    out = tmp_path / "cmp"
+    assert main(plan_args(inputs, out, "--prepare-only")) == 0
+    written = (out / "command.json").read_bytes()
+    (out / "command.json").write_text(text)
+    capsys.readouterr()
+    before = snapshot(out)
+    assert main(["compare", str(out), "--task", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert words in err and "rerun the compare command with --prepare-only to rewrite it" in err, err
+    assert snapshot(out) == before
+    assert main(plan_args(inputs, out, "--prepare-only")) == 0
+    assert (out / "command.json").read_bytes() == written
+
+
 def test_executor_flags_refuse_bad_input(inputs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "cmp"
     monkeypatch.setenv("PATH", str(fake_command(tmp_path / "bin", "true", "exit 0").parent))

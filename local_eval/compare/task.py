@@ -12,17 +12,17 @@ task that finishes last leaves the complete report.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
 from submission.errors import UserError
-from submission.fileio import make_dirs
+from submission.fileio import loads_json, make_dirs
 
 from ..core.lock import RunBusy, run_folder_lock
 from ..core.outputs import write_json
+from ..run.record import read_json_object
 from ..run.spec import DataChanged, check_out_dir
 from .plan import PLAN_FILE, ComparePlan, set_aside, write_plan_record
 from .units import Unit, is_done, plan_units, prepare_dataset
@@ -36,7 +36,11 @@ def write_command(plan: ComparePlan, argv: List[str]) -> None:
     """OUT/command.json: what a task needs to rebuild the plan."""
     record = {"argv": list(argv), "cwd": os.getcwd()}
     path = plan.out / COMMAND_FILE
-    if not path.is_file() or json.loads(path.read_text()) != record:
+    try:
+        same = path.is_file() and loads_json(path.read_bytes()) == record
+    except ValueError:  # damaged: rewritten below
+        same = False
+    if not same:
         write_json(record, path)
 
 
@@ -49,11 +53,7 @@ def read_command(out: Path) -> Dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{out} was made before comparisons recorded their command "
                         f"({COMMAND_FILE}); rerun its compare command once with --prepare-only")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path} is damaged ({error}); rerun the compare command with "
-                        f"--prepare-only to rewrite it") from error
+    return read_json_object(path, "rerun the compare command with --prepare-only to rewrite it")
 
 
 def task_index_from_env() -> int:
@@ -80,7 +80,8 @@ def finished_reports(plan: ComparePlan) -> Dict[tuple, Dict[str, Any]]:
     for key in plan.keys():
         path = plan.run_dir(key) / "report.json"
         if path.is_file():
-            reports[key] = json.loads(path.read_text())
+            reports[key] = read_json_object(path, f"remove {path.parent} and rerun the compare command to redo "
+                                                  "that run")
     return reports
 
 

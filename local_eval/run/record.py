@@ -3,11 +3,11 @@ holds, and how two such records differ. Torch-free: the command lines name it be
 anything heavy."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict
 
 from submission.errors import UserError
+from submission.fileio import loads_json
 
 RUN_FILE = "run.json"
 
@@ -65,7 +65,16 @@ def read_record(out: Path, name: str, what: str) -> Dict[str, Any]:
     if not record.is_file():
         raise UserError(f"--out {out} is not empty and holds no {what} ({name}); "
                         f"pass a new or empty folder")
+    return read_json_object(record, f"remove {out} to start over")
+
+
+def read_json_object(path: Path, remedy: str) -> Dict[str, Any]:
+    """A JSON object a command wrote (a record, a plan, a command line), read strictly
+    (`loads_json`: no repeated key); a file that is not one is damaged: UserError naming `remedy`."""
     try:
-        return json.loads(record.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{record} is damaged ({error}); remove {out} to start over") from error
+        data = loads_json(path.read_bytes())
+    except ValueError as error:
+        raise UserError(f"{path} is damaged ({error}); {remedy}") from error
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is damaged (it holds a JSON {type(data).__name__}, not an object); {remedy}")
+    return data
