@@ -24,32 +24,15 @@ from pathlib import Path
 from typing import List
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-
-def children(pid: int) -> List[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from submission.worker_process import child_pids, command_line, is_running  # noqa: E402
 
 
 def workers_of(pid: int) -> List[int]:
-    found = []
-    for child in children(pid):
-        try:
-            command = Path(f"/proc/{child}/cmdline").read_text()
-        except OSError:
-            continue
-        if "spawn_main" in command and "resource_tracker" not in command:
-            found.append(child)
-    return found
+    """`generate`'s spawned workers (not the resource tracker)."""
+    return [child for child in child_pids(pid)
+            if "spawn_main" in command_line(child) and "resource_tracker" not in command_line(child)]
 
 
 def one_run(out: Path, recipe: str, startup: bool) -> str:
@@ -77,7 +60,7 @@ def one_run(out: Path, recipe: str, startup: bool) -> str:
         lived = {}
         while len(lived) < len(workers):
             for pid in workers:
-                if pid not in lived and not alive(pid):
+                if pid not in lived and not is_running(pid):
                     lived[pid] = time.monotonic() - start
             time.sleep(0.005)
         new = {str(p) for p in out.rglob("*")} - at_death
@@ -90,20 +73,7 @@ def one_run(out: Path, recipe: str, startup: bool) -> str:
 
 def loader_workers_of(pid: int) -> List[int]:
     """The forked children of a `local_eval run` (its DataLoader workers), without the resource tracker."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return [p for p in found if "resource_tracker" not in _cmdline(p)]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text()
-    except OSError:
-        return ""
+    return [p for p in child_pids(pid) if "resource_tracker" not in command_line(p)]
 
 
 def make_data(root: Path) -> Path:
@@ -143,7 +113,7 @@ def one_local_eval_run(data: Path, out: Path, loader: str) -> str:
         lived = {}
         while len(lived) < len(workers) and time.monotonic() - start < 60:
             for pid in workers:
-                if pid not in lived and not alive(pid):
+                if pid not in lived and not is_running(pid):
                     lived[pid] = time.monotonic() - start
             time.sleep(0.005)
         left = [pid for pid in workers if pid not in lived]

@@ -17,6 +17,8 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import List
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 ORPHAN_POLL_SECONDS = 0.2
@@ -71,3 +73,34 @@ class WorkerContext(multiprocessing.context.SpawnContext):
     """spawn (forking a process that already runs torch threads can deadlock), with `WorkerProcess`."""
 
     Process = WorkerProcess
+
+
+# What Linux says about a process's workers, for the checks that kill a parent and watch its
+# workers go (scripts/kill9_workers.py, the reliability tests).
+
+def child_pids(pid: int) -> List[int]:
+    """The children of every thread of `pid` (the kernel files a child under the thread that
+    started it); [] once `pid` is gone. Linux /proc only."""
+    found: List[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            pass
+    return found
+
+
+def command_line(pid: int) -> str:
+    """`pid`'s command line, NUL-separated; "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def is_running(pid: int) -> bool:
+    """Running: a zombie (dead, not yet waited for) counts as gone. Linux /proc only."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import List
 
 import pytest
+
+from submission.worker_process import child_pids, command_line, is_running
 
 from .conftest import REPO
 
@@ -48,28 +49,8 @@ else:  # the store build's pool
 
 
 def children(pid: int) -> List[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return [p for p in found if "resource_tracker" not in _cmdline(p)]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text()
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    """The run's worker processes (not multiprocessing's resource tracker)."""
+    return [p for p in child_pids(pid) if "resource_tracker" not in command_line(p)]
 
 
 @pytest.mark.slow
@@ -92,12 +73,12 @@ def test_stuck_loader_workers_die_with_their_killed_parent(tmp_path, kind):
         os.kill(proc.pid, signal.SIGKILL)  # the main process alone, as kill -9 or the OOM killer does
         proc.wait()
         deadline = time.monotonic() + 10  # a generous bound: they go within a fraction of a second
-        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        while any(is_running(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert [pid for pid in workers if alive(pid)] == [], "workers outlived their killed parent"
+        assert [pid for pid in workers if is_running(pid)] == [], "workers outlived their killed parent"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         for pid in workers:
-            if alive(pid):
+            if is_running(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -27,6 +27,7 @@ from submission.families.glyphs import family as glyphs
 from submission.families.glyphs.family import FontSpec, GlyphTable
 from submission.fileio import STATE_DIRNAME
 from submission.tools import preview, verify
+from submission.worker_process import child_pids, command_line, is_running
 
 from .conftest import REPO
 from .test_glyphs import CJK_FONT, TINY_CLASSES, needs_font, tiny, write_table  # noqa: F401  (fixture)
@@ -367,13 +368,6 @@ def test_preview_of_a_folder_refuses_a_sheet_too_big_for_memory(tmp_path, monkey
 
 # --- item 7: Ctrl-C is one line, whatever the workers were doing ---------------------------------------
 
-def children(pid: int) -> List[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="/proc and process groups: Linux")
 @pytest.mark.parametrize("recipe", ["visualatom", "glyphs"])
@@ -399,7 +393,7 @@ def test_ctrl_c_while_workers_start_is_one_line(tmp_path, recipe):
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while len(children(proc.pid)) < 2:  # worker processes are starting (importing, as the issue saw)
+        while len(child_pids(proc.pid)) < 2:  # worker processes are starting (importing, as the issue saw)
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.02)
         time.sleep(0.3)
@@ -414,14 +408,6 @@ def test_ctrl_c_while_workers_start_is_one_line(tmp_path, recipe):
 
 
 # --- item 9: no worker writes after its parent is killed ------------------------------------------------
-
-def alive(pid: int) -> bool:
-    """Running (a zombie counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
 
 @pytest.mark.slow
 @pytest.mark.skipif(not LINUX, reason="PR_SET_PDEATHSIG and /proc: Linux")
@@ -439,21 +425,21 @@ def test_no_worker_writes_a_file_after_its_parent_is_killed(tmp_path):
         while len(list(out.glob("0000*/*.png"))) < 20:  # both workers are writing
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        workers = [pid for pid in children(proc.pid) if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()]
+        workers = [pid for pid in child_pids(proc.pid) if "resource_tracker" not in command_line(pid)]
         assert workers, "no worker processes found"
         os.kill(proc.pid, signal.SIGKILL)  # the main process alone, as kill -9 or the OOM killer does
         proc.wait()  # reaped: it has fully exited
         at_death = sorted(str(p) for p in out.rglob("*"))
         deadline = time.monotonic() + 60
-        while any(alive(pid) for pid in workers):
-            assert time.monotonic() < deadline, f"workers {[p for p in workers if alive(p)]} outlived their parent"
+        while any(is_running(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"workers {[p for p in workers if is_running(p)]} outlived their parent"
             time.sleep(0.02)
         after = sorted(str(p) for p in out.rglob("*"))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         for pid in workers:
-            if alive(pid):
+            if is_running(pid):
                 os.kill(pid, signal.SIGKILL)
     assert sorted(set(after) - set(at_death)) == [], "files appeared after the main process was gone"
 
