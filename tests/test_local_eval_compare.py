@@ -125,6 +125,28 @@ def test_compare_writes_paired_statistics(finished):
 
 
 @pytest.mark.slow
+def test_report_against_another_baseline_is_printed_and_leaves_the_folder(finished, capsys):
+    """--report --baseline noise: the paired differences to noise (the sign of mine's turned
+    round), printed; compare.* stay against the plan's baseline. An unknown one is one line."""
+    files = {name: (finished / name).read_bytes() for name in ("compare.json", "compare.md", "compare.png")}
+    summary = json.loads(files["compare.json"])
+    capsys.readouterr()
+    assert main(["compare", str(finished), "--report", "--baseline", "noise"]) == 0
+    printed = capsys.readouterr().out
+    assert "Δ vs noise" in printed and "stays against mine" in printed
+    scores = {(r["dataset"], r["seed"]): r["score"] for r in summary["runs"]}
+    expected = paired_difference([scores[("mine", s)] for s in (0, 1)], [scores[("noise", s)] for s in (0, 1)],
+                                 std_floor=100 / 16)
+    mine_row = next(line for line in printed.splitlines() if line.startswith("| smoke | mine |"))
+    assert f"{expected.mean:+.2f}" in mine_row and "| noise |" in printed
+    assert {name: (finished / name).read_bytes() for name in files} == files
+    assert main(["compare", str(finished), "--report", "--baseline", "nosuch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --baseline nosuch is not one of the datasets") and "\n" not in err, err
+    assert {name: (finished / name).read_bytes() for name in files} == files
+
+
+@pytest.mark.slow
 def test_compare_resumes_after_a_stop_to_the_same_table(inputs, finished, tmp_path, capsys):
     out = tmp_path / "cmp"
     # 4 epochs per pre-trained run: stop inside the second run (noise, seed 0).

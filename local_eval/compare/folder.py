@@ -75,6 +75,27 @@ def folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> in
         os.chdir(cwd)  # _plan_of_folder went to where the comparison was typed
 
 
+def _report_view(plan: "ComparePlan", args: argparse.Namespace) -> int:
+    """--report with --baseline and/or --target-diff: the table against another dataset (or for
+    another difference), printed; OUT's compare.* stay the plan's, which every task rewrites."""
+    import dataclasses
+
+    from submission.errors import UserError
+
+    from .report import markdown, summarize
+    from .task import finished_reports
+
+    names = [d.name for d in plan.datasets]
+    if args.baseline is not None and args.baseline not in names:
+        raise UserError(f"--baseline {args.baseline} is not one of the datasets of {plan.out}: "
+                        f"{', '.join(names)}")
+    view = dataclasses.replace(plan, baseline=args.baseline or plan.baseline,
+                               target_diff=args.target_diff if args.target_diff is not None else plan.target_diff)
+    print(markdown(summarize(view, finished_reports(view))))
+    print(f"(printed only: {plan.out}/compare.md stays against {plan.baseline})")
+    return 0
+
+
 def _folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> int:
     from .executors import folder_mode, folder_of
     from .units import read_units, status_lines
@@ -94,6 +115,8 @@ def _folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> i
     plan, stored = _plan_of_folder(out, plan_from_argv)
     check_plan(plan, 1)
     if mode == "report":
+        if args.baseline is not None or args.target_diff is not None:
+            return _report_view(plan, args)
         summary = write_report(plan)
         print(markdown(summary))
         return 0
