@@ -133,7 +133,7 @@ def test_report_against_another_baseline_is_printed_and_leaves_the_folder(finish
     capsys.readouterr()
     assert main(["compare", str(finished), "--report", "--baseline", "noise"]) == 0
     printed = capsys.readouterr().out
-    assert "Δ vs noise" in printed and "stays against mine" in printed
+    assert "Δ vs noise" in printed and "stays against mine" in printed and "Pre-training data" in printed
     scores = {(r["dataset"], r["seed"]): r["score"] for r in summary["runs"]}
     expected = paired_difference([scores[("mine", s)] for s in (0, 1)], [scores[("noise", s)] for s in (0, 1)],
                                  std_floor=100 / 16)

@@ -82,6 +82,7 @@ def _report_view(plan: "ComparePlan", args: argparse.Namespace) -> int:
 
     from submission.errors import UserError
 
+    from .diagnostics import dataset_diagnostics
     from .report import markdown, summarize
     from .task import finished_reports
 
@@ -91,7 +92,9 @@ def _report_view(plan: "ComparePlan", args: argparse.Namespace) -> int:
                         f"{', '.join(names)}")
     view = dataclasses.replace(plan, baseline=args.baseline or plan.baseline,
                                target_diff=args.target_diff if args.target_diff is not None else plan.target_diff)
-    print(markdown(summarize(view, finished_reports(view))))
+    summary = summarize(view, finished_reports(view))
+    summary["data_stats"] = dataset_diagnostics(view)
+    print(markdown(summary))
     print(f"(printed only: {plan.out}/compare.md stays against {plan.baseline})")
     return 0
 
