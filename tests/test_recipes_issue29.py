@@ -1,5 +1,5 @@
 """The recipes beyond the published ones (issue 29): fractal-perturbed-* (1p-frac), fractal-color
-and fractal-color-fill (Anderson & Farrell), the mix family (mix-*). Each lever is off in the published recipes (their
+fractal-color-fill and fractal-fill (Anderson & Farrell), the mix family (mix-*). Each lever is off in the published recipes (their
 bytes stay pinned by tests/test_pinned_bytes.py); each new recipe is byte-deterministic and pinned here."""
 import dataclasses
 import hashlib
@@ -20,9 +20,9 @@ from .conftest import run_cli
 from .test_glyphs import needs_all_fonts
 
 NEW_RECIPES = ("fractal-perturbed-0.05", "fractal-perturbed-0.1", "fractal-color", "fractal-color-fill",
-               "mix-fractal-glyphs", "mix-blend-fractal-glyphs")
-FRACTAL_RECIPES = NEW_RECIPES[:4]
-MIX_RECIPES = NEW_RECIPES[4:]
+               "fractal-fill", "mix-fractal-glyphs", "mix-blend-fractal-glyphs")
+FRACTAL_RECIPES = NEW_RECIPES[:5]
+MIX_RECIPES = NEW_RECIPES[5:]
 
 
 def tiny(name: str) -> GenerationConfig:
@@ -45,6 +45,9 @@ def test_the_new_recipes_are_registered_and_their_levers_are_off_in_the_publishe
     assert create_recipe("fractal-color").fractal.instances == 5
     fill = create_recipe("fractal-color-fill").fractal
     assert (fill.instances, fill.instance_size_min, fill.instance_size_max) == (2, 0.5, 1.5)
+    white = create_recipe("fractal-fill").fractal  # the same framing, fractal's colour and background
+    assert dataclasses.replace(white, instance_color="random_hue", point_augment=fill.point_augment) == fill
+    assert (white.instance_color, white.point_augment.background) == ("white", "black")
 
 
 def test_an_instance_up_to_the_frame_stays_inside_it_and_a_larger_one_covers_it():
@@ -199,6 +202,12 @@ PINNED = {
         "00000/00000_00001.png": "8d6c4f85ea3dba28",
         "00001/00001_00000.png": "36a67859ee4510a7",
         "00001/00001_00001.png": "235eb24e0d4464d7"
+    },
+    "fractal-fill": {  # fractal-color-fill's framing in fractal's white over black
+        "00000/00000_00000.png": "c67dbfa6efffb1d0",
+        "00000/00000_00001.png": "5f91474cdd4c8023",
+        "00001/00001_00000.png": "2d82aaf841c8f2f8",
+        "00001/00001_00001.png": "ea6d4cd06b8cf762"
     },
     "mix-fractal-glyphs": {
         "00000/00000_00000.png": "273619252cc39045",
