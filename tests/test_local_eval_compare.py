@@ -140,9 +140,12 @@ def test_report_against_another_baseline_is_printed_and_leaves_the_folder(finish
     mine_row = next(line for line in printed.splitlines() if line.startswith("| smoke | mine |"))
     assert f"{expected.mean:+.2f}" in mine_row and "| noise |" in printed
     assert {name: (finished / name).read_bytes() for name in files} == files
-    assert main(["compare", str(finished), "--report", "--baseline", "nosuch"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --baseline nosuch is not one of the datasets") and "\n" not in err, err
+    for argv, words in [(["--baseline", "nosuch"], "error: --baseline nosuch is not one of the datasets"),
+                        (["--target-diff", "-1"], "error: --target-diff must be a positive score difference"),
+                        (["--target-diff", "1e9"], "error: --target-diff must be at most 50100")]:
+        assert main(["compare", str(finished), "--report", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(words) and "\n" not in err, err
     assert {name: (finished / name).read_bytes() for name in files} == files
 
 

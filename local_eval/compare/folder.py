@@ -3,6 +3,7 @@ submitting of a plan (--prepare-only, --executor slurm|pbs). See local_eval.comp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, List, Tuple
@@ -77,19 +78,12 @@ def folder_command(args: argparse.Namespace, plan_from_argv: PlanFromArgv) -> in
 
 def _report_view(plan: "ComparePlan", args: argparse.Namespace) -> int:
     """--report with --baseline and/or --target-diff: the table against another dataset (or for
-    another difference), printed; OUT's compare.* stay the plan's, which every task rewrites."""
-    import dataclasses
-
-    from submission.errors import UserError
-
+    another difference), printed; OUT's compare.* stay the plan's, which every task rewrites.
+    The plan checks both values (ComparePlan.__post_init__)."""
     from .diagnostics import dataset_diagnostics
     from .report import markdown, summarize
     from .task import finished_reports
 
-    names = [d.name for d in plan.datasets]
-    if args.baseline is not None and args.baseline not in names:
-        raise UserError(f"--baseline {args.baseline} is not one of the datasets of {plan.out}: "
-                        f"{', '.join(names)}")
     view = dataclasses.replace(plan, baseline=args.baseline or plan.baseline,
                                target_diff=args.target_diff if args.target_diff is not None else plan.target_diff)
     summary = summarize(view, finished_reports(view))

@@ -11,6 +11,7 @@ compare.png are rewritten after every finished run.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from submission.paths import check_output_outside_inputs
 
 from ..core.config import EvalConfig
 from ..core.distributed import Runtime, barrier
+from ..core.limits import MAX_EPOCHS, MAX_SCORE
 from ..core.lock import RunBusy, run_folder_lock
 from ..core.outputs import write_json
 from ..datasets.common import check_image_folder
@@ -57,6 +59,18 @@ class ComparePlan:
     # made with another K is refused, not reused (its score is another estimate).
     finetune_repeats: int = 1
     loader: str = "store"  # how pre-training reads the data (RunSpec.loader)
+
+    def __post_init__(self) -> None:
+        """The report's settings, checked however the plan is made (the command line, or a
+        --report view of a folder's plan with another baseline or difference)."""
+        names = [d.name for d in self.datasets]
+        if self.baseline not in names:
+            raise UserError(f"--baseline {self.baseline} is not one of the datasets {', '.join(names)}")
+        if self.target_diff is not None and not (math.isfinite(self.target_diff) and self.target_diff > 0):
+            raise UserError(f"--target-diff must be a positive score difference, got {self.target_diff:g}")
+        if self.target_diff is not None and self.target_diff > MAX_SCORE:
+            raise UserError(f"--target-diff must be at most {MAX_SCORE} (the largest score: 100 per "
+                            f"scored epoch of at most {MAX_EPOCHS} epochs), got {self.target_diff:g}")
 
     @property
     def presets(self) -> Tuple[str, ...]:

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from submission.errors import UserError
 from submission.tools.command import OneLineParser, run_command
 
 
@@ -54,10 +53,8 @@ def _store(args: argparse.Namespace) -> int:
     from ..datasets.fingerprint import forget
     from .layout import check_store_folder, default_store_dir
 
-    if args.workers is not None:
-        if args.workers < 1:
-            raise UserError(f"--workers must be at least 1, got {args.workers}")
-        check_bound("--workers", args.workers, WORKERS)
+    if args.workers is not None:  # decoding processes: at least one
+        check_bound("--workers", args.workers, WORKERS._replace(low=1))
     check_image_folder(args.data, "DATA", "DATA")
     folder = args.out if args.out is not None else default_store_dir(args.data)
     # a store written into the data would be listed as images of it (one rule: submission.paths)
